@@ -1,0 +1,407 @@
+"""Command line: ``arraydaemon COMMAND``. User mistakes print one line and exit 2, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import __version__, wire
+from .errors import UserError
+
+log = logging.getLogger("arraydaemon")
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("pipeline")
+    g.add_argument("--estimator", choices=("neural", "srp-phat"), default=None,
+                   help="localizer (default: neural when shipped weights are present, else srp-phat)")
+    g.add_argument("--hop", type=_positive_float, default=None, metavar="SECONDS",
+                   help="time between windows (default 0.1; windows are 0.25 s)")
+    g.add_argument("--fmin", type=_positive_float, default=None, metavar="HZ", help="band low edge (default 200)")
+    g.add_argument("--fmax", type=_positive_float, default=None, metavar="HZ", help="band high edge (default 7000)")
+    g.add_argument("--resolution", type=_positive_float, default=None, metavar="DEG",
+                   help="direction grid resolution in degrees (default 1)")
+    g.add_argument("--max-sources", type=int, default=None, metavar="N", help="sources per window (default 1)")
+
+
+def pipeline_options(args, base=None):
+    """PipelineOptions from command-line flags (flags given override ``base``)."""
+    from dataclasses import replace
+
+    from .pipeline import PipelineOptions
+
+    opts = base or PipelineOptions()
+    feats, loc = opts.features, opts.localizer
+    if args.hop is not None:
+        feats = replace(feats, hop_s=args.hop)
+    if args.fmin is not None:
+        feats = replace(feats, fmin_hz=args.fmin)
+    if args.fmax is not None:
+        feats = replace(feats, fmax_hz=args.fmax)
+    if args.resolution is not None:
+        loc = replace(loc, resolution_deg=args.resolution)
+    if args.max_sources is not None:
+        if not 1 <= args.max_sources <= 8:
+            raise UserError(f"--max-sources: expected 1..8, got {args.max_sources}")
+        loc = replace(loc, max_sources=args.max_sources)
+    try:
+        feats.validate()
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    estimator = args.estimator or opts.estimator or default_estimator()
+    return replace(opts, estimator=estimator, features=feats, localizer=loc)
+
+
+def default_estimator() -> str:
+    """``neural`` when the shipped weights are present, else ``srp-phat``."""
+    try:
+        from .neural import shipped_weights_available
+    except ImportError:
+        return "srp-phat"
+    return "neural" if shipped_weights_available() else "srp-phat"
+
+
+# ----------------------------------------------------------------------------------------------
+# Display
+
+
+def compass(azimuth_deg: float | None, width: int = 37) -> str:
+    """A one-line strip from -180° (left end) to +180°, with the source marked."""
+    cells = ["·"] * width
+    cells[width // 2] = "|"
+    if azimuth_deg is not None:
+        cells[int(round((azimuth_deg + 180.0) / 360.0 * (width - 1)))] = "●"
+    return "".join(cells)
+
+
+def format_doa_line(payload: dict) -> str:
+    sources = payload.get("sources", [])
+    head = f"t={payload['t_end']:7.2f}s  {payload['level_db']:6.1f} dB  "
+    if not sources:
+        return head + "(no source)".ljust(40) + "  " + compass(None)
+    s = sources[0]
+    more = f" +{len(sources) - 1}" if len(sources) > 1 else ""
+    text = f"az {s['azimuth_deg']:+7.1f}°  el {s['elevation_deg']:+5.1f}°  conf {s['confidence']:.2f}{more}"
+    return head + text.ljust(40) + "  " + compass(s["azimuth_deg"])
+
+
+def format_message(topic: str, payload: dict) -> str:
+    if topic == "doa":
+        return f"doa    seq={payload['seq']:<6} " + format_doa_line(payload)
+    if topic == "health":
+        stages = " ".join(f"{k}={v['p50']:.2f}/{v['p99']:.2f}ms" for k, v in payload.get("stage_ms", {}).items())
+        return (f"health seq={payload['seq']:<6} {payload['state']:<11} windows={payload['windows']} "
+                f"overflows={payload['overflows']} dropped={payload['dropped_blocks']} "
+                f"queue={payload['queue_depth']} cpu={payload['cpu_percent']:.0f}% {stages}")
+    if topic == "embedding":
+        return f"embedding seq={payload['seq']:<6} t={payload['t_end']:.2f}s {payload['model']} shape={payload['shape']}"
+    if topic == "tracks":
+        tracks = " ".join(f"#{t['id']}@{t['azimuth_deg']:+.0f}°" for t in payload.get("tracks", []))
+        return f"tracks seq={payload['seq']:<6} t={payload['t_end']:.2f}s {tracks or '(none)'}"
+    return f"{topic} {payload}"
+
+
+def _jsonable(payload: dict) -> dict:
+    import base64
+
+    return {k: (base64.b64encode(v).decode() if isinstance(v, bytes) else v) for k, v in payload.items()}
+
+
+# ----------------------------------------------------------------------------------------------
+# Commands
+
+
+def cmd_profile_list(args) -> int:
+    from .profiles import BUNDLED_DIR, available_profiles, load_profile_file
+
+    rows = []
+    for name, path in sorted(available_profiles().items()):
+        origin = "bundled" if path.parent == BUNDLED_DIR else str(path.parent)
+        try:
+            p = load_profile_file(path)
+            rows.append((name, str(p.num_mics), str(p.sample_rate), p.geometry.kind, origin, p.description))
+        except UserError as exc:
+            rows.append((name, "?", "?", "invalid", origin, str(exc)))
+    header = ("name", "mics", "rate", "kind", "from", "description")
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(5)]
+    for r in [header] + rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r[:5], widths)) + "  " + r[5])
+    return 0
+
+
+def cmd_profile_check(args) -> int:
+    from .profiles import load_profile
+
+    p = load_profile(args.profile)
+    g = p.geometry
+    print(f"profile      {p.name}  ({p.path})")
+    if p.description:
+        print(f"description  {p.description}")
+    print(f"mics         {p.num_mics} ({g.kind}), reference mic {p.reference_mic}")
+    print(f"device       {p.channels} channels at {p.sample_rate} Hz, mics on channels {list(p.channel_map)}"
+          + (f", device name contains '{p.device}'" if p.device else ""))
+    print(f"aperture     {g.aperture_m * 100:.1f} cm (closest pair {g.min_spacing_m * 100:.1f} cm)")
+    print(f"max TDOA     {g.max_tdoa_s * 1e6:.0f} µs = {g.max_tdoa_s * p.sample_rate:.1f} samples "
+          f"(c = {p.speed_of_sound:g} m/s)")
+    print(f"aliasing     above {g.aliasing_hz:.0f} Hz (largest nearest-neighbour spacing "
+          f"{g.nearest_neighbour_spacing_m * 100:.1f} cm)")
+    print(f"ambiguity    {g.describe_ambiguity()}")
+    print("ok")
+    return 0
+
+
+def cmd_profile_add(args) -> int:
+    from .profiles import install_profile
+
+    dest = install_profile(args.file)
+    print(f"installed {dest}")
+    return 0
+
+
+def _open_publisher(args, quiet_fallback: bool = False):
+    from .publisher import ZmqPublisher
+
+    if getattr(args, "no_publish", False):
+        return None
+    endpoint = args.endpoint or wire.DEFAULT_ENDPOINT
+    try:
+        return ZmqPublisher(endpoint)
+    except UserError:
+        if not quiet_fallback:
+            raise
+        pub = ZmqPublisher("tcp://127.0.0.1:*")
+        print(f"note: {endpoint} is busy; publishing on {pub.bound_endpoint}", file=sys.stderr)
+        return pub
+
+
+def _replay(path, profile, options, publisher, realtime: bool, on_payload):
+    """Replays ``path``; returns (pipeline, source, wall seconds)."""
+    from .pipeline import Pipeline, run_blocks
+    from .sources import FileSource
+
+    pipeline = Pipeline(profile, options, publisher)
+    source = FileSource(path, profile, block_size=pipeline.layout.hop_samples,
+                        notify=lambda msg: print(f"note: {msg}", file=sys.stderr))
+    t0 = time.monotonic()
+    run_blocks(pipeline, source.blocks(), realtime, lambda r: on_payload(r.payloads[0][1]))
+    return pipeline, source, time.monotonic() - t0
+
+
+def cmd_replay(args) -> int:
+    from .profiles import load_profile
+
+    profile = load_profile(args.profile)
+    options = pipeline_options(args)
+    publisher = _open_publisher(args)
+    out = None
+    if args.jsonl == "-":
+        out = sys.stdout
+    elif args.jsonl:
+        try:
+            out = open(args.jsonl, "w", encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"{args.jsonl}: cannot write ({exc.strerror})") from None
+    human = out is not sys.stdout and not args.quiet
+
+    def on_payload(payload):
+        if out is not None:
+            out.write(json.dumps(payload, separators=(",", ":")) + "\n")
+        if human:
+            print(format_doa_line(payload), flush=True)
+
+    try:
+        pipeline, source, wall = _replay(args.file, profile, options, publisher, not args.fast, on_payload)
+    finally:
+        if out is not None and out is not sys.stdout:
+            out.close()
+        if publisher is not None:
+            publisher.close()
+    bad = f", {pipeline.features.bad_blocks} NaN/Inf block(s) skipped" if pipeline.features.bad_blocks else ""
+    print(f"replayed {source.duration_s:.2f} s in {wall:.2f} s ({source.duration_s / max(wall, 1e-9):.1f}× real time), "
+          f"{pipeline.windows} windows, estimator {options.estimator}{bad}", file=sys.stderr)
+    return 0
+
+
+def azimuth_error_deg(a: float, b: float) -> float:
+    """Absolute azimuth difference in degrees, wrapped to [0, 180]."""
+    return abs((a - b + 180.0) % 360.0 - 180.0)
+
+
+def cmd_demo(args) -> int:
+    import numpy as np
+
+    from .profiles import load_profile
+
+    truth = json.loads((DATA_DIR / "demo.json").read_text())
+    profile = load_profile(truth["profile"])
+    options = pipeline_options(args)
+    publisher = _open_publisher(args, quiet_fallback=True)
+    true_az = truth["sources"][0]["azimuth_deg"]
+    errors, windows = [], 0
+    where = publisher.bound_endpoint if publisher else "nowhere (--no-publish)"
+    print(f"arraydaemon demo: a simulated talker at azimuth {true_az:+.0f}° in a room with RT60 "
+          f"{truth['rt60']} s, {profile.num_mics}-mic array '{profile.name}', estimator {options.estimator}, "
+          f"publishing on {where}")
+
+    def on_payload(payload):
+        nonlocal windows
+        windows += 1
+        print(format_doa_line(payload), flush=True)
+        if payload["sources"]:
+            errors.append(azimuth_error_deg(payload["sources"][0]["azimuth_deg"], true_az))
+
+    try:
+        _replay(DATA_DIR / "demo.flac", profile, options, publisher, not args.fast, on_payload)
+    finally:
+        if publisher is not None:
+            publisher.close()
+    if errors:
+        e = np.array(errors)
+        print(f"accuracy: true azimuth {true_az:+.1f}°, {len(e)}/{windows} windows active, azimuth error median "
+              f"{np.median(e):.1f}°, mean {e.mean():.1f}°, within 10°: {np.mean(e <= 10) * 100:.0f}%")
+    else:
+        print(f"accuracy: true azimuth {true_az:+.1f}°, 0/{windows} windows active")
+    return 0
+
+
+def cmd_listen(args) -> int:
+    import zmq
+
+    endpoint = args.endpoint or wire.DEFAULT_ENDPOINT
+    topics = [t.strip() for t in args.topics.split(",")] if args.topics else list(wire.TOPICS)
+    unknown = [t for t in topics if t not in wire.TOPICS]
+    if unknown:
+        raise UserError(f"--topics: unknown topic(s) {', '.join(unknown)}; known: {', '.join(wire.TOPICS)}")
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.SUB)
+    sock.setsockopt(zmq.LINGER, 0)
+    try:
+        sock.connect(endpoint)
+    except zmq.ZMQError as exc:
+        raise UserError(f"cannot connect to {endpoint}: {exc.strerror}") from None
+    for t in topics:
+        sock.setsockopt(zmq.SUBSCRIBE, t.encode())
+    count = 0
+    deadline = time.monotonic() + args.timeout if args.timeout else None
+    try:
+        while args.count is None or count < args.count:
+            wait_ms = 200 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+            if deadline is not None and wait_ms == 0:
+                break
+            if not sock.poll(min(wait_ms, 200)):
+                continue
+            try:
+                topic, payload = wire.decode(sock.recv_multipart())
+            except wire.WireError as exc:
+                print(f"skipping malformed message: {exc}", file=sys.stderr)
+                continue
+            line = json.dumps({"topic": topic, **_jsonable(payload)}) if args.json else format_message(topic, payload)
+            print(line, flush=True)
+            count += 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import run_benchmarks
+
+    run_benchmarks(mic_counts=args.mics, seconds=args.seconds, repeats=args.repeats)
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="arraydaemon", description="Real-time sound-source localization "
+                                     "for microphone arrays; publishes directions over ZeroMQ.")
+    parser.add_argument("--version", action="version", version=f"arraydaemon {__version__}")
+    parser.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("replay", help="run the live pipeline on a recording")
+    p.add_argument("file", help="multichannel audio file (any libsndfile format)")
+    p.add_argument("--profile", required=True, help="array profile name or YAML file")
+    p.add_argument("--fast", action="store_true", help="as fast as possible instead of real time")
+    p.add_argument("--jsonl", metavar="OUT", help="write one JSON object per window to OUT ('-' for stdout)")
+    p.add_argument("--endpoint", help=f"ZeroMQ PUB endpoint (default {wire.DEFAULT_ENDPOINT})")
+    p.add_argument("--no-publish", action="store_true", help="do not open a ZeroMQ socket")
+    p.add_argument("--quiet", action="store_true", help="no per-window lines on the terminal")
+    _add_pipeline_args(p)
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("demo", help="replay the bundled demo recording and report accuracy")
+    p.add_argument("--fast", action="store_true", help="as fast as possible instead of real time")
+    p.add_argument("--endpoint", help=f"ZeroMQ PUB endpoint (default {wire.DEFAULT_ENDPOINT})")
+    p.add_argument("--no-publish", action="store_true", help="do not open a ZeroMQ socket")
+    _add_pipeline_args(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("listen", help="subscribe and print one line per message")
+    p.add_argument("endpoint", nargs="?", help=f"endpoint to connect to (default {wire.DEFAULT_ENDPOINT})")
+    p.add_argument("--topics", help=f"comma-separated topics (default all: {','.join(wire.TOPICS)})")
+    p.add_argument("--json", action="store_true", help="JSON lines (bytes as base64)")
+    p.add_argument("--count", type=int, help="exit after N messages")
+    p.add_argument("--timeout", type=_positive_float, help="exit after SECONDS")
+    p.set_defaults(func=cmd_listen)
+
+    p = sub.add_parser("profile", help="list, check or install array profiles")
+    psub = p.add_subparsers(dest="profile_command", metavar="ACTION")
+    psub.required = True
+    q = psub.add_parser("list", help="bundled and installed profiles")
+    q.set_defaults(func=cmd_profile_list)
+    q = psub.add_parser("check", help="validate a profile and print its geometry")
+    q.add_argument("profile", help="profile name or YAML file")
+    q.set_defaults(func=cmd_profile_check)
+    q = psub.add_parser("add", help="validate a YAML profile and install it")
+    q.add_argument("file")
+    q.set_defaults(func=cmd_profile_add)
+
+    p = sub.add_parser("bench", help="per-stage and per-kernel timings")
+    p.add_argument("--mics", type=int, nargs="+", default=[4, 8, 16, 32])
+    p.add_argument("--seconds", type=_positive_float, default=10.0, help="audio per configuration")
+    p.add_argument("--repeats", type=int, default=200, help="kernel timing repeats")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"arraydaemon: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # stdout closed by a pipe reader (e.g. `| head`): not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Feature stage: causal STFT and GCC-PHAT of every mic against the reference mic.
+
+AudioBlock → FeatureWindow, once per hop. Frames are Hann-windowed, ``n_fft`` ≈ 32 ms with 50 %
+overlap; a window is the last ``window_frames`` frames (≈ 250 ms) and a new one is emitted every
+``hop_frames`` frames (≤ 100 ms by default). Cross-spectra are summed over the window and then
+PHAT-weighted, so louder frames count more than near-silent ones.
+
+All streaming state (unframed samples, the frame ring, the stream clock) lives in this object, so
+feeding a signal in any block sizes gives exactly the windows of feeding it whole.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import kernels
+from .messages import AudioBlock, FeatureWindow
+from .profiles import ArrayProfile
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    window_s: float = 0.25
+    hop_s: float = 0.1
+    frame_s: float = 0.032
+    fmin_hz: float = 200.0
+    fmax_hz: float = 7000.0
+
+    def validate(self) -> None:
+        if not 0.05 <= self.window_s <= 2.0:
+            raise ValueError(f"window must be between 0.05 and 2 s, got {self.window_s}")
+        if not 0.0 < self.hop_s <= self.window_s:
+            raise ValueError(f"hop must be positive and at most the window ({self.window_s} s), got {self.hop_s}")
+        if not 0 <= self.fmin_hz < self.fmax_hz:
+            raise ValueError(f"frequency band must satisfy 0 <= fmin < fmax, got {self.fmin_hz}..{self.fmax_hz}")
+
+
+@dataclass(frozen=True)
+class FrameLayout:
+    """Sample counts derived from a FeatureConfig at one sample rate."""
+
+    sample_rate: int
+    n_fft: int
+    frame_hop: int
+    window_frames: int
+    hop_frames: int
+    band: tuple[int, int]  # bins lo <= k < hi
+
+    @classmethod
+    def from_config(cls, config: FeatureConfig, sample_rate: int) -> "FrameLayout":
+        config.validate()
+        n_fft = 2 * max(16, int(round(config.frame_s * sample_rate / 2)))
+        frame_hop = n_fft // 2
+        window_frames = max(1, int(round((config.window_s * sample_rate - n_fft) / frame_hop)) + 1)
+        hop_frames = max(1, min(window_frames, int(math.floor(config.hop_s * sample_rate / frame_hop + 1e-9))))
+        bin_hz = sample_rate / n_fft
+        fmax = min(config.fmax_hz, 0.5 * sample_rate)
+        lo = max(1, int(math.ceil(config.fmin_hz / bin_hz)))
+        hi = min(n_fft // 2 + 1, int(math.floor(fmax / bin_hz)) + 1)
+        if hi - lo < 2:
+            raise ValueError(f"frequency band {config.fmin_hz}..{config.fmax_hz} Hz holds fewer than 2 "
+                             f"bins at {sample_rate} Hz")
+        return cls(sample_rate, n_fft, frame_hop, window_frames, hop_frames, (lo, hi))
+
+    @property
+    def bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+    @property
+    def bin_hz(self) -> float:
+        return self.sample_rate / self.n_fft
+
+    @property
+    def hop_samples(self) -> int:
+        return self.hop_frames * self.frame_hop
+
+    @property
+    def window_samples(self) -> int:
+        return (self.window_frames - 1) * self.frame_hop + self.n_fft
+
+
+def hann(n: int) -> np.ndarray:
+    """Periodic Hann window ``[shape=(n,)]`` float64 (sums to a constant at 50 % overlap)."""
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
+
+
+class GccPhatFeatures:
+    """Stage: AudioBlock → list of FeatureWindow (one per completed hop)."""
+
+    name = "features"
+
+    def __init__(self, profile: ArrayProfile, config: FeatureConfig = FeatureConfig()):
+        self.profile = profile
+        self.config = config
+        self.layout = FrameLayout.from_config(config, profile.sample_rate)
+        self.window = hann(self.layout.n_fft)
+        self._power_scale = 2.0 / (self.layout.n_fft * float(np.sum(self.window**2)))
+        self.reset()
+
+    def reset(self) -> None:
+        lay, mics = self.layout, self.profile.num_mics
+        self._pending = np.zeros((0, mics), dtype=np.float32)
+        self._pending_index = 0  # stream sample index of _pending[0]
+        self._spectra = np.zeros((lay.window_frames, mics, lay.bins), dtype=np.complex64)
+        self._cross = np.zeros((lay.window_frames, mics, lay.bins), dtype=np.complex64)
+        self._power = np.zeros(lay.window_frames, dtype=np.float64)
+        self._bad = np.zeros(lay.window_frames, dtype=bool)
+        self._bad_until = -1  # stream sample index (exclusive) up to which input was zeroed
+        self._frames_total = 0
+        self._clock = (0, 0.0, 0.0)  # (sample index, stream time, wall time) of the latest block
+        self._seq = 0
+        self.bad_blocks = 0
+
+    def process(self, block: AudioBlock) -> list[FeatureWindow]:
+        lay = self.layout
+        samples = block.samples
+        if samples.ndim != 2 or samples.shape[1] != self.profile.num_mics:
+            raise ValueError(f"audio block: expected {self.profile.num_mics} mic channels, got shape {samples.shape}")
+        start_index = self._pending_index + len(self._pending)
+        self._clock = (start_index, block.t_start, block.wall_start)
+        if not np.isfinite(samples).all():
+            # NaN/Inf input is never propagated: the block becomes silence and is counted.
+            self.bad_blocks += 1
+            samples = np.zeros_like(samples)
+            self._bad_until = start_index + len(samples)
+        pending = np.concatenate([self._pending, samples.astype(np.float32, copy=False)])
+        spec = kernels.stft(pending, self.window, lay.frame_hop)
+        n_new = spec.shape[0]
+        out: list[FeatureWindow] = []
+        if n_new:
+            cross = kernels.cross_spectra(spec, self.profile.reference_mic)
+            k_lo, k_hi = lay.band
+            power = np.mean(np.abs(spec[:, :, k_lo:k_hi]) ** 2, axis=(1, 2)) * self._power_scale * (k_hi - k_lo)
+            for f in range(n_new):
+                out.extend(self._push_frame(spec[f], cross[f], power[f]))
+        consumed = n_new * lay.frame_hop
+        self._pending = pending[consumed:]
+        self._pending_index += consumed
+        return out
+
+    def _push_frame(self, spec, cross, power) -> list[FeatureWindow]:
+        lay = self.layout
+        slot = self._frames_total % lay.window_frames
+        frame_start = self._frames_total * lay.frame_hop
+        self._spectra[slot] = spec
+        self._cross[slot] = cross
+        self._power[slot] = power
+        self._bad[slot] = frame_start < self._bad_until
+        self._frames_total += 1
+        done = self._frames_total - lay.window_frames
+        if done < 0 or done % lay.hop_frames:
+            return []
+        order = (np.arange(lay.window_frames) + self._frames_total) % lay.window_frames
+        gcc = kernels.gcc_phat(self._cross.sum(axis=0))
+        end_index = (self._frames_total - 1) * lay.frame_hop + lay.n_fft
+        clock_index, clock_t, clock_wall = self._clock
+        dt = (end_index - clock_index) / lay.sample_rate
+        level = float(np.mean(self._power))
+        window = FeatureWindow(
+            seq=self._seq,
+            sample_rate=lay.sample_rate,
+            t_end=clock_t + dt,
+            wall_time=clock_wall + dt,
+            gcc=gcc,
+            spectra=self._spectra[order],
+            level_db=10.0 * math.log10(level) if level > 1e-30 else -300.0,
+            bad_samples=bool(self._bad.any()),
+        )
+        self._seq += 1
+        return [window]

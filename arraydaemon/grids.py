@@ -1,0 +1,138 @@
+"""Direction grids and direction helpers (REP-103 array frame: x forward, y left, z up).
+
+A grid is chosen from the array geometry at run time: a ring in the array plane for planar arrays
+(1° default), a half ring on the front side for linear arrays, a Fibonacci sphere of ≥ 2000 points for
+3-D arrays. Directions a geometry cannot tell apart are folded onto the reported side
+(:func:`fold`), so a planar array reports the upper side of its plane and a linear array the front.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .profiles import GeometryInfo
+
+
+@dataclass(frozen=True, eq=False)
+class DirectionGrid:
+    """Unit vectors ``[shape=(directions, 3)]`` with the plane/ring basis used to refine peaks."""
+
+    vectors: np.ndarray
+    kind: str  # "ring" | "half-ring" | "sphere"
+    spacing_deg: float
+    plane_u: np.ndarray | None = None  # ring kinds: orthonormal basis of the ring's plane
+    plane_v: np.ndarray | None = None
+    normal: np.ndarray | None = None  # ring kinds: the side reported when mirrored
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[0])
+
+
+def azel_to_vector(azimuth_deg, elevation_deg) -> np.ndarray:
+    """Unit vectors ``[shape=(..., 3)]`` from azimuth/elevation in degrees."""
+    az = np.radians(np.asarray(azimuth_deg, dtype=np.float64))
+    el = np.radians(np.asarray(elevation_deg, dtype=np.float64))
+    return np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], axis=-1)
+
+
+def vector_to_azel(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Azimuth in (-180, 180] and elevation in [-90, 90] degrees of ``vectors [shape=(..., 3)]``."""
+    v = np.asarray(vectors, dtype=np.float64)
+    az = np.degrees(np.arctan2(v[..., 1], v[..., 0]))
+    az = np.where(az <= -180.0, az + 360.0, az)
+    el = np.degrees(np.arcsin(np.clip(v[..., 2] / np.linalg.norm(v, axis=-1), -1.0, 1.0)))
+    return az, el
+
+
+def angular_distance_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Great-circle angle in degrees between unit vectors ``a`` and ``b`` (broadcasting)."""
+    dot = np.clip(np.sum(np.asarray(a) * np.asarray(b), axis=-1), -1.0, 1.0)
+    return np.degrees(np.arccos(dot))
+
+
+def fibonacci_sphere(n: int) -> np.ndarray:
+    """``n`` near-uniform unit vectors ``[shape=(n, 3)]`` on the sphere (golden-angle spiral)."""
+    i = np.arange(n, dtype=np.float64) + 0.5
+    z = 1.0 - 2.0 * i / n
+    r = np.sqrt(1.0 - z * z)
+    phi = math.pi * (3.0 - math.sqrt(5.0)) * i
+    return np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=-1)
+
+
+def _unit(v) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float64)
+    return v / np.linalg.norm(v)
+
+
+def _front_normal(axis: np.ndarray) -> np.ndarray:
+    """For a linear array: the horizontal direction across the line that counts as 'front'."""
+    n = np.cross([0.0, 0.0, 1.0], axis)
+    if np.linalg.norm(n) < 1e-6:  # vertical line: call +x the front
+        return np.array([1.0, 0.0, 0.0])
+    n = _unit(n)
+    lead = 0 if abs(n[0]) > 1e-6 else 1
+    return n * np.sign(n[lead])
+
+
+def make_grid(geometry: GeometryInfo, resolution_deg: float = 1.0, sphere_points: int = 2000) -> DirectionGrid:
+    """The search grid for ``geometry``: ring (planar), half ring (linear) or sphere (3-D)."""
+    if resolution_deg <= 0:
+        raise ValueError(f"grid resolution must be positive, got {resolution_deg}")
+    if geometry.kind == "3d":
+        # Fibonacci spacing ≈ sqrt(4π/n) rad; honour a finer requested resolution.
+        n = max(sphere_points, int(math.ceil(4 * math.pi / math.radians(resolution_deg) ** 2)))
+        return DirectionGrid(fibonacci_sphere(n), "sphere", math.degrees(math.sqrt(4 * math.pi / n)))
+    if geometry.kind == "planar":
+        normal = np.asarray(geometry.normal)
+        if abs(normal[2]) > 1 - 1e-9:  # horizontal array: the ring is exactly the azimuth circle
+            u, v = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
+        else:
+            u = _unit(np.cross(normal, [0.0, 0.0, 1.0]) if abs(normal[2]) < 0.9 else np.cross([0.0, 1.0, 0.0], normal))
+            v = np.cross(normal, u)
+        n = int(round(360.0 / resolution_deg))
+        ang = np.radians(np.arange(n) * 360.0 / n)
+        vecs = np.cos(ang)[:, None] * u + np.sin(ang)[:, None] * v
+        return DirectionGrid(vecs, "ring", 360.0 / n, u, v, normal)
+    axis = np.asarray(geometry.axis)
+    front = _front_normal(axis)
+    n = int(round(180.0 / resolution_deg)) + 1
+    ang = np.radians(np.linspace(0.0, 180.0, n))
+    vecs = np.cos(ang)[:, None] * axis + np.sin(ang)[:, None] * front
+    return DirectionGrid(vecs, "half-ring", 180.0 / (n - 1), axis, front, front)
+
+
+def fold(vectors: np.ndarray, geometry: GeometryInfo) -> np.ndarray:
+    """Mirror ``vectors [shape=(..., 3)]`` onto the side the geometry reports (see module doc)."""
+    v = np.array(vectors, dtype=np.float64)
+    if geometry.kind == "planar":
+        n = np.asarray(geometry.normal)
+    elif geometry.kind == "linear":
+        n = _front_normal(np.asarray(geometry.axis))
+    else:
+        return v
+    dot = v @ n
+    return v - 2.0 * np.minimum(dot, 0.0)[..., None] * n
+
+
+def tdoa_table(directions: np.ndarray, relative_mics: np.ndarray, speed_of_sound: float) -> np.ndarray:
+    """Plane-wave TDOA of every mic vs the reference, ``[shape=(directions, mics)]`` seconds.
+
+    ``relative_mics [shape=(mics, 3)]`` are positions minus the reference mic's: a mic further
+    along the direction of the source hears the wave earlier, so its TDOA is negative.
+    """
+    return -(np.asarray(directions, dtype=np.float64) @ relative_mics.T) / speed_of_sound
+
+
+def tangent_patch(center: np.ndarray, offsets_deg: np.ndarray) -> np.ndarray:
+    """Unit vectors at angular ``offsets_deg [shape=(n, 2)]`` (along azimuth, elevation) around
+    ``center``; used to refine a grid peak below the grid spacing. Returns ``[shape=(n, 3)]``."""
+    c = _unit(center)
+    ref = np.array([0.0, 0.0, 1.0]) if abs(c[2]) < 0.99 else np.array([1.0, 0.0, 0.0])
+    e1 = _unit(np.cross(ref, c))
+    e2 = np.cross(c, e1)
+    t = np.tan(np.radians(offsets_deg))
+    v = c + t[:, :1] * e1 + t[:, 1:2] * e2
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)

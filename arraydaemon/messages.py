@@ -1,0 +1,67 @@
+"""Messages passed between pipeline stages: frozen dataclasses carrying seq, capture time and rate.
+
+Times: ``t_*`` are stream seconds (the capture clock of the source: PortAudio's ADC clock live, seconds
+from the file's start in replay); ``wall_*`` are UNIX seconds of the same instant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class AudioBlock:
+    """A block of captured audio in mic order. ``samples [shape=(samples, mics)]`` float32."""
+
+    seq: int
+    sample_rate: int
+    t_start: float  # stream time of the first sample
+    wall_start: float  # wall time of the first sample
+    samples: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureWindow:
+    """GCC-PHAT features of one analysis window (≈250 ms) ending at ``t_end``.
+
+    ``gcc [shape=(mics, bins)]`` complex64: PHAT-weighted cross-spectra of every mic against the
+    reference mic, summed over the window's STFT frames (the reference row is all ones).
+    ``spectra [shape=(frames, mics, bins)]`` complex64: the window's STFT frames, oldest first.
+    """
+
+    seq: int
+    sample_rate: int
+    t_end: float
+    wall_time: float
+    gcc: np.ndarray
+    spectra: np.ndarray
+    level_db: float  # in-band mean power of the window, dB re full scale
+    bad_samples: bool = False  # the window overlaps a block of NaN/Inf input that was zeroed
+
+
+@dataclass(frozen=True)
+class SourceDirection:
+    """One detected source: direction in the array frame (REP-103) and confidence in [0, 1]."""
+
+    azimuth_deg: float
+    elevation_deg: float
+    vector: tuple[float, float, float]
+    confidence: float
+
+
+@dataclass(frozen=True, eq=False)
+class Estimate:
+    """A localizer's output for one window. ``spectrum [shape=(directions,)]`` over its grid."""
+
+    seq: int
+    sample_rate: int
+    t_end: float
+    wall_time: float
+    estimator: str
+    sources: tuple[SourceDirection, ...]
+    level_db: float
+    spectrum: np.ndarray | None = None
+    embedding: np.ndarray | None = None
+    extras: dict = field(default_factory=dict)

@@ -1,0 +1,127 @@
+"""The data path, wired in one place: source → features → localizer → (tracker) → publisher.
+
+Stages do no I/O and know nothing of threads; :class:`Pipeline` times each one, and the runners
+here (file replay) and in ``daemon.py`` (live capture) drive it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import UserError
+from .features import FeatureConfig, GccPhatFeatures
+from .localizer import LocalizerConfig, SrpPhatLocalizer
+from .messages import AudioBlock, Estimate
+from .profiles import ArrayProfile
+from .publisher import PublishStage, ZmqPublisher
+
+ESTIMATORS = ("srp-phat", "neural")
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    estimator: str = "srp-phat"
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    localizer: LocalizerConfig = field(default_factory=LocalizerConfig)
+
+
+class StageTimer:
+    """Recent per-stage processing times; p50/p99 in milliseconds."""
+
+    def __init__(self, keep: int = 2000):
+        self._times: dict[str, deque] = {}
+        self._keep = keep
+
+    def add(self, stage: str, seconds: float) -> None:
+        self._times.setdefault(stage, deque(maxlen=self._keep)).append(seconds)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        out = {}
+        for stage, values in self._times.items():
+            arr = np.fromiter(values, dtype=np.float64) * 1e3
+            out[stage] = {"p50": float(np.percentile(arr, 50)), "p99": float(np.percentile(arr, 99))}
+        return out
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    estimate: Estimate
+    payloads: list  # (topic, payload) pairs as published
+
+
+def make_localizer(name: str, profile: ArrayProfile, features: GccPhatFeatures, config: LocalizerConfig):
+    if name == "srp-phat":
+        return SrpPhatLocalizer(profile, features.layout, config)
+    if name == "neural":
+        from .neural import NeuralLocalizer  # torch is imported only when asked for
+
+        return NeuralLocalizer.from_shipped(profile, features.layout, config)
+    raise UserError(f"unknown estimator {name!r}; choose one of {', '.join(ESTIMATORS)}")
+
+
+class Pipeline:
+    """Runs one AudioBlock through every stage; returns a WindowResult per completed window."""
+
+    def __init__(self, profile: ArrayProfile, options: PipelineOptions = PipelineOptions(),
+                 publisher: ZmqPublisher | None = None):
+        self.profile = profile
+        self.options = options
+        self.features = GccPhatFeatures(profile, options.features)
+        self.localizer = make_localizer(options.estimator, profile, self.features, options.localizer)
+        self.publish = PublishStage(publisher, profile)
+        self.timer = StageTimer()
+        self.windows = 0
+
+    @property
+    def layout(self):
+        return self.features.layout
+
+    def reset(self) -> None:
+        for stage in (self.features, self.localizer, self.publish):
+            stage.reset()
+
+    def process(self, block: AudioBlock) -> list[WindowResult]:
+        t0 = time.perf_counter()
+        windows = self.features.process(block)
+        t1 = time.perf_counter()
+        self.timer.add(self.features.name, t1 - t0)
+        results = []
+        for window in windows:
+            t1 = time.perf_counter()
+            estimate = self.localizer.process(window)
+            t2 = time.perf_counter()
+            payloads = self.publish.process(estimate)
+            t3 = time.perf_counter()
+            self.timer.add("localizer", t2 - t1)
+            self.timer.add(self.publish.name, t3 - t2)
+            self.windows += 1
+            results.append(WindowResult(estimate, payloads))
+        return results
+
+
+def run_blocks(pipeline: Pipeline, blocks: Iterable[AudioBlock], realtime: bool,
+               on_result: Callable[[WindowResult], None], wall_start: float | None = None,
+               stop: Callable[[], bool] | None = None) -> None:
+    """Feed blocks through ``pipeline``; with ``realtime``, pace them like a live device."""
+    start = time.monotonic() if wall_start is None else wall_start
+    for block in blocks:
+        if stop is not None and stop():
+            break
+        if realtime:
+            due = start + block.t_start + len(block.samples) / block.sample_rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        for result in pipeline.process(block):
+            on_result(result)
+
+
+def jsonl_record(payload: dict) -> str:
+    """One JSON line for a ``doa`` payload (all its fields, ``t_end`` and ``sources`` included)."""
+    return json.dumps(payload, separators=(",", ":"))

@@ -1,0 +1,381 @@
+"""Array profiles: YAML files describing a microphone array's geometry and device.
+
+Schema (DESIGN.md):
+
+required  ``name`` (str), ``sample_rate`` (int, Hz), ``mics`` (list of ``[x, y, z]`` metres, array frame)
+optional  ``channels`` (device channel count), ``channel_map`` (0-based device channel of each mic),
+          ``device`` (substring of the PortAudio device name), ``reference_mic`` (index into mics),
+          ``frame_id`` (tf frame), ``description``, ``gain`` (per-mic linear gain),
+          ``speed_of_sound`` (m/s)
+
+Frame is REP-103: x forward, y left, z up. ``load_profile`` takes a bundled or installed profile
+name, or a path to a YAML file, and returns a frozen, validated :class:`ArrayProfile`; every error
+names the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .errors import ProfileError
+
+# Installed wheels carry the top-level array_profiles/ inside the package; a source checkout or an
+# editable install reads it in place.
+BUNDLED_DIR = next(
+    (d for d in (Path(__file__).resolve().parent / "array_profiles",
+                 Path(__file__).resolve().parent.parent / "array_profiles") if d.is_dir()),
+    Path(__file__).resolve().parent / "array_profiles",
+)
+REQUIRED_KEYS = ("name", "sample_rate", "mics")
+OPTIONAL_KEYS = (
+    "channels",
+    "channel_map",
+    "device",
+    "reference_mic",
+    "frame_id",
+    "description",
+    "gain",
+    "speed_of_sound",
+)
+MIN_MIC_SPACING_M = 0.002  # closer than this, two mics are the same point for localization
+MAX_APERTURE_M = 5.0
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class GeometryInfo:
+    """Derived facts about an array's geometry, as printed by ``profile check``."""
+
+    kind: str  # "linear" | "planar" | "3d"
+    aperture_m: float
+    max_tdoa_s: float
+    min_spacing_m: float
+    nearest_neighbour_spacing_m: float
+    aliasing_hz: float
+    axis: tuple[float, float, float] | None  # linear arrays: unit vector along the line
+    normal: tuple[float, float, float] | None  # planar arrays: unit normal of the plane
+    ambiguity: str  # "none" | "up-down" | "front-back"
+
+    def describe_ambiguity(self) -> str:
+        if self.kind == "linear":
+            return ("linear array: front/back (and up/down) cannot be told apart; directions are "
+                    "reported in the front half-plane")
+        if self.kind == "planar":
+            return ("planar array: up/down cannot be told apart; elevation is reported on the "
+                    "upper side of the array plane")
+        return "3-D array: no geometric ambiguity"
+
+
+@dataclass(frozen=True, eq=False)
+class ArrayProfile:
+    """A validated microphone-array profile. ``mics`` is read-only, ``[shape=(mics, 3)]`` metres."""
+
+    name: str
+    sample_rate: int
+    mics: np.ndarray
+    channels: int
+    channel_map: tuple[int, ...]
+    reference_mic: int = 0
+    device: str | None = None
+    frame_id: str = "array"
+    description: str = ""
+    gain: tuple[float, ...] = ()
+    speed_of_sound: float = 343.0
+    path: Path | None = None
+    geometry: GeometryInfo = field(init=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "geometry", analyse_geometry(self.mics, self.speed_of_sound))
+
+    @property
+    def num_mics(self) -> int:
+        return int(self.mics.shape[0])
+
+    @property
+    def relative_mics(self) -> np.ndarray:
+        """Mic positions relative to the reference mic, ``[shape=(mics, 3)]`` metres."""
+        return self.mics - self.mics[self.reference_mic]
+
+    def to_dict(self) -> dict:
+        """The profile as YAML-ready plain data (round-trips through :func:`parse_profile`)."""
+        out = {
+            "name": self.name,
+            "description": self.description,
+            "sample_rate": self.sample_rate,
+            "channels": self.channels,
+            "channel_map": list(self.channel_map),
+            "mics": [[float(v) for v in row] for row in self.mics],
+            "reference_mic": self.reference_mic,
+            "frame_id": self.frame_id,
+            "speed_of_sound": self.speed_of_sound,
+        }
+        if self.device:
+            out["device"] = self.device
+        if self.gain:
+            out["gain"] = list(self.gain)
+        return out
+
+
+def analyse_geometry(mics: np.ndarray, speed_of_sound: float) -> GeometryInfo:
+    """Aperture, max TDOA, aliasing frequency and dimensionality of ``mics [shape=(mics, 3)]``."""
+    diffs = mics[:, None, :] - mics[None, :, :]
+    dist = np.linalg.norm(diffs, axis=-1)
+    aperture = float(dist.max())
+    off_diag = dist + np.eye(len(mics)) * 1e9
+    nearest = off_diag.min(axis=1)
+    centred = mics - mics.mean(axis=0)
+    _, sing, vt = np.linalg.svd(centred, full_matrices=True)
+    tol = max(1e-3, 1e-2 * aperture)
+    rank = int(np.sum(sing > tol))
+    axis = normal = None
+    if rank <= 1:
+        kind, ambiguity = "linear", "front-back"
+        axis = tuple(float(v) for v in vt[0])
+    elif rank == 2:
+        kind, ambiguity = "planar", "up-down"
+        n = vt[2]
+        # Report the upper side for horizontal arrays, the front side for vertical ones.
+        if abs(n[2]) > 1e-6:
+            n = n * np.sign(n[2])
+        elif abs(n[0]) > 1e-6:
+            n = n * np.sign(n[0])
+        else:
+            n = n * np.sign(n[1])
+        normal = tuple(float(v) for v in n)
+    else:
+        kind, ambiguity = "3d", "none"
+    nn_spacing = float(nearest.max())
+    return GeometryInfo(
+        kind=kind,
+        aperture_m=aperture,
+        max_tdoa_s=aperture / speed_of_sound,
+        min_spacing_m=float(nearest.min()),
+        nearest_neighbour_spacing_m=nn_spacing,
+        aliasing_hz=speed_of_sound / (2.0 * nn_spacing),
+        axis=axis,
+        normal=normal,
+        ambiguity=ambiguity,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Parsing and validation
+
+
+def _fail(source: str, key: str, expected: str, got=None) -> ProfileError:
+    got_text = "" if got is None else f", got {got!r}"
+    return ProfileError(f"{source}: key '{key}': expected {expected}{got_text}")
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _as_int(data: dict, key: str, source: str, lo: int, hi: int, what: str) -> int:
+    v = data[key]
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise _fail(source, key, f"{what} (an integer in {lo}..{hi})", v)
+    return v
+
+
+def parse_profile(data, source: str = "<profile>", path: Path | None = None) -> ArrayProfile:
+    """Validate plain YAML data and build an :class:`ArrayProfile`.
+
+    ``source`` names the file in error messages.
+    """
+    if not isinstance(data, dict):
+        raise ProfileError(f"{source}: expected a YAML mapping with keys {', '.join(REQUIRED_KEYS)}, "
+                           f"got {type(data).__name__}")
+    known = REQUIRED_KEYS + OPTIONAL_KEYS
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(known)}"
+            raise ProfileError(f"{source}: unknown key '{key}'{hint}")
+    for key in REQUIRED_KEYS:
+        if key not in data:
+            raise ProfileError(f"{source}: missing required key '{key}'")
+
+    name = data["name"]
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise _fail(source, "name", "a name of letters, digits, '_', '.', '-'", name)
+    sample_rate = _as_int(data, "sample_rate", source, 4000, 384000, "a sample rate in Hz")
+
+    raw_mics = data["mics"]
+    if not isinstance(raw_mics, list) or len(raw_mics) < 2:
+        raise _fail(source, "mics", "a list of at least 2 positions [x, y, z] in metres", raw_mics)
+    rows = []
+    for i, row in enumerate(raw_mics):
+        if not isinstance(row, list) or len(row) != 3 or not all(_is_number(v) for v in row):
+            raise _fail(source, f"mics[{i}]", "a list of 3 numbers [x, y, z] in metres", row)
+        rows.append([float(v) for v in row])
+    mics = np.array(rows, dtype=np.float64)
+    n_mics = len(rows)
+    for i in range(n_mics):
+        for j in range(i):
+            d = float(np.linalg.norm(mics[i] - mics[j]))
+            if d < MIN_MIC_SPACING_M:
+                raise _fail(source, f"mics[{i}]", f"a position distinct from mics[{j}] "
+                            f"(they are {d * 1000:.1f} mm apart; minimum {MIN_MIC_SPACING_M * 1000:.0f} mm)",
+                            rows[i])
+    aperture = float(np.max(np.linalg.norm(mics[:, None] - mics[None], axis=-1)))
+    if aperture > MAX_APERTURE_M:
+        raise _fail(source, "mics", f"an aperture under {MAX_APERTURE_M} m (positions are in metres, "
+                    f"not millimetres)", f"aperture {aperture:.2f} m")
+
+    channel_map = data.get("channel_map")
+    if channel_map is not None:
+        if (not isinstance(channel_map, list) or len(channel_map) != n_mics
+                or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in channel_map)):
+            raise _fail(source, "channel_map", f"a list of {n_mics} non-negative integers "
+                        "(0-based device channel of each mic)", channel_map)
+        if len(set(channel_map)) != n_mics:
+            raise _fail(source, "channel_map", "distinct channels (one per mic)", channel_map)
+    if "channels" in data:
+        channels = _as_int(data, "channels", source, 1, 1024, "the device channel count")
+    else:
+        channels = max(channel_map) + 1 if channel_map is not None else n_mics
+    if channel_map is None:
+        if channels < n_mics:
+            raise _fail(source, "channels", f"at least {n_mics} (one per mic)", channels)
+        channel_map = list(range(n_mics))
+    if max(channel_map) >= channels:
+        raise _fail(source, "channel_map", f"channels below 'channels' ({channels})", channel_map)
+
+    reference_mic = 0
+    if "reference_mic" in data:
+        reference_mic = _as_int(data, "reference_mic", source, 0, n_mics - 1, "a mic index")
+
+    speed = data.get("speed_of_sound", 343.0)
+    if not _is_number(speed) or not 250.0 <= speed <= 400.0:
+        raise _fail(source, "speed_of_sound", "a speed in m/s between 250 and 400", speed)
+
+    gain = data.get("gain")
+    if gain is not None:
+        if (not isinstance(gain, list) or len(gain) != n_mics
+                or not all(_is_number(g) and g > 0 for g in gain)):
+            raise _fail(source, "gain", f"a list of {n_mics} positive numbers (linear gain per mic)", gain)
+    gain = tuple(float(g) for g in gain) if gain is not None else ()
+
+    frame_id = data.get("frame_id", f"{name}_array")
+    if not isinstance(frame_id, str) or not frame_id:
+        raise _fail(source, "frame_id", "a non-empty string", frame_id)
+    device = data.get("device")
+    if device is not None and (not isinstance(device, str) or not device):
+        raise _fail(source, "device", "a non-empty substring of the PortAudio device name", device)
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise _fail(source, "description", "a string", description)
+
+    mics.setflags(write=False)
+    return ArrayProfile(
+        name=name,
+        sample_rate=sample_rate,
+        mics=mics,
+        channels=channels,
+        channel_map=tuple(channel_map),
+        reference_mic=reference_mic,
+        device=device,
+        frame_id=frame_id,
+        description=description,
+        gain=gain,
+        speed_of_sound=float(speed),
+        path=path,
+    )
+
+
+def load_profile_file(path: str | os.PathLike) -> ArrayProfile:
+    """Load and validate one YAML profile file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProfileError(f"{path}: profile file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{path}: cannot read profile: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ProfileError(f"{path}: invalid YAML{where}: {problem}") from None
+    return parse_profile(data, str(path), path)
+
+
+# ----------------------------------------------------------------------------------------------
+# Lookup by name
+
+
+def user_profile_dir() -> Path:
+    """Where ``profile add`` installs: /etc as root, else $XDG_CONFIG_HOME (or ~/.config)."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/etc/arraydaemon/profiles")
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "arraydaemon" / "profiles"
+
+
+def search_dirs() -> list[Path]:
+    """Profile directories, highest precedence first: user, system, bundled."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    dirs = [Path(base) / "arraydaemon" / "profiles", Path("/etc/arraydaemon/profiles"), BUNDLED_DIR]
+    seen, out = set(), []
+    for d in dirs:
+        if d not in seen:
+            seen.add(d)
+            out.append(d)
+    return out
+
+
+def available_profiles() -> dict[str, Path]:
+    """Profile name → file, the first directory in :func:`search_dirs` winning."""
+    found: dict[str, Path] = {}
+    for d in search_dirs():
+        if not d.is_dir():
+            continue
+        for f in sorted(d.glob("*.y*ml")):
+            found.setdefault(f.stem, f)
+    return found
+
+
+def looks_like_path(ref: str) -> bool:
+    return ref.endswith((".yaml", ".yml")) or os.sep in ref or Path(ref).is_file()
+
+
+def load_profile(ref: str | os.PathLike) -> ArrayProfile:
+    """Load a profile by name (user, system, then bundled) or by path to a YAML file."""
+    ref_str = os.fspath(ref)
+    if looks_like_path(ref_str):
+        return load_profile_file(ref_str)
+    profiles = available_profiles()
+    if ref_str not in profiles:
+        close = difflib.get_close_matches(ref_str, list(profiles), n=1, cutoff=0.5)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ProfileError(f"profile '{ref_str}' not found{hint} (known: {', '.join(sorted(profiles))}; "
+                           "or give a path to a YAML file)")
+    profile = load_profile_file(profiles[ref_str])
+    if profile.name != ref_str:
+        raise ProfileError(f"{profiles[ref_str]}: key 'name': expected '{ref_str}' to match the file "
+                           f"name, got {profile.name!r}")
+    return profile
+
+
+def install_profile(path: str | os.PathLike, dest_dir: Path | None = None) -> Path:
+    """Validate a profile file and copy it to the user (or system) profile directory."""
+    profile = load_profile_file(path)
+    dest_dir = dest_dir or user_profile_dir()
+    try:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        dest = dest_dir / f"{profile.name}.yaml"
+        dest.write_text(Path(path).read_text(encoding="utf-8"), encoding="utf-8")
+    except OSError as exc:
+        raise ProfileError(f"cannot install profile into {dest_dir}: {exc.strerror or exc}") from None
+    return dest

@@ -168,9 +168,9 @@ def cmd_profile_check(args) -> int:
 
 
 def cmd_profile_add(args) -> int:
-    from .profiles import install_profile
+    from .profiles import install_profile, user_profile_dir
 
-    dest = install_profile(args.file)
+    dest = install_profile(args.file, user_profile_dir(user=args.user))
     print(f"installed {dest}")
     return 0
 
@@ -322,6 +322,34 @@ def cmd_listen(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from .neural import WEIGHTS_PATH
+    from .train import TrainConfig, generate, train
+
+    if args.steps < 1:
+        raise UserError(f"--steps: expected a positive number of steps, got {args.steps}")
+    data, run = Path(args.data), Path(args.run)
+    generate(data, "train", 0, args.stage0_chunks, args.workers, scenes_per_chunk=args.scenes_per_chunk)
+    generate(data, "train", 1, args.stage1_chunks, args.workers, scenes_per_chunk=args.scenes_per_chunk)
+    model = {"position": args.position} if args.position else {}
+    cfg = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, model=model, pretrain=not args.no_pretrain,
+                      pretrain_steps=min(1000, args.steps // 10), stage0_steps=min(2000, args.steps // 5),
+                      checkpoint_every=min(250, args.steps))
+    train(data, run, cfg, resume=not args.fresh, out_weights=Path(args.out) if args.out else WEIGHTS_PATH)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .evaluate import run_eval
+    from .neural import WEIGHTS_PATH
+
+    weights = Path(args.weights) if args.weights else WEIGHTS_PATH
+    if not weights.is_file():
+        raise UserError(f"{weights}: neural weights not found (train them with `arraydaemon train`)")
+    print(run_eval(args.scenes, args.dry_scenes, weights, Path(args.out)))
+    return 0
+
+
 def cmd_bench(args) -> int:
     from .bench import run_benchmarks
 
@@ -376,7 +404,31 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_profile_check)
     q = psub.add_parser("add", help="validate a YAML profile and install it")
     q.add_argument("file")
+    q.add_argument("--user", action="store_true", help="install into $XDG_CONFIG_HOME even as root (not /etc)")
     q.set_defaults(func=cmd_profile_add)
+
+    p = sub.add_parser("train", help="simulate rooms and train the neural localizer (CPU, resumable)")
+    p.add_argument("--data", default="cache/data", help="simulated-data cache directory")
+    p.add_argument("--run", default="training/neural", help="checkpoint directory (resumed unless --fresh)")
+    p.add_argument("--out", help="weights file to write (default: the shipped arraydaemon/data/neural.safetensors)")
+    p.add_argument("--steps", type=int, default=10000)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stage0-chunks", type=int, default=20, help="chunks of clean single-source scenes")
+    p.add_argument("--stage1-chunks", type=int, default=120, help="chunks of full-mix scenes")
+    p.add_argument("--scenes-per-chunk", type=int, default=50)
+    p.add_argument("--workers", type=int, default=1, help="simulation processes")
+    p.add_argument("--position", choices=("relative", "absolute"), help="position encoding (ablation)")
+    p.add_argument("--no-pretrain", action="store_true", help="skip clean-GCC distillation (ablation)")
+    p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="neural vs SRP-PHAT on a held-out test set with unseen arrays")
+    p.add_argument("--weights", help="weights file (default: the shipped weights)")
+    p.add_argument("--scenes", type=int, default=150, help="scenes with unseen random geometries")
+    p.add_argument("--dry-scenes", type=int, default=4, help="dry-room scenes per bundled profile")
+    p.add_argument("--out", default="eval_out", help="directory for the report, records and PNG plot")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="per-stage and per-kernel timings")
     p.add_argument("--mics", type=int, nargs="+", default=[4, 8, 16, 32])

@@ -126,11 +126,15 @@ def tdoa_table(directions: np.ndarray, relative_mics: np.ndarray, speed_of_sound
     return -(np.asarray(directions, dtype=np.float64) @ relative_mics.T) / speed_of_sound
 
 
-def tangent_patch(center: np.ndarray, offsets_deg: np.ndarray) -> np.ndarray:
+def tangent_patch(center: np.ndarray, offsets_deg: np.ndarray, up=None) -> np.ndarray:
     """Unit vectors at angular ``offsets_deg [shape=(n, 2)]`` (along azimuth, elevation) around
-    ``center``; used to refine a grid peak below the grid spacing. Returns ``[shape=(n, 3)]``."""
+    ``center``; used to refine a grid peak below the grid spacing. Returns ``[shape=(n, 3)]``.
+
+    Azimuth and elevation are taken about ``up`` (default +z); a planar array passes its normal,
+    so that the second offset leaves the array plane whatever the array's orientation."""
     c = _unit(center)
-    ref = np.array([0.0, 0.0, 1.0]) if abs(c[2]) < 0.99 else np.array([1.0, 0.0, 0.0])
+    up = np.array([0.0, 0.0, 1.0]) if up is None else _unit(up)
+    ref = up if abs(c @ up) < 0.99 else np.cross(up, [1.0, 0.0, 0.0] if abs(up[0]) < 0.9 else [0.0, 1.0, 0.0])
     e1 = _unit(np.cross(ref, c))
     e2 = np.cross(c, e1)
     t = np.tan(np.radians(offsets_deg))

@@ -3,7 +3,8 @@
 Kernels are pure and private (``_name``), compiled with ``cache=True``; each public wrapper checks
 dtypes and shapes, allocates, and calls its kernel. FFTs inside kernels use numpy's FFT API, which
 numba compiles through the ``rocket-fft`` extension (pocketfft, the same code numpy and scipy run).
-Every kernel has a plain-numpy reference in ``tests/test_kernels.py`` that it must match to 1e-5.
+Every kernel has a plain-numpy reference in ``arraydaemon/reference.py`` that it must match to 1e-5
+(``tests/test_kernels.py``).
 
 Conventions: audio is ``[shape=(samples, mics)]`` float32 (PortAudio's interleaved layout);
 spectra are ``[shape=(frames, mics, bins)]`` complex64 with ``bins = n_fft // 2 + 1``. A TDOA
@@ -122,6 +123,8 @@ def stft(signal: np.ndarray, window: np.ndarray, hop: int) -> np.ndarray:
     """
     signal = _check(signal, "signal", np.float32, 2)
     window = _check(window, "window", np.float64, 1)
+    if hop < 1:
+        raise ValueError(f"hop: expected a positive number of samples, got {hop}")
     n_fft = window.shape[0]
     n_frames = 0 if signal.shape[0] < n_fft else 1 + (signal.shape[0] - n_fft) // hop
     if n_frames == 0:
@@ -159,6 +162,8 @@ def srp_phat(gcc: np.ndarray, band: tuple[int, int], bin_hz: float, tdoa: np.nda
         raise ValueError(f"band: expected 0 <= lo < hi <= {gcc.shape[1]}, got {band}")
     if tdoa.shape[1] != gcc.shape[0]:
         raise ValueError(f"tdoa: expected {gcc.shape[0]} mics, got {tdoa.shape[1]}")
+    if not 0 <= ref < gcc.shape[0]:
+        raise ValueError(f"ref: expected a mic index below {gcc.shape[0]}, got {ref}")
     return _srp_phat(gcc, k_lo, k_hi, float(bin_hz), tdoa, int(ref))
 
 
@@ -169,4 +174,6 @@ def gcc_lags(gcc: np.ndarray, n_fft: int, max_lag: int, upsample: int = 1) -> np
     gcc = _check(gcc, "gcc", np.complex64, 2)
     if gcc.shape[1] != n_fft // 2 + 1:
         raise ValueError(f"gcc: expected {n_fft // 2 + 1} bins for n_fft={n_fft}, got {gcc.shape[1]}")
+    if upsample < 1 or max_lag < 0:
+        raise ValueError(f"expected upsample >= 1 and max_lag >= 0, got {upsample} and {max_lag}")
     return _gcc_lags(gcc, int(n_fft), int(upsample), int(max_lag))

@@ -100,19 +100,23 @@ class SrpPhatLocalizer:
 
     def refine(self, gcc: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, float]:
         """Local search from grid direction ``start`` below the grid spacing; (vector, SRP)."""
+        return self.refine_with(lambda vectors: self._srp(gcc, vectors), start)
+
+    def refine_with(self, score, start: np.ndarray) -> tuple[np.ndarray, float]:
+        """Local search maximizing ``score(vectors [shape=(n, 3)]) -> [shape=(n,)]`` from ``start``."""
         best = start
         if self.grid.kind == "ring":
             # A planar array sees the out-of-plane angle only through the shrinking in-plane delays,
             # and the in-plane peak of an elevated source is biased: scan a coarse (azimuth,
             # elevation) patch around the ring peak before the fine local search.
-            scan = grids.tangent_patch(start, self._planar_scan)
-            best = scan[int(np.argmax(self._srp(gcc, scan)))]
+            scan = grids.tangent_patch(start, self._planar_scan, up=self.grid.normal)
+            best = scan[int(np.argmax(score(scan)))]
         value = -np.inf
         for patch in self._patches:
             cand = grids.fold(grids.tangent_patch(best, patch), self.geometry)
-            srp = self._srp(gcc, cand)
-            i = int(np.argmax(srp))
-            best, value = cand[i], float(srp[i])
+            values = score(cand)
+            i = int(np.argmax(values))
+            best, value = cand[i], float(values[i])
         return best, value
 
     def process(self, window: FeatureWindow) -> Estimate:

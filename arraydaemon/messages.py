@@ -65,3 +65,30 @@ class Estimate:
     spectrum: np.ndarray | None = None
     embedding: np.ndarray | None = None
     extras: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Track:
+    """One tracked source (see ``tracker.py``): a stable id and the filtered direction."""
+
+    id: int  # from 1, never reused
+    azimuth_deg: float
+    elevation_deg: float
+    vector: tuple[float, float, float]  # unit direction, array frame
+    activity: float  # probability that the source is emitting now, in [0, 1]
+    age_s: float  # since the track's first detection
+    silent_s: float  # since its last detection
+    angular_speed_dps: float  # great-circle speed, degrees per second
+    azimuth_rate_dps: float  # d(azimuth)/dt, degrees per second (counter-clockwise positive)
+    level_db: float  # smoothed in-band level of the windows it was detected in, dB re full scale
+
+
+@dataclass(frozen=True)
+class Tracks:
+    """The tracker's output for one window: confirmed tracks, lowest id first."""
+
+    seq: int
+    sample_rate: int
+    t_end: float
+    wall_time: float
+    tracks: tuple[Track, ...]

@@ -315,18 +315,22 @@ def load_profile_file(path: str | os.PathLike) -> ArrayProfile:
 # Lookup by name
 
 
-def user_profile_dir() -> Path:
-    """Where ``profile add`` installs: /etc as root, else $XDG_CONFIG_HOME (or ~/.config)."""
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        return Path("/etc/arraydaemon/profiles")
+def xdg_profile_dir() -> Path:
+    """The per-user profile directory: $XDG_CONFIG_HOME (or ~/.config)/arraydaemon/profiles."""
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return Path(base) / "arraydaemon" / "profiles"
 
 
+def user_profile_dir(user: bool = False) -> Path:
+    """Where ``profile add`` installs: /etc as root (unless ``user``), else :func:`xdg_profile_dir`."""
+    if not user and hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/etc/arraydaemon/profiles")
+    return xdg_profile_dir()
+
+
 def search_dirs() -> list[Path]:
     """Profile directories, highest precedence first: user, system, bundled."""
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    dirs = [Path(base) / "arraydaemon" / "profiles", Path("/etc/arraydaemon/profiles"), BUNDLED_DIR]
+    dirs = [xdg_profile_dir(), Path("/etc/arraydaemon/profiles"), BUNDLED_DIR]
     seen, out = set(), []
     for d in dirs:
         if d not in seen:

@@ -66,6 +66,8 @@ class FileSource:
         self.sample_rate = profile.sample_rate
         self.duration_s = self.frames / self.file_rate
         self.bad_blocks = 0
+        if not self._any_finite_block():
+            raise SourceError(f"{self.path}: every block contains NaN/Inf samples")
 
     def blocks(self, wall_start: float | None = None) -> Iterator[AudioBlock]:
         """Blocks in order; ``wall_start`` is the wall time of the file's first sample."""
@@ -81,6 +83,19 @@ class FileSource:
             index += len(mapped)
         if self.bad_blocks and self.bad_blocks == seq + 1:
             raise SourceError(f"{self.path}: every block contains NaN/Inf samples")
+
+    def _any_finite_block(self) -> bool:
+        """Whether some block's mic channels are all finite; fail an all-NaN/Inf file before replay
+        rather than after it (usually stops at the first block)."""
+        import soundfile as sf
+
+        try:
+            for raw in sf.blocks(str(self.path), blocksize=self.block_size, dtype="float32", always_2d=True):
+                if np.isfinite(self.mapper(raw)).all():
+                    return True
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise SourceError(f"{self.path}: cannot read audio ({_first_line(exc)})") from None
+        return False
 
     def _read_blocks(self) -> Iterator[np.ndarray]:
         import soundfile as sf

@@ -1,0 +1,206 @@
+"""``arraydaemon eval``: neural vs SRP-PHAT on the same windows of a held-out test set.
+
+The test set is disjoint from training: scenes come from the ``eval`` seed (other rooms, sources and
+noise) and the array geometries are drawn from that seed too, so none was used in training; a second
+part renders dry rooms (RT60 0.1–0.2 s) for every bundled profile. Each scene has one target
+source; windows where it is silent are excluded. Errors respect the geometry's ambiguity: azimuth
+for planar arrays, the angle to the axis for linear arrays, the great-circle angle for 3-D arrays.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from . import dataset, grids
+from .features import FeatureConfig, GccPhatFeatures
+from .localizer import LocalizerConfig, SrpPhatLocalizer
+from .messages import AudioBlock
+
+RT60_BANDS = ((0.0, 0.3), (0.3, 0.5), (0.5, 0.7), (0.7, 1.01))
+SNR_BANDS = ((-5.0, 5.0), (5.0, 15.0), (15.0, 30.1))
+
+
+def direction_error_deg(estimate: np.ndarray, truth: np.ndarray, kind: str, orient) -> float:
+    """Angular error under the geometry's ambiguity (see module docstring)."""
+    if kind == "planar":
+        n = np.asarray(orient, dtype=np.float64)
+        e = estimate - (estimate @ n) * n
+        t = truth - (truth @ n) * n
+        if np.linalg.norm(t) < 1e-6:  # source straight above the plane: azimuth undefined
+            return 0.0
+        return float(grids.angular_distance_deg(e / (np.linalg.norm(e) + 1e-12), t / np.linalg.norm(t)))
+    if kind == "linear":
+        a = np.asarray(orient, dtype=np.float64)
+        return abs(math.degrees(math.acos(np.clip(estimate @ a, -1, 1)) - math.acos(np.clip(truth @ a, -1, 1))))
+    return float(grids.angular_distance_deg(estimate, truth))
+
+
+@dataclass
+class WindowRecord:
+    set: str
+    array: str
+    kind: str
+    rt60: float
+    snr_db: float
+    estimator: str
+    error_deg: float | None  # None: missed (no source reported)
+
+
+def evaluate_scene(scene: dict, localizers: dict, set_name: str, array_name: str) -> list[WindowRecord]:
+    """Runs every localizer on the scene's windows (one feature pass) and scores the kept ones."""
+    profile = dataset.geometry_profile(scene["mics"])
+    feats = GccPhatFeatures(profile, FeatureConfig())
+    windows = feats.process(AudioBlock(0, dataset.SAMPLE_RATE, 0.0, 0.0, scene["audio"].astype(np.float32)))
+    by_end = {round(w.t_end, 6): w for w in windows}
+    truth = scene["dirs"][0]
+    g = profile.geometry
+    orient = g.normal if g.kind == "planar" else g.axis
+    out = []
+    for t_end, kept in zip(scene["window_ends"], scene["windows"]):
+        if not kept["active"] or not kept["active"][0]:
+            continue
+        window = by_end[round(t_end, 6)]
+        for name, make in localizers.items():
+            est = make(profile).process(window)
+            err = (direction_error_deg(np.asarray(est.sources[0].vector), truth, g.kind, orient)
+                   if est.sources else None)
+            out.append(WindowRecord(set_name, array_name, g.kind, scene["rt60"], scene["snr_db"], name, err))
+    return out
+
+
+def _localizer_factories(weights: Path | None) -> dict:
+    from .neural import NeuralLocalizer, load_model
+
+    cache: dict = {}
+    model = load_model(weights)[0] if weights else None
+    layout = GccPhatFeatures(dataset.geometry_profile(np.eye(3) * 0.05)).layout
+
+    def cached(kind, build):
+        def make(profile):
+            key = (kind, profile.mics.tobytes())
+            if key not in cache:
+                cache.clear() if len(cache) > 8 else None
+                cache[key] = build(profile)
+            return cache[key]
+        return make
+
+    out = {"srp-phat": cached("srp", lambda p: SrpPhatLocalizer(p, layout, LocalizerConfig()))}
+    if model is not None:
+        out["neural"] = cached("nn", lambda p: NeuralLocalizer(p, layout, LocalizerConfig(), model))
+    return out
+
+
+def build_records(n_unseen: int, n_dry_per_profile: int, weights: Path | None, progress: bool = True) -> list[WindowRecord]:
+    localizers = _localizer_factories(weights)
+    records: list[WindowRecord] = []
+    jobs = [("unseen", i, None, None) for i in range(n_unseen)]
+    for name, mics in dataset.bundled_geometries():
+        jobs += [("dry", 100_000 + 1000 * len(jobs) + i, name, mics) for i in range(n_dry_per_profile)]
+    for set_name, index, array_name, mics in tqdm(jobs, desc="evaluating", unit="scene", disable=not progress):
+        if set_name == "unseen":
+            scene = dataset.make_scene("eval", index, stage=1, n_sources=1)
+            array_name = scene["geometry"]
+            if array_name.startswith("profile:"):
+                continue  # bundled geometries were seen in training: not part of the unseen set
+        else:
+            rng = np.random.default_rng([dataset.SPLIT_SEEDS["eval"], index, 7])
+            scene = dataset.make_scene("eval", index, stage=1, geometry=mics, n_sources=1,
+                                       rt60=float(rng.uniform(0.1, 0.2)), snr_db=float(rng.uniform(20, 30)),
+                                       extras=False)
+        records += evaluate_scene(scene, localizers, set_name, array_name)
+    return records
+
+
+def summarize(records: list[WindowRecord], key) -> list[dict]:
+    """Rows of MAE / within-10° / miss rate per (group, estimator)."""
+    groups: dict = {}
+    for r in records:
+        groups.setdefault((key(r), r.estimator), []).append(r)
+    rows = []
+    for (group, est), rs in sorted(groups.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
+        errs = np.array([r.error_deg for r in rs if r.error_deg is not None])
+        n = len(rs)
+        rows.append({"group": group, "estimator": est, "windows": n,
+                     "mae_deg": float(errs.mean()) if len(errs) else float("nan"),
+                     "within_10": float(np.sum(errs <= 10.0) / n),
+                     "miss_rate": float(1 - len(errs) / n)})
+    return rows
+
+
+def band_label(value: float, bands, unit: str) -> str:
+    for lo, hi in bands:
+        if lo <= value < hi:
+            return f"{lo:g}–{min(hi, 30 if unit == 'dB' else 1.0):g} {unit}"
+    return f"{value:g} {unit}"
+
+
+def markdown_table(rows: list[dict], title: str) -> str:
+    lines = [f"| {title} | estimator | windows | MAE (°) | within 10° | miss rate |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['group']} | {r['estimator']} | {r['windows']} | {r['mae_deg']:.1f} | "
+                     f"{100 * r['within_10']:.0f} % | {100 * r['miss_rate']:.0f} % |")
+    return "\n".join(lines)
+
+
+def report(records: list[WindowRecord]) -> str:
+    unseen = [r for r in records if r.set == "unseen"]
+    dry = [r for r in records if r.set == "dry"]
+    parts = [
+        "Unseen geometries, overall:\n\n" + markdown_table(summarize(unseen, lambda r: "all"), "set"),
+        "Unseen geometries by RT60:\n\n" + markdown_table(
+            summarize(unseen, lambda r: band_label(r.rt60, RT60_BANDS, "s")), "RT60"),
+        "Unseen geometries by SNR:\n\n" + markdown_table(
+            summarize(unseen, lambda r: band_label(r.snr_db, SNR_BANDS, "dB")), "SNR"),
+        "Unseen geometries by array kind:\n\n" + markdown_table(summarize(unseen, lambda r: r.kind), "kind"),
+        "Bundled profiles, dry rooms (RT60 0.1–0.2 s, SNR 20–30 dB):\n\n" + markdown_table(
+            summarize(dry, lambda r: r.array), "array"),
+    ]
+    return "\n\n".join(parts)
+
+
+def plot_error_vs_rt60(records: list[WindowRecord], path: Path) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    unseen = [r for r in records if r.set == "unseen"]
+    edges = np.linspace(0.1, 1.0, 7)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for est in sorted({r.estimator for r in unseen}):
+        xs, ys = [], []
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            errs = [r.error_deg for r in unseen if r.estimator == est and lo <= r.rt60 < hi and r.error_deg is not None]
+            if errs:
+                xs.append((lo + hi) / 2)
+                ys.append(np.mean(errs))
+        ax.plot(xs, ys, marker="o", label=est)
+    ax.set_xlabel("RT60 (s)")
+    ax.set_ylabel("mean direction error (°)")
+    ax.set_title("Unseen array geometries, one source")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def run_eval(n_unseen: int, n_dry_per_profile: int, weights: Path | None, out_dir: Path) -> str:
+    records = build_records(n_unseen, n_dry_per_profile, weights)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "eval_records.json").write_text(json.dumps([r.__dict__ for r in records]))
+    text = report(records)
+    (out_dir / "eval_report.md").write_text(text + "\n")
+    png = plot_error_vs_rt60(records, out_dir / "error_vs_rt60.png")
+    if png:
+        text += f"\n\nplot: {png}"
+    return text

@@ -1,0 +1,275 @@
+"""The neural localizer: a geometry-agnostic causal transformer over GCC-PHAT tokens.
+
+Model (see ``arraydaemon/data/MODEL_CARD.md``):
+
+- tokens are (time group, mic pair) GCC-PHAT lag vectors (``neural_features``), each carrying the
+  pair's mic position relative to the reference mic through a sinusoidal encoding, so any
+  registered array works without retraining and mic order does not matter;
+- a transformer encoder with a causal mask over time groups (a token sees its own and earlier
+  groups only);
+- a physically grounded direction head: from the last group, each pair outputs a cleaned GCC over
+  ±1 ms and a weight; a differentiable SRP over whatever direction grid is given at run time turns
+  them into a spatial spectrum (sigmoid), whose peaks are the sources;
+- an activity output and a pooled spatial embedding (published on the ``embedding`` topic).
+
+Weights ship as safetensors with the model arguments stored beside them (JSON metadata); nothing
+is unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import grids
+from .errors import UserError
+from .features import FrameLayout
+from .localizer import LocalizerConfig, SrpPhatLocalizer, make_source, pick_peaks
+from .messages import Estimate, FeatureWindow
+from .neural_features import (GROUPS, LAG_STEP_S, MAX_LAG, N_LAGS, TOKEN_FEATURES, LagProjector,
+                              pair_baselines, window_tokens)
+from .profiles import ArrayProfile
+
+WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "neural.safetensors"
+MODEL_NAME = "arraydaemon-spatial-transformer"
+
+
+@dataclass(frozen=True)
+class ModelArgs:
+    d_model: int = 128
+    heads: int = 4
+    layers: int = 4
+    ff: int = 256
+    pos_freqs: int = 8
+    position: str = "relative"  # "relative" | "absolute" (ablation)
+    token_features: int = TOKEN_FEATURES
+    groups: int = GROUPS
+    embed_dim: int = 32
+    canonical_dirs: int = 64  # directions of the embedding's auxiliary spectrum decoder
+
+
+def set_threads(n: int = 1) -> None:
+    """Pin torch to ``n`` threads: two OpenMP threads on a busy 2-core machine run far slower."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    torch.set_num_threads(n)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass  # already set once in this process
+
+
+def position_encoding(xyz: torch.Tensor, n_freqs: int) -> torch.Tensor:
+    """Sinusoidal encoding of positions ``[shape=(..., 3)]`` metres → ``[shape=(..., 6 * n_freqs)]``.
+
+    Wavelengths are log-spaced from 1 m down to 1 cm, the scale of array apertures and spacings.
+    """
+    wavelengths = torch.logspace(0.0, -2.0, n_freqs, device=xyz.device, dtype=xyz.dtype)
+    phase = xyz[..., None] * (2 * math.pi / wavelengths)  # (..., 3, F)
+    return torch.cat([torch.sin(phase), torch.cos(phase)], dim=-1).flatten(-2)
+
+
+def srp_scores(clean: torch.Tensor, weight: torch.Tensor, tdoa: torch.Tensor, pair_mask: torch.Tensor) -> torch.Tensor:
+    """Differentiable SRP of cleaned GCCs over directions.
+
+    ``clean [shape=(B, P, N_LAGS)]``, ``weight [shape=(B, P)]``, ``tdoa [shape=(B, D, P)]`` seconds,
+    ``pair_mask [shape=(B, P)]`` True for real pairs → ``[shape=(B, D)]`` weighted mean of each
+    pair's GCC linearly interpolated at the direction's TDOA.
+    """
+    pos = (tdoa / LAG_STEP_S + MAX_LAG).clamp(0.0, N_LAGS - 1.000001)
+    lo = pos.floor()
+    frac = pos - lo
+    lo = lo.long()
+    src = clean[:, None, :, :].expand(-1, pos.shape[1], -1, -1)  # (B, D, P, L)
+    v0 = torch.gather(src, 3, lo[..., None])[..., 0]
+    v1 = torch.gather(src, 3, (lo + 1)[..., None])[..., 0]
+    value = v0 + frac * (v1 - v0)
+    w = weight * pair_mask
+    return (value * w[:, None, :]).sum(-1) / w.sum(-1, keepdim=True).clamp_min(1e-6)
+
+
+class SpatialTransformer(nn.Module):
+    """tokens ``[shape=(B, G, P, F)]`` + baselines ``[shape=(B, P, 3)]`` → cleaned GCC per pair,
+    pair weights, activity logit and spatial embedding."""
+
+    def __init__(self, args: ModelArgs = ModelArgs()):
+        super().__init__()
+        self.args = args
+        d = args.d_model
+        pos_dim = 6 * args.pos_freqs * (1 if args.position == "relative" else 2)
+        self.token_in = nn.Sequential(nn.Linear(args.token_features, d), nn.GELU(), nn.Linear(d, d))
+        self.pos_in = nn.Linear(pos_dim, d)
+        self.group_embedding = nn.Parameter(torch.zeros(args.groups, d))
+        layer = nn.TransformerEncoderLayer(d, args.heads, args.ff, dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, args.layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d)
+        self.clean_head = nn.Linear(d, N_LAGS)
+        self.weight_head = nn.Linear(d, 1)
+        self.activity_head = nn.Linear(d, 1)
+        self.embed_head = nn.Linear(d, args.embed_dim)
+        self.embed_decoder = nn.Linear(args.embed_dim, args.canonical_dirs)  # training-time only
+        self.score_scale = nn.Parameter(torch.tensor(8.0))
+        self.score_bias = nn.Parameter(torch.tensor(-4.0))
+
+    def encode_positions(self, baselines: torch.Tensor, ref_position: torch.Tensor | None) -> torch.Tensor:
+        if self.args.position == "relative":
+            return position_encoding(baselines, self.args.pos_freqs)
+        # Ablation: absolute positions of the pair's two mics instead of their difference.
+        ref = ref_position[:, None, :].expand_as(baselines)
+        return torch.cat([position_encoding(baselines + ref, self.args.pos_freqs),
+                          position_encoding(ref, self.args.pos_freqs)], dim=-1)
+
+    def causal_mask(self, n_pairs: int, device) -> torch.Tensor:
+        """True where attention is *not* allowed: to tokens of later time groups."""
+        group = torch.arange(self.args.groups, device=device).repeat_interleave(n_pairs)
+        return group[None, :] > group[:, None]
+
+    def encode(self, tokens: torch.Tensor, baselines: torch.Tensor, pair_mask: torch.Tensor,
+               ref_position: torch.Tensor | None = None) -> torch.Tensor:
+        """Token representations ``[shape=(B, G, P, d)]``; group g depends on groups ≤ g only."""
+        b, g, p, _ = tokens.shape
+        x = self.token_in(tokens)
+        x = x + self.pos_in(self.encode_positions(baselines, ref_position))[:, None]
+        x = x + self.group_embedding[None, :, None, :]
+        x = x.reshape(b, g * p, -1)
+        padding = (~pair_mask)[:, None, :].expand(b, g, p).reshape(b, g * p)
+        x = self.encoder(x, mask=self.causal_mask(p, x.device), src_key_padding_mask=padding)
+        return x.reshape(b, g, p, -1)
+
+    def forward(self, tokens: torch.Tensor, baselines: torch.Tensor, pair_mask: torch.Tensor,
+                ref_position: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        last = self.norm(self.encode(tokens, baselines, pair_mask, ref_position)[:, -1])  # newest group
+        m = pair_mask[..., None].to(last.dtype)
+        pooled = (last * m).sum(1) / m.sum(1).clamp_min(1.0)
+        return {
+            "clean": torch.tanh(self.clean_head(last)),
+            "weight": nn.functional.softplus(self.weight_head(last))[..., 0] + 1e-3,
+            "activity": self.activity_head(pooled)[..., 0],
+            "embedding": nn.functional.normalize(self.embed_head(pooled), dim=-1),
+        }
+
+    def spectrum_logits(self, out: dict, tdoa: torch.Tensor, pair_mask: torch.Tensor) -> torch.Tensor:
+        """Spatial-spectrum logits ``[shape=(B, D)]`` for directions with ``tdoa [shape=(B, D, P)]``."""
+        return self.score_scale * srp_scores(out["clean"], out["weight"], tdoa, pair_mask) + self.score_bias
+
+
+# ----------------------------------------------------------------------------------------------
+# Weights
+
+
+def save_model(model: SpatialTransformer, path: Path, extra_metadata: dict | None = None) -> None:
+    from safetensors.torch import save_file
+
+    meta = {"model_args": json.dumps(asdict(model.args)), "model_name": MODEL_NAME}
+    meta.update({k: str(v) for k, v in (extra_metadata or {}).items()})
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(path), metadata=meta)
+
+
+def load_model(path: Path) -> tuple[SpatialTransformer, dict]:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        args = ModelArgs(**json.loads(meta["model_args"]))
+        model = SpatialTransformer(args)
+        model.load_state_dict(load_file(str(path)))
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        raise UserError(f"{path}: cannot load neural weights ({str(exc).splitlines()[0]})") from None
+    model.eval()
+    return model, meta
+
+
+def shipped_weights_available() -> bool:
+    return WEIGHTS_PATH.is_file()
+
+
+# ----------------------------------------------------------------------------------------------
+# The stage
+
+
+class NeuralLocalizer(SrpPhatLocalizer):
+    """Stage: FeatureWindow → Estimate, with the transformer's spatial spectrum over the run-time grid.
+
+    Shares grid, peak picking and sub-grid refinement with SRP-PHAT; only the scoring differs.
+    """
+
+    name = "neural"
+    activity_threshold = 0.5
+    peak_threshold = 0.5
+
+    def __init__(self, profile: ArrayProfile, layout: FrameLayout, config: LocalizerConfig,
+                 model: SpatialTransformer, model_name: str = MODEL_NAME):
+        super().__init__(profile, layout, config)
+        set_threads(1)
+        self.model = model
+        self.model_name = model_name
+        self.projector = LagProjector.for_layout(layout)
+        ref = profile.reference_mic
+        self._baselines = torch.from_numpy(pair_baselines(profile.relative_mics, ref)).float()[None]
+        self._ref_position = torch.from_numpy(profile.mics[ref]).float()[None]
+        self._pair_mask = torch.ones(1, profile.num_mics - 1, dtype=torch.bool)
+        self._pair_tdoa = np.delete(self._tdoa, ref, axis=1)
+
+    @classmethod
+    def from_shipped(cls, profile: ArrayProfile, layout: FrameLayout, config: LocalizerConfig,
+                     path: Path | None = None) -> "NeuralLocalizer":
+        path = path or WEIGHTS_PATH
+        if not path.is_file():
+            raise UserError(f"neural weights not found at {path}; use --estimator srp-phat or train them "
+                            "with `arraydaemon train`")
+        model, meta = load_model(path)
+        return cls(profile, layout, config, model, meta.get("model_name", MODEL_NAME))
+
+    def _run(self, window: FeatureWindow) -> dict:
+        tokens = torch.from_numpy(window_tokens(window, self.projector, self.profile.reference_mic))[None]
+        with torch.inference_mode():
+            return self.model(tokens, self._baselines, self._pair_mask, self._ref_position)
+
+    def _score(self, out: dict, vectors: np.ndarray) -> np.ndarray:
+        tdoa = np.delete(self._tdoa_of(vectors), self.profile.reference_mic, axis=1)
+        return self._score_tdoa(out, tdoa)
+
+    def _score_tdoa(self, out: dict, tdoa: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            logits = self.model.spectrum_logits(out, torch.from_numpy(tdoa).float()[None], self._pair_mask)
+        return torch.sigmoid(logits)[0].numpy()
+
+    def process(self, window: FeatureWindow) -> Estimate:
+        cfg = self.config
+        out = self._run(window)
+        spectrum = self._score_tdoa(out, self._pair_tdoa)
+        activity = float(torch.sigmoid(out["activity"])[0])
+        sources = []
+        if window.level_db >= cfg.min_level_db and activity >= self.activity_threshold:
+            peaks = pick_peaks(spectrum, self.grid.vectors, cfg.max_sources, cfg.min_separation_deg,
+                               self.peak_threshold, cfg.relative_threshold)
+            for idx in peaks:
+                vec, value = self.refine_with(lambda v: self._score(out, v), self.grid.vectors[idx])
+                sources.append(make_source(vec, value))
+        return Estimate(
+            seq=window.seq,
+            sample_rate=window.sample_rate,
+            t_end=window.t_end,
+            wall_time=window.wall_time,
+            estimator=self.name,
+            sources=tuple(sources),
+            level_db=window.level_db,
+            spectrum=spectrum,
+            embedding=out["embedding"][0].numpy().astype(np.float32),
+            extras={"activity": activity},
+        )
+
+
+def canonical_directions(n: int) -> np.ndarray:
+    """Fixed directions ``[shape=(n, 3)]`` the embedding decoder predicts the spectrum on."""
+    return grids.fibonacci_sphere(n)

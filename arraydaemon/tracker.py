@@ -1,0 +1,382 @@
+"""Tracker stage: per-window detections (Estimate) → tracked sources with stable ids (Tracks).
+
+Each track is a constant-velocity Kalman filter on the unit sphere. The state lives in the tangent
+plane at the track's current direction ``u`` (a 2-D offset, always re-centred to zero after an
+update, and a 2-D angular velocity, rad/s); prediction moves ``u`` along the great circle of its
+velocity and carries the tangent basis with it, so there is no azimuth wrap and no pole
+singularity. Directions a geometry cannot tell apart are folded onto the reported side, like the
+localizer's (planar arrays: the upper side of the plane; linear arrays: the front).
+
+Per window:
+
+1. predict every track to the window's time (velocity decays with ``velocity_decay_s`` so a
+   silent track coasts to a stop instead of drifting away);
+2. associate detections with confirmed tracks, then with tentative ones: Hungarian assignment
+   (``scipy.optimize.linear_sum_assignment``) on the Mahalanobis distance, gated at
+   ``gate_sigma`` standard deviations and at most ``gate_deg`` degrees;
+3. update the associated tracks; every left-over detection starts a tentative track;
+4. a tentative track is confirmed, and only then given an id, after ``birth_hits`` detections in
+   ``birth_windows`` consecutive windows; it is dropped once it cannot reach that any more;
+5. a confirmed track is retired when it has not been detected while probably active (activity
+   ≥ 0.5) for ``max_silence_s`` seconds, or when it has sat within ``merge_deg`` of an older
+   track for ``merge_s`` seconds (a duplicate). Nothing else keeps a track alive, so there is no
+   ghost track that never dies.
+
+Ids are integers from 1, never reused (not even after :meth:`Tracker.reset`). ``activity`` is the
+posterior of a two-state (active/silent) hidden Markov model driven by whether the track was
+detected in each window: mean dwell ``activity_dwell_s`` in either state, detection probability
+``detect_prob`` while active and ``false_alarm_prob`` while silent.
+
+Defaults are tuned for speech at the default 0.1 s hop: syllables and words give detections in
+most windows, pauses between phrases last up to ~1 s, a talker walks at up to ~60°/s around a
+nearby array.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from . import grids
+from .messages import Estimate, Track, Tracks
+from .profiles import GeometryInfo
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Tracker parameters (angles in degrees, times in seconds); see the module docstring."""
+
+    measurement_std_deg: float = 5.0  # detection noise
+    out_of_plane_std_deg: float = 25.0  # planar arrays: detection noise across the array plane
+    accel_std_dps2: float = 30.0  # process noise: white angular acceleration, (deg/s²)·√s
+    max_speed_dps: float = 120.0  # angular speeds are clipped to this
+    velocity_decay_s: float = 2.0  # e-folding time of the velocity (coasting tracks slow down)
+    initial_speed_std_dps: float = 30.0  # velocity uncertainty of a new track
+    gate_sigma: float = 3.0  # association gate, standard deviations of the innovation
+    gate_deg: float = 20.0  # association gate, hard cap in degrees
+    birth_hits: int = 3  # a tentative track is confirmed after this many detections ...
+    birth_windows: int = 5  # ... within this many consecutive windows
+    max_silence_s: float = 1.5  # retire a track not detected while active for this long
+    merge_deg: float = 10.0  # a younger track this close to an older one ...
+    merge_s: float = 0.5  # ... for this long is a duplicate and is retired
+    activity_dwell_s: float = 2.0  # activity model: mean time spent active or silent
+    detect_prob: float = 0.75  # activity model: P(detected | active) per window
+    false_alarm_prob: float = 0.05  # activity model: P(detected | silent) per window
+    level_smoothing: float = 0.3  # weight of a new window in the track's level (EMA)
+
+    def validate(self) -> None:
+        if not 1 <= self.birth_hits <= self.birth_windows:
+            raise ValueError(f"tracker: need 1 <= birth_hits <= birth_windows, got {self.birth_hits} "
+                             f"and {self.birth_windows}")
+        for name in ("measurement_std_deg", "out_of_plane_std_deg", "accel_std_dps2", "max_speed_dps",
+                     "velocity_decay_s", "initial_speed_std_dps", "gate_sigma", "gate_deg", "max_silence_s",
+                     "activity_dwell_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"tracker: {name} must be a positive number, got {value}")
+        if not 0 < self.false_alarm_prob < self.detect_prob < 1:
+            raise ValueError("tracker: need 0 < false_alarm_prob < detect_prob < 1")
+        if not 0 < self.level_smoothing <= 1:
+            raise ValueError(f"tracker: level_smoothing must be in (0, 1], got {self.level_smoothing}")
+
+
+def _rotate(vectors: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
+    """Rodrigues rotation of ``vectors [shape=(n, 3)]`` about unit ``axis`` by ``angle`` rad."""
+    c, s = math.cos(angle), math.sin(angle)
+    return vectors * c + np.cross(axis, vectors) * s + np.outer(vectors @ axis, axis) * (1 - c)
+
+
+class _Track:
+    """One filtered direction: unit vector ``u``, tangent basis ``basis [shape=(2, 3)]``, state
+    ``x = (offset_1, offset_2, rate_1, rate_2)`` (rad, rad/s) in that basis, covariance ``P [4×4]``."""
+
+    def __init__(self, u: np.ndarray, t: float, cfg: TrackerConfig, level_db: float):
+        self.u = u / np.linalg.norm(u)
+        ref = np.array([0.0, 0.0, 1.0]) if abs(self.u[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
+        e1 = np.cross(ref, self.u)
+        e1 /= np.linalg.norm(e1)
+        self.basis = np.stack([e1, np.cross(self.u, e1)])
+        self.rate = np.zeros(2)
+        pos_var = math.radians(cfg.measurement_std_deg) ** 2
+        rate_var = math.radians(cfg.initial_speed_std_dps) ** 2
+        self.P = np.diag([pos_var, pos_var, rate_var, rate_var])
+        self.id: int | None = None  # given on confirmation
+        self.born_t = t
+        self.last_hit_t = t
+        self.last_active_t = t
+        self.hits = deque([True], maxlen=cfg.birth_windows)
+        self.misses_in_row = 0
+        self.activity = 0.5
+        self.level_db = level_db
+        self.near_older_since: float | None = None
+
+    # -- filter ---------------------------------------------------------------------------
+
+    def predict(self, dt: float, cfg: TrackerConfig, q: float) -> None:
+        decay = math.exp(-dt / cfg.velocity_decay_s)
+        w = self.rate @ self.basis
+        speed = float(np.linalg.norm(w))
+        if speed > 1e-12:
+            axis = np.cross(self.u, w / speed)
+            rotated = _rotate(np.vstack([self.u, self.basis]), axis, speed * dt)
+            self.u, self.basis = rotated[0], rotated[1:]
+        self.rate = self.rate * decay
+        F = np.eye(4)
+        F[0, 2] = F[1, 3] = dt
+        F[2, 2] = F[3, 3] = decay
+        Q1 = q * np.array([[dt**3 / 3, dt**2 / 2], [dt**2 / 2, dt]])
+        Q = np.kron(Q1, np.eye(2))
+        self.P = F @ self.P @ F.T + Q
+
+    def innovation(self, z: np.ndarray) -> np.ndarray:
+        """Detection ``z`` as a tangent-plane offset (rad) from ``u`` in this track's basis."""
+        cos = float(np.clip(self.u @ z, -1.0, 1.0))
+        tangent = z - cos * self.u
+        norm = float(np.linalg.norm(tangent))
+        if norm < 1e-12:
+            return np.zeros(2)
+        return math.acos(cos) * (self.basis @ tangent) / norm
+
+    def innovation_cov(self, R: np.ndarray) -> np.ndarray:
+        return self.P[:2, :2] + R
+
+    def update(self, z: np.ndarray, R: np.ndarray, max_speed: float) -> None:
+        y = self.innovation(z)
+        S = self.innovation_cov(R)
+        K = self.P[:, :2] @ np.linalg.inv(S)
+        dx = K @ y
+        IKH = np.eye(4)
+        IKH[:, :2] -= K
+        self.P = IKH @ self.P @ IKH.T + K @ R @ K.T  # Joseph form: stays symmetric positive definite
+        step = dx[:2] @ self.basis
+        angle = float(np.linalg.norm(step))
+        if angle > 1e-12:
+            axis = np.cross(self.u, step / angle)
+            rotated = _rotate(np.vstack([self.u, self.basis]), axis, angle)
+            self.u, self.basis = rotated[0], rotated[1:]
+        self.rate = self.rate + dx[2:]
+        speed = float(np.linalg.norm(self.rate))
+        if speed > max_speed:
+            self.rate *= max_speed / speed
+        self._renormalize()
+
+    def fold(self, geometry: GeometryInfo) -> None:
+        """Mirror the track onto the side the geometry reports (as ``grids.fold`` does)."""
+        diff = self.u - grids.fold(self.u, geometry)
+        norm = float(np.linalg.norm(diff))
+        if norm > 1e-12:
+            n = diff / norm
+            mirror = np.eye(3) - 2.0 * np.outer(n, n)
+            self.u = mirror @ self.u
+            self.basis = self.basis @ mirror  # mirrored basis: the velocity coordinates keep their meaning
+
+    def _renormalize(self) -> None:
+        self.u /= np.linalg.norm(self.u)
+        e1 = self.basis[0] - (self.basis[0] @ self.u) * self.u
+        e1 /= np.linalg.norm(e1)
+        self.basis = np.stack([e1, np.cross(self.u, e1)])
+
+    # -- bookkeeping ----------------------------------------------------------------------
+
+    def velocity(self) -> np.ndarray:
+        """Angular velocity as a tangent vector ``[shape=(3,)]`` in rad/s."""
+        return self.rate @ self.basis
+
+
+class Tracker:
+    """Stage: Estimate → Tracks (confirmed tracks only, lowest id first)."""
+
+    name = "tracker"
+
+    def __init__(self, geometry: GeometryInfo, config: TrackerConfig = TrackerConfig()):
+        config.validate()
+        self.geometry = geometry
+        self.config = config
+        self._next_id = 1  # survives reset(): ids are never reused
+        self.retired: list[tuple[int, float]] = []  # (id, stream time) of recent retirements
+        self.reset()
+
+    def reset(self) -> None:
+        self._tracks: list[_Track] = []
+        self._last_t: float | None = None
+        self.retired = []
+
+    # -- measurement model ----------------------------------------------------------------
+
+    def _R(self, track: _Track) -> np.ndarray:
+        """Detection covariance in ``track``'s basis: planar arrays see little across their plane."""
+        cfg = self.config
+        s_in = math.radians(cfg.measurement_std_deg) ** 2
+        if self.geometry.kind != "planar":
+            return np.eye(2) * s_in
+        n = np.asarray(self.geometry.normal, dtype=np.float64)
+        across = track.basis @ n  # the plane normal's component in the tangent plane
+        norm = float(np.linalg.norm(across))
+        if norm < 1e-6:  # looking along the normal: every tangent direction is "in plane"
+            return np.eye(2) * s_in
+        a = across / norm
+        s_out = math.radians(cfg.out_of_plane_std_deg) ** 2
+        return s_in * np.eye(2) + (s_out - s_in) * np.outer(a, a)
+
+    def _cos_separation(self, a: np.ndarray, b: np.ndarray) -> float:
+        """Cosine of the angle between directions, measured in the array plane for planar arrays
+        (whose elevation estimates are too noisy to separate sources by)."""
+        if self.geometry.kind == "planar":
+            n = np.asarray(self.geometry.normal, dtype=np.float64)
+            a, b = a - (a @ n) * n, b - (b @ n) * n
+            na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+            if na < 1e-6 or nb < 1e-6:  # straight above the plane: any azimuth is close
+                return 1.0
+            return float(a @ b) / (na * nb)
+        return float(a @ b)
+
+    def _associate(self, tracks: list[_Track], dets: list[np.ndarray]) -> list[tuple[int, int]]:
+        """Gated Hungarian assignment: (track index, detection index) pairs."""
+        if not tracks or not dets:
+            return []
+        cfg = self.config
+        big = 1e6
+        cost = np.full((len(tracks), len(dets)), big)
+        cos_gate = math.cos(math.radians(cfg.gate_deg))
+        for i, tr in enumerate(tracks):
+            S_inv = np.linalg.inv(tr.innovation_cov(self._R(tr)))
+            for j, z in enumerate(dets):
+                if self._cos_separation(tr.u, z) < cos_gate:
+                    continue
+                y = tr.innovation(z)
+                d2 = float(y @ S_inv @ y)
+                if d2 <= cfg.gate_sigma**2:
+                    cost[i, j] = d2
+        rows, cols = linear_sum_assignment(cost)
+        return [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] < big]
+
+    # -- stage ----------------------------------------------------------------------------
+
+    def process(self, estimate: Estimate) -> Tracks:
+        cfg = self.config
+        t = float(estimate.t_end)
+        if self._last_t is None or t <= self._last_t or t - self._last_t > 10 * cfg.max_silence_s:
+            dt = 0.0  # first window, or the stream restarted / jumped: nothing to predict over
+            if self._last_t is not None and (t <= self._last_t or t - self._last_t > 10 * cfg.max_silence_s):
+                self._retire_all(t)
+        else:
+            dt = t - self._last_t
+        self._last_t = t
+
+        q = math.radians(cfg.accel_std_dps2) ** 2
+        for tr in self._tracks:
+            if dt > 0:
+                tr.predict(dt, cfg, q)
+                tr.fold(self.geometry)
+
+        dets = [np.asarray(s.vector, dtype=np.float64) for s in estimate.sources]
+        dets = [d / np.linalg.norm(d) for d in dets if np.all(np.isfinite(d)) and np.linalg.norm(d) > 0]
+        confirmed = [tr for tr in self._tracks if tr.id is not None]
+        tentative = [tr for tr in self._tracks if tr.id is None]
+        hit_tracks: set[int] = set()
+        free = list(range(len(dets)))
+        for group in (confirmed, tentative):
+            pairs = self._associate(group, [dets[j] for j in free])
+            used = set()
+            for i, jj in pairs:
+                tr = group[i]
+                tr.update(dets[free[jj]], self._R(tr), math.radians(cfg.max_speed_dps))
+                tr.fold(self.geometry)
+                hit_tracks.add(id(tr))
+                used.add(jj)
+            free = [j for k, j in enumerate(free) if k not in used]
+
+        for tr in self._tracks:
+            hit = id(tr) in hit_tracks
+            self._update_bookkeeping(tr, hit, t, dt, estimate.level_db)
+        for j in free:
+            new = _Track(dets[j], t, cfg, estimate.level_db)
+            new.fold(self.geometry)
+            self._tracks.append(new)
+
+        self._confirm_and_prune(t)
+        return self._output(estimate)
+
+    def _update_bookkeeping(self, tr: _Track, hit: bool, t: float, dt: float, level_db: float) -> None:
+        cfg = self.config
+        # activity: two-state HMM forward step (transition, then the window's evidence)
+        switch = 1.0 - math.exp(-dt / cfg.activity_dwell_s) if dt > 0 else 0.0
+        prior = tr.activity * (1.0 - switch) + (1.0 - tr.activity) * switch
+        if hit:
+            like_a, like_s = cfg.detect_prob, cfg.false_alarm_prob
+        else:
+            like_a, like_s = 1.0 - cfg.detect_prob, 1.0 - cfg.false_alarm_prob
+        tr.activity = prior * like_a / (prior * like_a + (1.0 - prior) * like_s)
+        if dt > 0 or len(tr.hits) == 0:
+            tr.hits.append(hit)
+        if hit:
+            tr.last_hit_t = t
+            tr.misses_in_row = 0
+            if tr.activity >= 0.5:
+                tr.last_active_t = t
+            if math.isfinite(level_db):
+                tr.level_db += cfg.level_smoothing * (level_db - tr.level_db)
+        else:
+            tr.misses_in_row += 1
+
+    def _confirm_and_prune(self, t: float) -> None:
+        cfg = self.config
+        keep = []
+        for tr in self._tracks:
+            if tr.id is None:
+                if sum(tr.hits) >= cfg.birth_hits:
+                    tr.id = self._next_id
+                    self._next_id += 1
+                    tr.last_active_t = t
+                elif tr.misses_in_row > cfg.birth_windows - cfg.birth_hits:
+                    continue  # can no longer reach birth_hits in birth_windows: drop silently
+            elif t - tr.last_active_t > cfg.max_silence_s:
+                self.retired.append((tr.id, t))
+                continue
+            keep.append(tr)
+        # duplicates: a younger confirmed track sitting on an older one
+        cos_merge = math.cos(math.radians(cfg.merge_deg))
+        confirmed = sorted((tr for tr in keep if tr.id is not None), key=lambda tr: tr.id)
+        dropped = set()
+        for k, young in enumerate(confirmed):
+            near = any(self._cos_separation(old.u, young.u) >= cos_merge for old in confirmed[:k] if id(old) not in dropped)
+            if not near:
+                young.near_older_since = None
+            elif young.near_older_since is None:
+                young.near_older_since = t
+            elif t - young.near_older_since >= cfg.merge_s:
+                dropped.add(id(young))
+                self.retired.append((young.id, t))
+        self._tracks = [tr for tr in keep if id(tr) not in dropped]
+        self.retired = [(i, rt) for i, rt in self.retired if t - rt <= 60.0]
+
+    def _retire_all(self, t: float) -> None:
+        self.retired.extend((tr.id, t) for tr in self._tracks if tr.id is not None)
+        self._tracks = []
+
+    def _output(self, estimate: Estimate) -> Tracks:
+        t = float(estimate.t_end)
+        out = []
+        for tr in sorted((tr for tr in self._tracks if tr.id is not None), key=lambda tr: tr.id):
+            az, el = grids.vector_to_azel(tr.u)
+            w = tr.velocity()
+            cos_el = math.hypot(tr.u[0], tr.u[1])
+            e_az = np.array([-tr.u[1], tr.u[0], 0.0]) / cos_el if cos_el > 1e-3 else np.zeros(3)
+            out.append(Track(
+                id=int(tr.id),
+                azimuth_deg=float(az),
+                elevation_deg=float(el),
+                vector=(float(tr.u[0]), float(tr.u[1]), float(tr.u[2])),
+                activity=float(tr.activity),
+                age_s=float(t - tr.born_t),
+                silent_s=float(t - tr.last_hit_t),
+                angular_speed_dps=float(math.degrees(np.linalg.norm(w))),
+                azimuth_rate_dps=float(math.degrees(w @ e_az / cos_el)) if cos_el > 1e-3 else 0.0,
+                level_db=float(tr.level_db) if math.isfinite(tr.level_db) else -300.0,
+            ))
+        return Tracks(seq=estimate.seq, sample_rate=estimate.sample_rate, t_end=estimate.t_end,
+                      wall_time=estimate.wall_time, tracks=tuple(out))

@@ -1,0 +1,257 @@
+"""``arraydaemon train``: simulate data, pretrain on clean-GCC distillation, train the localizer.
+
+Curriculum: stage 0 data (clean single-source rooms) first, then the full mix (reverberation,
+noise, interferers, 0–3 sources). The first ``pretrain_steps`` optimise only the clean-GCC target
+(spatial-feature distillation); after that the spatial-spectrum soft-label BCE, the activity and the
+embedding losses join. Seeded; checkpoints (model, optimiser, step, RNG) every ``checkpoint_every``
+steps, loaded back with ``weights_only=True``; ``--resume`` continues from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from . import dataset
+
+SPEED_OF_SOUND = 343.0
+
+
+def generate(root: Path, split: str, stage: int, n_chunks: int, workers: int = 1, start: int = 0,
+             scenes_per_chunk: int = dataset.CHUNK) -> list[Path]:
+    """Ensure chunks ``start .. start+n_chunks`` exist (deterministic, resumable); returns their paths."""
+    todo = [c for c in range(start, start + n_chunks) if not dataset.chunk_path(root, split, stage, c).exists()]
+    if todo:
+        desc = f"simulating {split} stage {stage} ({scenes_per_chunk} scenes/chunk)"
+        with tqdm(total=len(todo), desc=desc, unit="chunk") as bar:
+            if workers <= 1:
+                for c in todo:
+                    dataset.generate_chunk(root, split, stage, c, scenes_per_chunk)
+                    bar.update()
+            else:
+                n = len(todo)
+                with ProcessPoolExecutor(workers) as pool:
+                    for _ in pool.map(dataset.generate_chunk, [root] * n, [split] * n, [stage] * n, todo,
+                                      [scenes_per_chunk] * n):
+                        bar.update()
+    return [dataset.chunk_path(root, split, stage, c) for c in range(start, start + n_chunks)]
+
+
+
+# ----------------------------------------------------------------------------------------------
+# Training
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 12000
+    batch: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    pretrain_steps: int = 1500  # clean-GCC distillation only
+    stage0_steps: int = 3000  # curriculum: clean single-source rooms only until here
+    sigma_deg: float = 8.0  # width of the soft direction labels
+    random_dirs: int = 192
+    near_dirs: int = 6  # jittered directions around each true source, per source
+    checkpoint_every: int = 250
+    rescan_every: int = 500  # pick up chunks generated while training
+    seed: int = 0
+    threads: int = 1
+    model: dict = field(default_factory=dict)  # ModelArgs overrides (ablations)
+    input: str = "gcc"  # "gcc" | "phase" (ablation: raw STFT phase instead of GCC-PHAT)
+    pretrain: bool = True
+
+
+def soft_targets(dirs, src, src_mask, kind, orient, sigma_rad):
+    """Soft labels ``[shape=(B, D)]``: max over active sources of exp(-angle²/2σ²), where the angle
+    respects the geometry's ambiguity (planar: mirror image across the plane also counts; linear:
+    only the angle to the array axis is observable). ``dirs [shape=(B, D, 3)]``,
+    ``src [shape=(B, S, 3)]``, ``src_mask [shape=(B, S)]``, ``kind [shape=(B,)]``, ``orient [shape=(B, 3)]``."""
+    import torch
+
+    cos = torch.einsum("bdk,bsk->bds", dirs, src).clamp(-1, 1)
+    ang = torch.acos(cos)
+    mirror = src - 2 * (src * orient[:, None]).sum(-1, keepdim=True) * orient[:, None]
+    ang_mirror = torch.acos(torch.einsum("bdk,bsk->bds", dirs, mirror).clamp(-1, 1))
+    cone_d = torch.acos((dirs * orient[:, None]).sum(-1).clamp(-1, 1))  # (B, D)
+    cone_s = torch.acos((src * orient[:, None]).sum(-1).clamp(-1, 1))  # (B, S)
+    ang_cone = (cone_d[:, :, None] - cone_s[:, None, :]).abs()
+    k = kind[:, None, None]
+    ang = torch.where(k == 1, torch.minimum(ang, ang_mirror), torch.where(k == 2, ang_cone, ang))
+    t = torch.exp(-0.5 * (ang / sigma_rad) ** 2) * src_mask[:, None, :]
+    return t.amax(-1) if t.shape[-1] else torch.zeros(dirs.shape[:2])
+
+
+def random_rotations(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` rotation matrices ``[shape=(n, 3, 3)]``: half uniform in 3-D, half yaw only."""
+    q = rng.standard_normal((n, 4))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    w, x, y, z = q.T
+    rot = np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
+    ], 1)
+    yaw = rng.uniform(0, 2 * np.pi, n)
+    yaw_rot = np.zeros((n, 3, 3))
+    yaw_rot[:, 0, 0] = yaw_rot[:, 1, 1] = np.cos(yaw)
+    yaw_rot[:, 0, 1], yaw_rot[:, 1, 0] = -np.sin(yaw), np.sin(yaw)
+    yaw_rot[:, 2, 2] = 1
+    use_yaw = rng.random(n) < 0.5
+    rot[use_yaw] = yaw_rot[use_yaw]
+    return rot
+
+
+class Batches:
+    """Random training batches from the cached chunks, with rotation augmentation."""
+
+    def __init__(self, root: Path, rng: np.random.Generator):
+        self.root = Path(root)
+        self.rng = rng
+        self.data: dict[int, dict] = {}
+        self.files: dict[int, list] = {}
+        self.rescan()
+
+    def rescan(self) -> None:
+        for stage in (0, 1):
+            files = sorted((self.root / f"train-stage{stage}").glob("chunk_*[0-9].npz"))
+            if files and files != self.files.get(stage):
+                self.files[stage] = files
+                self.data[stage] = dataset.load_chunks(files)
+
+    def windows(self, stage: int) -> int:
+        return len(self.data[stage]["kind"]) if stage in self.data else 0
+
+    def sample(self, batch: int, stage_probs: tuple[float, float], cfg: TrainConfig) -> dict:
+        import torch
+
+        stages = [s for s in (0, 1) if self.windows(s)]
+        probs = np.array([stage_probs[s] for s in stages])
+        picks = self.rng.choice(stages, size=batch, p=probs / probs.sum())
+        rows = {s: self.rng.integers(0, self.windows(s), size=int((picks == s).sum())) for s in stages}
+        b = {k: np.concatenate([self.data[s][k][rows[s]] for s in stages]) for k in
+             ("tokens", "clean", "pair_mask", "baselines", "ref_position", "dirs", "dir_mask", "kind", "orient")}
+        rot = random_rotations(self.rng, batch)
+        for k in ("baselines", "dirs"):
+            b[k] = np.einsum("bij,bnj->bni", rot, b[k])
+        for k in ("ref_position", "orient"):
+            b[k] = np.einsum("bij,bj->bi", rot, b[k])
+        # Directions scored: random ones plus jittered ones near each true source.
+        rand = self.rng.standard_normal((batch, cfg.random_dirs, 3))
+        near = b["dirs"][:, :, None, :] + self.rng.normal(0, 0.12, (batch, dataset.MAX_SOURCES, cfg.near_dirs, 3))
+        grid = np.concatenate([rand, b["dirs"], near.reshape(batch, -1, 3)], 1)
+        grid /= np.linalg.norm(grid, axis=-1, keepdims=True) + 1e-12
+        b["grid"] = grid
+        b["tdoa"] = -np.einsum("bdk,bpk->bdp", grid, b["baselines"]) / SPEED_OF_SOUND
+        out = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in b.items()}
+        for k in ("tokens", "clean", "baselines", "ref_position", "dirs", "orient", "grid", "tdoa"):
+            out[k] = out[k].float()
+        out["kind"] = out["kind"].long()
+        return out
+
+
+def losses(model, batch: dict, cfg: TrainConfig, canonical, full: bool) -> dict:
+    import torch
+    import torch.nn.functional as F
+
+    out = model(batch["tokens"], batch["baselines"], batch["pair_mask"], batch["ref_position"])
+    m = batch["pair_mask"][..., None].float()
+    clean = ((out["clean"] - batch["clean"]) ** 2 * m).sum() / (m.sum() * out["clean"].shape[-1])
+    result = {"clean": clean}
+    if not full:
+        result["total"] = clean
+        return result
+    sigma = math.radians(cfg.sigma_deg)
+    mask = batch["dir_mask"].float()
+    target = soft_targets(batch["grid"], batch["dirs"], mask, batch["kind"], batch["orient"], sigma)
+    logits = model.spectrum_logits(out, batch["tdoa"], batch["pair_mask"])
+    spectrum = F.binary_cross_entropy_with_logits(logits, target)
+    active = (mask.sum(-1) > 0).float()
+    activity = F.binary_cross_entropy_with_logits(out["activity"], active)
+    canon = canonical[None].expand(len(mask), -1, -1)
+    canon_target = soft_targets(canon, batch["dirs"], mask, batch["kind"], batch["orient"], math.radians(20.0))
+    embed = F.binary_cross_entropy_with_logits(model.embed_decoder(out["embedding"]), canon_target)
+    total = 4.0 * spectrum + clean * (1.0 if cfg.pretrain else 0.0) + 0.2 * activity + 0.2 * embed
+    result.update(spectrum=spectrum, activity=activity, embed=embed, total=total)
+    return result
+
+
+def save_checkpoint(path: Path, model, optimizer, step: int, cfg: TrainConfig, rng: np.random.Generator,
+                    elapsed_s: float) -> None:
+    import json
+
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                "config": json.dumps(asdict(cfg)), "rng": json.dumps(rng.bit_generator.state),
+                "torch_rng": torch.get_rng_state(), "elapsed_s": elapsed_s}, tmp)
+    tmp.replace(path)
+
+
+def train(data_root: Path, run_dir: Path, cfg: TrainConfig, resume: bool = True, out_weights: Path | None = None,
+          log=print) -> Path:
+    """Train (or resume) a model; writes checkpoints to ``run_dir`` and the final safetensors."""
+    import json
+
+    import torch
+
+    from .neural import ModelArgs, SpatialTransformer, canonical_directions, save_model, set_threads
+
+    set_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    model = SpatialTransformer(ModelArgs(**cfg.model))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ckpt_path = Path(run_dir) / "checkpoint.pt"
+    step, elapsed = 0, 0.0
+    if resume and ckpt_path.exists():
+        ck = torch.load(ckpt_path, weights_only=True)
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        step, elapsed = int(ck["step"]), float(ck["elapsed_s"])
+        rng.bit_generator.state = json.loads(ck["rng"])
+        torch.set_rng_state(ck["torch_rng"])
+        log(f"resumed from {ckpt_path} at step {step} ({elapsed / 60:.1f} min trained)")
+    batches = Batches(data_root, rng)
+    canonical = torch.from_numpy(canonical_directions(model.args.canonical_dirs)).float()
+    schedule = lambda s: cfg.lr * (min(1.0, (s + 1) / 300) * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
+    model.train()
+    t_start = time.monotonic() - elapsed
+    bar = tqdm(total=cfg.steps, initial=step, desc="training", unit="step")
+    running: dict[str, float] = {}
+    while step < cfg.steps:
+        if step % cfg.rescan_every == 0:
+            batches.rescan()
+        for g in optimizer.param_groups:
+            g["lr"] = schedule(step)
+        stage_probs = (1.0, 0.0) if step < cfg.stage0_steps or not batches.windows(1) else (0.2, 0.8)
+        full = not cfg.pretrain or step >= cfg.pretrain_steps
+        batch = batches.sample(cfg.batch, stage_probs, cfg)
+        parts = losses(model, batch, cfg, canonical, full)
+        optimizer.zero_grad(set_to_none=True)
+        parts["total"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        for k, v in parts.items():
+            running[k] = 0.98 * running.get(k, float(v)) + 0.02 * float(v)
+        bar.update()
+        bar.set_postfix({k: f"{v:.3f}" for k, v in running.items() if k != "total"})
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            save_checkpoint(ckpt_path, model, optimizer, step, cfg, rng, time.monotonic() - t_start)
+    bar.close()
+    elapsed = time.monotonic() - t_start
+    model.eval()
+    if out_weights is not None:
+        save_model(model, out_weights, {"train_steps": step, "train_minutes": f"{elapsed / 60:.1f}",
+                                        "train_config": json.dumps(asdict(cfg))})
+        log(f"wrote {out_weights} after {step} steps, {elapsed / 60:.1f} min")
+    return ckpt_path

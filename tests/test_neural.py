@@ -1,0 +1,137 @@
+"""The neural localizer: causality, mic-permutation invariance, shipped weights, embeddings, training."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from arraydaemon import simulate  # noqa: E402
+from arraydaemon.features import FeatureConfig, GccPhatFeatures  # noqa: E402
+from arraydaemon.localizer import LocalizerConfig  # noqa: E402
+from arraydaemon.messages import AudioBlock  # noqa: E402
+from arraydaemon.neural import (WEIGHTS_PATH, ModelArgs, NeuralLocalizer, SpatialTransformer,  # noqa: E402
+                                load_model)
+from arraydaemon.profiles import load_profile, parse_profile  # noqa: E402
+from arraydaemon.sources import FileSource  # noqa: E402
+
+DATA = Path(__file__).resolve().parent.parent / "arraydaemon" / "data"
+needs_weights = pytest.mark.skipif(not WEIGHTS_PATH.is_file(), reason="shipped weights not trained yet")
+
+
+def _run(profile, audio, model):
+    feats = GccPhatFeatures(profile, FeatureConfig())
+    loc = NeuralLocalizer(profile, feats.layout, LocalizerConfig(), model)
+    windows = feats.process(AudioBlock(0, profile.sample_rate, 0.0, 0.0, audio.astype(np.float32)))
+    return [loc.process(w) for w in windows]
+
+
+def _scene(mics, az, el, seed, seconds=1.5, rt60=0.3):
+    rng = np.random.default_rng(seed)
+    sig = simulate.speech_source(rng, seconds, 16000)
+    return simulate.room_scene(mics, [simulate.SourceSpec(sig, az, el, 1.5)], sample_rate=16000, rt60=rt60,
+                               snr_db=25.0, rng=rng).audio
+
+
+def test_encoder_is_causal_over_time_groups():
+    torch.manual_seed(0)
+    model = SpatialTransformer(ModelArgs(d_model=32, heads=2, layers=2, ff=64)).eval()
+    tokens = torch.randn(1, model.args.groups, 5, model.args.token_features)
+    base = torch.randn(1, 5, 3) * 0.05
+    mask = torch.ones(1, 5, dtype=torch.bool)
+    later = tokens.clone()
+    later[:, -1] += torch.randn_like(later[:, -1])
+    with torch.no_grad():
+        a, b = model.encode(tokens, base, mask), model.encode(later, base, mask)
+    assert torch.allclose(a[:, :-1], b[:, :-1], atol=1e-6)
+    assert not torch.allclose(a[:, -1], b[:, -1], atol=1e-3)  # the newest group does see its input
+
+
+@needs_weights
+def test_window_output_does_not_depend_on_later_audio():
+    model, _ = load_model(WEIGHTS_PATH)
+    profile = load_profile("respeaker_6mic_hat")
+    audio = _scene(profile.mics, 40.0, 10.0, seed=1, seconds=2.0)
+    altered = audio.copy()
+    cut = 16000  # everything after 1.0 s replaced
+    altered[cut:] = np.random.default_rng(5).standard_normal(altered[cut:].shape).astype(np.float32) * 0.1
+    a, b = _run(profile, audio, model), _run(profile, altered, model)
+    n_before = sum(1 for e in a if e.t_end <= cut / 16000)
+    assert n_before >= 5
+    for ea, eb in zip(a[:n_before], b[:n_before]):
+        assert np.array_equal(ea.embedding, eb.embedding)
+        assert [s.vector for s in ea.sources] == [s.vector for s in eb.sources]
+    assert any(not np.array_equal(ea.embedding, eb.embedding) for ea, eb in zip(a[n_before:], b[n_before:]))
+
+
+@needs_weights
+def test_permuting_non_reference_mics_keeps_the_direction():
+    model, _ = load_model(WEIGHTS_PATH)
+    profile = load_profile("respeaker_6mic_hat")
+    audio = _scene(profile.mics, -75.0, 15.0, seed=2)
+    perm = [0, 3, 5, 1, 4, 2]
+    permuted = parse_profile({"name": "perm", "sample_rate": 16000, "mics": profile.mics[perm].tolist()}, "<perm>")
+    a, b = _run(profile, audio, model), _run(permuted, audio[:, perm], model)
+    compared = 0
+    for ea, eb in zip(a, b):
+        if ea.sources and eb.sources:
+            va, vb = np.array(ea.sources[0].vector), np.array(eb.sources[0].vector)
+            assert np.degrees(np.arccos(np.clip(va @ vb, -1, 1))) < 1.0
+            compared += 1
+    assert compared >= 5
+
+
+@needs_weights
+def test_shipped_weights_localize_the_demo_recording():
+    truth = json.loads((DATA / "demo.json").read_text())
+    profile = load_profile(truth["profile"])
+    model, meta = load_model(WEIGHTS_PATH)
+    source = FileSource(DATA / "demo.flac", profile)
+    audio = np.concatenate([b.samples for b in source.blocks()])
+    errors = [abs((e.sources[0].azimuth_deg - truth["sources"][0]["azimuth_deg"] + 180) % 360 - 180)
+              for e in _run(profile, audio, model) if e.sources]
+    assert len(errors) >= 30
+    assert np.median(errors) <= 5.0
+
+
+@needs_weights
+def test_embeddings_are_closer_for_the_same_direction():
+    model, _ = load_model(WEIGHTS_PATH)
+    profile = load_profile("respeaker_6mic_hat")
+    emb = {}
+    for az in (0.0, 90.0, 180.0, -90.0):
+        for take in range(2):
+            est = _run(profile, _scene(profile.mics, az, 5.0, seed=100 + int(az) * 10 + take), model)
+            emb[(az, take)] = [e.embedding for e in est if e.sources]
+    closer = total = 0
+    for az in (0.0, 90.0, 180.0, -90.0):
+        other = (az + 90.0 + 180.0) % 360.0 - 180.0
+        for ea in emb[(az, 0)]:
+            for eb, ec in zip(emb[(az, 1)], emb[(other, 1)]):
+                closer += float(ea @ eb) > float(ea @ ec)
+                total += 1
+    assert total >= 40
+    assert closer / total >= 0.9
+
+
+def test_training_three_steps_on_tiny_data(tmp_path):
+    out = tmp_path / "w.safetensors"
+    cmd = [sys.executable, "-m", "arraydaemon", "train", "--steps", "3", "--batch", "4", "--stage0-chunks", "1",
+           "--stage1-chunks", "1", "--scenes-per-chunk", "2", "--data", str(tmp_path / "data"),
+           "--run", str(tmp_path / "run"), "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "run" / "checkpoint.pt").is_file()
+    model, meta = load_model(out)
+    assert meta["train_steps"] == "3"
+    # resume continues from the checkpoint instead of starting over
+    proc = subprocess.run(cmd[:5] + ["5"] + cmd[6:], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "resumed" in proc.stdout + proc.stderr
+    assert load_model(out)[1]["train_steps"] == "5"

@@ -37,7 +37,8 @@ def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--fmin", type=_positive_float, default=None, metavar="HZ", help="band low edge (default 200)")
     g.add_argument("--fmax", type=_positive_float, default=None, metavar="HZ", help="band high edge (default 7000)")
     g.add_argument("--resolution", type=_positive_float, default=None, metavar="DEG",
-                   help="direction grid resolution in degrees (default 1)")
+                   help="direction grid resolution in degrees (default 1 for planar/linear arrays; "
+                   "a 2000-point sphere, about 4.5 degrees, for 3-D arrays)")
     g.add_argument("--max-sources", type=int, default=None, metavar="N", help="sources per window (default 1)")
 
 
@@ -350,6 +351,30 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    from .daemon import cmd_run as run
+
+    return run(args)
+
+
+def cmd_devices(args) -> int:
+    from .capture import cmd_devices as devices
+
+    return devices(args)
+
+
+def cmd_config_check(args) -> int:
+    from .config import cmd_config_check as check
+
+    return check(args)
+
+
+def cmd_reason(args) -> int:
+    from .reason import cli_main  # no numpy/numba/torch: the reasoning subscriber stays light
+
+    return cli_main(args)
+
+
 def cmd_bench(args) -> int:
     from .bench import run_benchmarks
 
@@ -435,6 +460,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=_positive_float, default=10.0, help="audio per configuration")
     p.add_argument("--repeats", type=int, default=200, help="kernel timing repeats")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("run", help="capture from a microphone array and publish directions (the daemon)")
+    p.add_argument("--profile", help="array profile name or YAML file (default: the config file's)")
+    p.add_argument("--device", help="PortAudio input device: name substring or index (default: the profile's)")
+    p.add_argument("--endpoint", help=f"ZeroMQ PUB endpoint (default {wire.DEFAULT_ENDPOINT})")
+    p.add_argument("--config", metavar="FILE",
+                   help="configuration file (default /etc/arraydaemon/arraydaemon.yaml if it exists)")
+    p.add_argument("--wait", action="store_true", help="wait for a missing device instead of exiting")
+    p.add_argument("--latency", help="PortAudio input latency: low, high or seconds (default low)")
+    _add_pipeline_args(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("devices", help="audio input devices and the profiles that match them")
+    p.set_defaults(func=cmd_devices)
+
+    p = sub.add_parser("config", help="check the daemon's configuration file")
+    csub = p.add_subparsers(dest="config_command", metavar="ACTION")
+    csub.required = True
+    q = csub.add_parser("check", help="validate a configuration file and print its settings")
+    q.add_argument("file", nargs="?", help="file to check (default /etc/arraydaemon/arraydaemon.yaml)")
+    q.set_defaults(func=cmd_config_check)
+
+    p = sub.add_parser("reason", help="answer spatial questions about the published scene (built-in or an LLM)",
+                       description="Subscribe to tracks, doa and embedding, keep a short scene memory and answer "
+                       "questions about it: built-in answers, or an OpenAI-compatible chat-completions server.")
+    p.add_argument("endpoint", nargs="?", help=f"endpoint to connect to (default {wire.DEFAULT_ENDPOINT})")
+    p.add_argument("--endpoint", dest="endpoint_opt", metavar="ENDPOINT", help="same as the positional ENDPOINT")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--ask", action="append", metavar="QUESTION", help="answer QUESTION once and exit (repeatable)")
+    mode.add_argument("--describe", action="store_true", help="print a one-line scene description every second")
+    p.add_argument("--listen-seconds", type=_positive_float, default=3.0, metavar="S",
+                   help="--ask: listen this long after the first message before answering (default 3)")
+    p.add_argument("--wait-seconds", type=_positive_float, default=10.0, metavar="S",
+                   help="--ask: give up if no message arrives within S seconds (default 10)")
+    p.add_argument("--duration", type=_positive_float, metavar="S", help="--describe: stop after S seconds")
+    p.add_argument("--memory-seconds", type=_positive_float, default=60.0, metavar="S",
+                   help="how long retired sources are remembered (default 60)")
+    p.add_argument("--llm-url", metavar="URL", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1 "
+                   "(default $ARRAYDAEMON_LLM_URL; none: built-in answers only)")
+    p.add_argument("--llm-model", metavar="NAME", help="model name to request (default $ARRAYDAEMON_LLM_MODEL)")
+    p.add_argument("--llm-timeout", type=_positive_float, default=30.0, metavar="S",
+                   help="seconds to wait for the LLM before the built-in answer (default 30)")
+    p.add_argument("--json", action="store_true", help="one JSON object per answer")
+    p.set_defaults(func=cmd_reason)
     return parser
 
 

@@ -216,9 +216,11 @@ class NeuralLocalizer(SrpPhatLocalizer):
         self.projector = LagProjector.for_layout(layout)
         ref = profile.reference_mic
         self._baselines = torch.from_numpy(pair_baselines(profile.relative_mics, ref)).float()[None]
-        self._ref_position = torch.from_numpy(profile.mics[ref]).float()[None]
+        self._ref_position = torch.tensor(profile.mics[ref], dtype=torch.float32)[None]
         self._pair_mask = torch.ones(1, profile.num_mics - 1, dtype=torch.bool)
         self._pair_tdoa = np.delete(self._tdoa, ref, axis=1)
+        self._scale = float(model.score_scale.detach())
+        self._bias = float(model.score_bias.detach())
 
     @classmethod
     def from_shipped(cls, profile: ArrayProfile, layout: FrameLayout, config: LocalizerConfig,
@@ -231,24 +233,35 @@ class NeuralLocalizer(SrpPhatLocalizer):
         return cls(profile, layout, config, model, meta.get("model_name", MODEL_NAME))
 
     def _run(self, window: FeatureWindow) -> dict:
+        """Model outputs for one window as numpy: clean [shape=(P, N_LAGS)], weight [shape=(P,)]."""
         tokens = torch.from_numpy(window_tokens(window, self.projector, self.profile.reference_mic))[None]
         with torch.inference_mode():
-            return self.model(tokens, self._baselines, self._pair_mask, self._ref_position)
+            out = self.model(tokens, self._baselines, self._pair_mask, self._ref_position)
+        return {k: v[0].numpy() for k, v in out.items()}
 
     def _score(self, out: dict, vectors: np.ndarray) -> np.ndarray:
         tdoa = np.delete(self._tdoa_of(vectors), self.profile.reference_mic, axis=1)
         return self._score_tdoa(out, tdoa)
 
     def _score_tdoa(self, out: dict, tdoa: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            logits = self.model.spectrum_logits(out, torch.from_numpy(tdoa).float()[None], self._pair_mask)
-        return torch.sigmoid(logits)[0].numpy()
+        """Sigmoid spatial spectrum ``[shape=(D,)]`` for ``tdoa [shape=(D, P)]``: the numpy twin of
+        :func:`srp_scores` (torch call overhead dominates at one window; tests check they agree)."""
+        pos = np.clip(tdoa / LAG_STEP_S + MAX_LAG, 0.0, N_LAGS - 1.000001)
+        lo = pos.astype(np.intp)
+        frac = pos - lo
+        clean = out["clean"]
+        pairs = np.arange(clean.shape[0])
+        v0 = clean[pairs, lo]
+        value = v0 + frac * (clean[pairs, lo + 1] - v0)
+        w = out["weight"]
+        score = (value @ w) / max(float(w.sum()), 1e-6)
+        return 1.0 / (1.0 + np.exp(-(self._scale * score + self._bias)))
 
     def process(self, window: FeatureWindow) -> Estimate:
         cfg = self.config
         out = self._run(window)
         spectrum = self._score_tdoa(out, self._pair_tdoa)
-        activity = float(torch.sigmoid(out["activity"])[0])
+        activity = float(1.0 / (1.0 + np.exp(-float(out["activity"]))))
         sources = []
         if window.level_db >= cfg.min_level_db and activity >= self.activity_threshold:
             peaks = pick_peaks(spectrum, self.grid.vectors, cfg.max_sources, cfg.min_separation_deg,
@@ -265,7 +278,7 @@ class NeuralLocalizer(SrpPhatLocalizer):
             sources=tuple(sources),
             level_db=window.level_db,
             spectrum=spectrum,
-            embedding=out["embedding"][0].numpy().astype(np.float32),
+            embedding=out["embedding"].astype(np.float32),
             extras={"activity": activity},
         )
 

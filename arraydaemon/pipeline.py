@@ -17,9 +17,11 @@ import numpy as np
 from .errors import UserError
 from .features import FeatureConfig, GccPhatFeatures
 from .localizer import LocalizerConfig, SrpPhatLocalizer
-from .messages import AudioBlock, Estimate
+from . import wire
+from .messages import AudioBlock, Estimate, Tracks
 from .profiles import ArrayProfile
 from .publisher import PublishStage, ZmqPublisher
+from .tracker import Tracker, TrackerConfig
 
 ESTIMATORS = ("srp-phat", "neural")
 
@@ -29,6 +31,7 @@ class PipelineOptions:
     estimator: str = "srp-phat"
     features: FeatureConfig = field(default_factory=FeatureConfig)
     localizer: LocalizerConfig = field(default_factory=LocalizerConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
 
 
 class StageTimer:
@@ -53,6 +56,7 @@ class StageTimer:
 class WindowResult:
     estimate: Estimate
     payloads: list  # (topic, payload) pairs as published
+    tracks: Tracks | None = None
 
 
 def make_localizer(name: str, profile: ArrayProfile, features: GccPhatFeatures, config: LocalizerConfig):
@@ -74,6 +78,7 @@ class Pipeline:
         self.options = options
         self.features = GccPhatFeatures(profile, options.features)
         self.localizer = make_localizer(options.estimator, profile, self.features, options.localizer)
+        self.tracker = Tracker(profile.geometry, options.tracker)
         self.publish = PublishStage(publisher, profile)
         self.timer = StageTimer()
         self.windows = 0
@@ -83,7 +88,7 @@ class Pipeline:
         return self.features.layout
 
     def reset(self) -> None:
-        for stage in (self.features, self.localizer, self.publish):
+        for stage in (self.features, self.localizer, self.tracker, self.publish):
             stage.reset()
 
     def process(self, block: AudioBlock) -> list[WindowResult]:
@@ -96,13 +101,27 @@ class Pipeline:
             t1 = time.perf_counter()
             estimate = self.localizer.process(window)
             t2 = time.perf_counter()
-            payloads = self.publish.process(estimate)
+            tracks = self.tracker.process(estimate)
             t3 = time.perf_counter()
+            payloads = self.publish.process(estimate)
+            payloads.append(self._publish_tracks(tracks))
+            t4 = time.perf_counter()
             self.timer.add("localizer", t2 - t1)
-            self.timer.add(self.publish.name, t3 - t2)
+            self.timer.add(self.tracker.name, t3 - t2)
+            self.timer.add(self.publish.name, t4 - t3)
             self.windows += 1
-            results.append(WindowResult(estimate, payloads))
+            results.append(WindowResult(estimate, payloads, tracks))
         return results
+
+    def _publish_tracks(self, tracks: Tracks) -> tuple[str, dict]:
+        """The window's ``tracks`` message, sent on the publisher's socket (after ``doa``)."""
+        base = wire.common(tracks.seq, self.profile.name, self.profile.frame_id, tracks.t_end, tracks.wall_time)
+        entries = [wire.track_entry(t.id, t.azimuth_deg, t.elevation_deg, t.vector, t.activity, t.age_s, t.silent_s,
+                                    t.angular_speed_dps, t.azimuth_rate_dps, t.level_db) for t in tracks.tracks]
+        payload = wire.tracks_payload(base, self.profile.geometry.ambiguity, entries)
+        if self.publish.publisher is not None:
+            self.publish.publisher.send("tracks", payload)
+        return "tracks", payload
 
 
 def run_blocks(pipeline: Pipeline, blocks: Iterable[AudioBlock], realtime: bool,

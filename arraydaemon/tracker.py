@@ -9,20 +9,22 @@ localizer's (planar arrays: the upper side of the plane; linear arrays: the fron
 
 Per window:
 
-1. predict every track to the window's time (velocity decays with ``velocity_decay_s`` so a
-   silent track coasts to a stop instead of drifting away);
+1. predict every track to the window's time (the velocity of a track that was not detected in
+   the previous window decays with ``coast_decay_s``, so a silent track coasts to a stop instead
+   of drifting away);
 2. associate detections with confirmed tracks, then with tentative ones: Hungarian assignment
    (``scipy.optimize.linear_sum_assignment``) on the Mahalanobis distance, gated at
    ``gate_sigma`` standard deviations and at most ``gate_deg`` degrees;
 3. update the associated tracks; every left-over detection starts a tentative track;
 4. a tentative track is confirmed, and only then given an id, after ``birth_hits`` detections in
    ``birth_windows`` consecutive windows; it is dropped once it cannot reach that any more;
-5. a confirmed track is retired when it has not been detected while probably active (activity
-   ≥ 0.5) for ``max_silence_s`` seconds, or when it has sat within ``merge_deg`` of an older
-   track for ``merge_s`` seconds (a duplicate). Nothing else keeps a track alive, so there is no
-   ghost track that never dies.
+5. a confirmed track is retired when it has not been refreshed for ``max_silence_s`` seconds, or
+   when it has sat within ``merge_deg`` of an older track for ``merge_s`` seconds (a duplicate).
+   A detection refreshes a track only if the track was detected in at least ``keep_hits`` of the
+   last ``birth_windows`` windows: a stray detection now and then (a reflection, a noise burst)
+   does not keep it alive, so there is no ghost track that never dies.
 
-Ids are integers from 1, never reused (not even after :meth:`Tracker.reset`). ``activity`` is the
+Ids are integers from 1, never reused within a stream (:meth:`Tracker.reset` starts again at 1). ``activity`` is the
 posterior of a two-state (active/silent) hidden Markov model driven by whether the track was
 detected in each window: mean dwell ``activity_dwell_s`` in either state, detection probability
 ``detect_prob`` while active and ``false_alarm_prob`` while silent.
@@ -52,15 +54,16 @@ class TrackerConfig:
 
     measurement_std_deg: float = 5.0  # detection noise
     out_of_plane_std_deg: float = 25.0  # planar arrays: detection noise across the array plane
-    accel_std_dps2: float = 30.0  # process noise: white angular acceleration, (deg/s²)·√s
+    accel_std_dps2: float = 15.0  # process noise: white angular acceleration, (deg/s²)·√s
     max_speed_dps: float = 120.0  # angular speeds are clipped to this
-    velocity_decay_s: float = 2.0  # e-folding time of the velocity (coasting tracks slow down)
+    coast_decay_s: float = 0.5  # e-folding time of the velocity of a track that was not detected
     initial_speed_std_dps: float = 30.0  # velocity uncertainty of a new track
     gate_sigma: float = 3.0  # association gate, standard deviations of the innovation
-    gate_deg: float = 20.0  # association gate, hard cap in degrees
+    gate_deg: float = 30.0  # association gate, hard cap in degrees
     birth_hits: int = 3  # a tentative track is confirmed after this many detections ...
     birth_windows: int = 5  # ... within this many consecutive windows
-    max_silence_s: float = 1.5  # retire a track not detected while active for this long
+    keep_hits: int = 2  # a detection refreshes a confirmed track if it has this many in birth_windows
+    max_silence_s: float = 1.5  # retire a track not refreshed for this long
     merge_deg: float = 10.0  # a younger track this close to an older one ...
     merge_s: float = 0.5  # ... for this long is a duplicate and is retired
     activity_dwell_s: float = 2.0  # activity model: mean time spent active or silent
@@ -72,8 +75,10 @@ class TrackerConfig:
         if not 1 <= self.birth_hits <= self.birth_windows:
             raise ValueError(f"tracker: need 1 <= birth_hits <= birth_windows, got {self.birth_hits} "
                              f"and {self.birth_windows}")
+        if not 1 <= self.keep_hits <= self.birth_windows:
+            raise ValueError(f"tracker: need 1 <= keep_hits <= birth_windows, got {self.keep_hits}")
         for name in ("measurement_std_deg", "out_of_plane_std_deg", "accel_std_dps2", "max_speed_dps",
-                     "velocity_decay_s", "initial_speed_std_dps", "gate_sigma", "gate_deg", "max_silence_s",
+                     "coast_decay_s", "initial_speed_std_dps", "gate_sigma", "gate_deg", "max_silence_s",
                      "activity_dwell_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
@@ -117,7 +122,8 @@ class _Track:
     # -- filter ---------------------------------------------------------------------------
 
     def predict(self, dt: float, cfg: TrackerConfig, q: float) -> None:
-        decay = math.exp(-dt / cfg.velocity_decay_s)
+        # Constant velocity while detected; a silent track coasts to a stop rather than drifting off.
+        decay = math.exp(-dt / cfg.coast_decay_s) if self.misses_in_row else 1.0
         w = self.rate @ self.basis
         speed = float(np.linalg.norm(w))
         if speed > 1e-12:
@@ -196,14 +202,13 @@ class Tracker:
         config.validate()
         self.geometry = geometry
         self.config = config
-        self._next_id = 1  # survives reset(): ids are never reused
-        self.retired: list[tuple[int, float]] = []  # (id, stream time) of recent retirements
         self.reset()
 
     def reset(self) -> None:
         self._tracks: list[_Track] = []
         self._last_t: float | None = None
-        self.retired = []
+        self._next_id = 1
+        self.retired: list[tuple[int, float]] = []  # (id, stream time) of recent retirements
 
     # -- measurement model ----------------------------------------------------------------
 
@@ -258,7 +263,9 @@ class Tracker:
 
     def process(self, estimate: Estimate) -> Tracks:
         cfg = self.config
-        t = float(estimate.t_end)
+        # Window times are block clock + sample offset, summed differently for other block sizes:
+        # on a 1 µs grid the tracks do not depend on how the stream was cut into blocks.
+        t = round(float(estimate.t_end), 6)
         if self._last_t is None or t <= self._last_t or t - self._last_t > 10 * cfg.max_silence_s:
             dt = 0.0  # first window, or the stream restarted / jumped: nothing to predict over
             if self._last_t is not None and (t <= self._last_t or t - self._last_t > 10 * cfg.max_silence_s):
@@ -316,8 +323,8 @@ class Tracker:
         if hit:
             tr.last_hit_t = t
             tr.misses_in_row = 0
-            if tr.activity >= 0.5:
-                tr.last_active_t = t
+            if sum(tr.hits) >= cfg.keep_hits:
+                tr.last_active_t = t  # a stray detection now and then does not keep a track alive
             if math.isfinite(level_db):
                 tr.level_db += cfg.level_smoothing * (level_db - tr.level_db)
         else:
@@ -359,7 +366,7 @@ class Tracker:
         self._tracks = []
 
     def _output(self, estimate: Estimate) -> Tracks:
-        t = float(estimate.t_end)
+        t = round(float(estimate.t_end), 6)
         out = []
         for tr in sorted((tr for tr in self._tracks if tr.id is not None), key=lambda tr: tr.id):
             az, el = grids.vector_to_azel(tr.u)

@@ -24,6 +24,20 @@ Every payload carries these common fields:
 | doa | sources[].y | float | unit direction vector, y |
 | doa | sources[].z | float | unit direction vector, z |
 | doa | sources[].confidence | float | in [0, 1] |
+| tracks | ambiguity | str | as in `doa` |
+| tracks | tracks | list[map] | confirmed tracked sources, lowest id first; empty when there are none |
+| tracks | tracks[].id | int | track id, from 1; never reused within a stream (a restart begins again at 1) |
+| tracks | tracks[].azimuth_deg | float | filtered direction, degrees counter-clockwise from +x, in (-180, 180] |
+| tracks | tracks[].elevation_deg | float | degrees up from the x-y plane |
+| tracks | tracks[].x | float | unit direction vector, x |
+| tracks | tracks[].y | float | unit direction vector, y |
+| tracks | tracks[].z | float | unit direction vector, z |
+| tracks | tracks[].activity | float | probability that the source is emitting now, in [0, 1] |
+| tracks | tracks[].age_s | float | seconds since the track's first detection |
+| tracks | tracks[].silent_s | float | seconds since its last detection |
+| tracks | tracks[].angular_speed_dps | float | angular speed along the great circle, degrees per second |
+| tracks | tracks[].azimuth_rate_dps | float | rate of change of azimuth, degrees per second (counter-clockwise positive) |
+| tracks | tracks[].level_db | float | smoothed in-band level of the windows it was detected in, dB re full scale |
 | embedding | model | str | model name and version that produced the vector |
 | embedding | dtype | str | numpy dtype of `data` (`float32`, little-endian) |
 | embedding | shape | list[int] | shape of the vector |
@@ -53,11 +67,14 @@ DEFAULT_ENDPOINT = "tcp://127.0.0.1:5570"
 COMMON_FIELDS = ("v", "seq", "array", "frame_id", "t_end", "wall_time")
 TOPIC_FIELDS = {
     "doa": ("estimator", "active", "level_db", "ambiguity", "sources"),
+    "tracks": ("ambiguity", "tracks"),
     "embedding": ("model", "dtype", "shape", "data"),
     "health": ("state", "uptime_s", "windows", "overflows", "dropped_blocks", "bad_blocks",
                "queue_depth", "stage_ms", "cpu_percent"),
 }
 SOURCE_FIELDS = ("azimuth_deg", "elevation_deg", "x", "y", "z", "confidence")
+TRACK_FIELDS = ("id", "azimuth_deg", "elevation_deg", "x", "y", "z", "activity", "age_s", "silent_s",
+                "angular_speed_dps", "azimuth_rate_dps", "level_db")
 
 
 class WireError(ValueError):
@@ -90,8 +107,29 @@ def doa_payload(base: dict, estimator: str, level_db: float, ambiguity: str, sou
             "ambiguity": ambiguity, "sources": sources}
 
 
+def track_entry(track_id: int, azimuth_deg: float, elevation_deg: float, vector, activity: float, age_s: float,
+                silent_s: float, angular_speed_dps: float, azimuth_rate_dps: float, level_db: float) -> dict:
+    x, y, z = (float(v) for v in vector)
+    return {"id": int(track_id), "azimuth_deg": float(azimuth_deg), "elevation_deg": float(elevation_deg),
+            "x": x, "y": y, "z": z, "activity": float(activity), "age_s": float(age_s), "silent_s": float(silent_s),
+            "angular_speed_dps": float(angular_speed_dps), "azimuth_rate_dps": float(azimuth_rate_dps),
+            "level_db": float(level_db)}
+
+
+def tracks_payload(base: dict, ambiguity: str, tracks: list[dict]) -> dict:
+    return {**base, "ambiguity": ambiguity, "tracks": tracks}
+
+
 def embedding_payload(base: dict, model: str, dtype: str, shape, data: bytes) -> dict:
     return {**base, "model": model, "dtype": dtype, "shape": [int(s) for s in shape], "data": bytes(data)}
+
+
+def health_payload(base: dict, **fields) -> dict:
+    """A ``health`` payload; ``fields`` must be exactly ``TOPIC_FIELDS["health"]``."""
+    expected = set(TOPIC_FIELDS["health"])
+    if set(fields) != expected:
+        raise WireError(f"health: fields {sorted(set(fields) ^ expected)} missing or unknown")
+    return {**base, **fields}
 
 
 def encode(topic: str, payload: dict) -> list[bytes]:
@@ -129,6 +167,11 @@ def validate(topic: str, payload: dict) -> None:
             lacking = [f for f in SOURCE_FIELDS if f not in src]
             if lacking:
                 raise WireError(f"doa: source missing {', '.join(lacking)}")
+    if topic == "tracks":
+        for trk in payload["tracks"]:
+            lacking = [f for f in TRACK_FIELDS if f not in trk]
+            if lacking:
+                raise WireError(f"tracks: track missing {', '.join(lacking)}")
 
 
 def _check_finite(obj, where: str) -> None:

@@ -208,3 +208,20 @@ def test_bad_shapes_and_ranges_raise_value_error():
     for i, call in enumerate(bad_calls):
         with pytest.raises(ValueError):
             call()
+
+
+# --- the benchmark runs (no timing assertions: numbers go to the README) -----------------------
+
+
+def test_benchmark_prints_both_tables():
+    from arraydaemon.bench import run_benchmarks
+
+    lines: list[str] = []
+    results = run_benchmarks([4], seconds=0.5, repeats=2, three_d=False, out=lines.append)
+    rows = [line for line in lines if line.startswith("| ")]
+    assert rows[0].startswith("| array |") and rows[1].startswith("| 4 mics, UCA r=10 cm | 360 (ring) |")
+    kernel_rows = [r for r in rows if r.split("|")[1].strip() in ("stft", "cross_spectra", "gcc_phat", "srp_phat",
+                                                                   "gcc_lags")]
+    assert len(kernel_rows) == 5
+    assert results["uca4"]["active"] == results["uca4"]["windows"]  # every window localized something
+    assert all(t_fast > 0 and t_slow > 0 for t_fast, t_slow in results["kernels"].values())

@@ -169,6 +169,17 @@ def test_planar_high_elevation():
         assert azimuth_error_deg(only_source(results[0]).azimuth_deg, az) <= 2.0
 
 
+def test_default_grids_and_explicit_resolution():
+    planar, linear = load_profile("respeaker_4mic_hat").geometry, load_profile("ps3_eye").geometry
+    sphere = make_profile("tetrahedron", TETRAHEDRON).geometry
+    assert [len(grids.make_grid(g)) for g in (planar, linear, sphere)] == [360, 181, 2000]
+    assert [len(grids.make_grid(g, 2.0)) for g in (planar, linear, sphere)] == [180, 91, 10314]
+    assert len(grids.make_grid(sphere, 10.0)) == 2000  # never coarser than sphere_points
+    fine = grids.make_grid(sphere, sphere_points=5000)
+    assert len(fine) == 5000 and fine.spacing_deg == pytest.approx(math.degrees(math.sqrt(4 * math.pi / 5000)))
+    np.testing.assert_allclose(np.linalg.norm(fine.vectors, axis=1), 1.0)
+
+
 # --- reverberant room ------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from arraydaemon import simulate  # noqa: E402
 from arraydaemon.features import FeatureConfig, GccPhatFeatures  # noqa: E402
 from arraydaemon.localizer import LocalizerConfig  # noqa: E402
 from arraydaemon.messages import AudioBlock  # noqa: E402
+from arraydaemon.neural_features import window_tokens  # noqa: E402
 from arraydaemon.neural import (WEIGHTS_PATH, ModelArgs, NeuralLocalizer, SpatialTransformer,  # noqa: E402
                                 load_model)
 from arraydaemon.profiles import load_profile, parse_profile  # noqa: E402
@@ -51,6 +52,23 @@ def test_encoder_is_causal_over_time_groups():
         a, b = model.encode(tokens, base, mask), model.encode(later, base, mask)
     assert torch.allclose(a[:, :-1], b[:, :-1], atol=1e-6)
     assert not torch.allclose(a[:, -1], b[:, -1], atol=1e-3)  # the newest group does see its input
+
+
+def test_numpy_scoring_matches_the_torch_srp_head():
+    torch.manual_seed(1)
+    model = SpatialTransformer(ModelArgs(d_model=32, heads=2, layers=2, ff=64)).eval()
+    profile = load_profile("respeaker_6mic_hat")
+    audio = np.random.default_rng(3).standard_normal((8000, 6)).astype(np.float32)
+    feats = GccPhatFeatures(profile, FeatureConfig())
+    loc = NeuralLocalizer(profile, feats.layout, LocalizerConfig(), model)
+    window = feats.process(AudioBlock(0, 16000, 0.0, 0.0, audio))[0]
+    out_np = loc._run(window)
+    tdoa = loc._pair_tdoa
+    with torch.no_grad():
+        tokens = torch.from_numpy(window_tokens(window, loc.projector, 0))[None]
+        out = model(tokens, loc._baselines, loc._pair_mask)
+        expected = torch.sigmoid(model.spectrum_logits(out, torch.from_numpy(tdoa).float()[None], loc._pair_mask))[0]
+    np.testing.assert_allclose(loc._score_tdoa(out_np, tdoa), expected.numpy(), atol=1e-5)
 
 
 @needs_weights

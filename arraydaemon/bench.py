@@ -1,0 +1,189 @@
+"""``arraydaemon bench``: per-window time of each pipeline stage, and each numba kernel against its
+numpy reference (:mod:`arraydaemon.reference`). Prints markdown tables.
+
+Arrays are uniform circular arrays of 10 cm radius at 16 kHz (planar: 1° ring grid), plus a 3-D
+row (two stacked rings, Fibonacci sphere of 2000 directions). The audio is a broadband plane wave
+with sensor noise, so every window is active and pays for peak refinement; the publish stage sends
+on a real ZeroMQ PUB socket bound to 127.0.0.1 (no subscriber). Times are medians over windows, so
+a busy machine inflates them less than means would; the p99 column shows the tail. Run it on one
+core with ``NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1`` (numpy's BLAS would
+otherwise give the references several threads).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from . import kernels, reference
+from .features import FeatureConfig, hann
+from .messages import AudioBlock
+from .pipeline import Pipeline, PipelineOptions
+from .profiles import ArrayProfile, parse_profile
+
+SAMPLE_RATE = 16000
+RADIUS_M = 0.1
+
+
+def circular_array(n_mics: int, radius: float = RADIUS_M, layers: int = 1) -> np.ndarray:
+    """``n_mics`` positions ``[shape=(n_mics, 3)]`` on ``layers`` stacked, staggered rings."""
+    per = n_mics // layers
+    rows = []
+    for layer in range(layers):
+        count = per if layer < layers - 1 else n_mics - per * (layers - 1)
+        z = (layer - (layers - 1) / 2) * radius
+        a = 2 * np.pi * (np.arange(count) + 0.5 * layer) / count
+        rows.append(np.stack([radius * np.cos(a), radius * np.sin(a), np.full(count, z)], axis=1))
+    return np.concatenate(rows)
+
+
+def bench_profile(n_mics: int, layers: int = 1) -> ArrayProfile:
+    return parse_profile({"name": f"uca{n_mics}" + ("_3d" if layers > 1 else ""), "sample_rate": SAMPLE_RATE,
+                          "mics": circular_array(n_mics, layers=layers).tolist()}, "bench")
+
+
+def bench_audio(profile: ArrayProfile, seconds: float, seed: int = 0) -> np.ndarray:
+    from .simulate import free_field_scene  # scipy; only the benchmark needs it here
+
+    rng = np.random.default_rng(seed)
+    signal = 0.1 * rng.standard_normal(int(seconds * profile.sample_rate))
+    return free_field_scene(profile.mics, [(signal, 60.0, 20.0)], profile.sample_rate, snr_db=20.0, rng=rng)
+
+
+def lean_options() -> PipelineOptions:
+    """SRP over the reference-mic pairs only, one source per window: the classic O(mics) SRP-PHAT."""
+    from dataclasses import fields, replace
+
+    from .localizer import LocalizerConfig
+
+    names = {f.name for f in fields(LocalizerConfig)}
+    changes = {k: v for k, v in (("pairs", "reference"), ("max_sources", 1)) if k in names}
+    return PipelineOptions(estimator="srp-phat", localizer=replace(LocalizerConfig(), **changes))
+
+
+def time_pipeline(profile: ArrayProfile, seconds: float, publish: bool = True,
+                  options: PipelineOptions | None = None) -> dict:
+    """Median and p99 per-window milliseconds of each stage and of the whole pipeline."""
+    from .publisher import ZmqPublisher
+
+    publisher = ZmqPublisher("tcp://127.0.0.1:*") if publish else None
+    try:
+        pipeline = Pipeline(profile, options or PipelineOptions(estimator="srp-phat"), publisher)
+        hop = pipeline.layout.hop_samples
+        audio = bench_audio(profile, seconds + 1.0)
+        warm = pipeline.process(AudioBlock(0, profile.sample_rate, 0.0, 0.0, audio[:profile.sample_rate]))
+        assert warm, "warm-up produced no window"
+        pipeline.timer = type(pipeline.timer)()  # forget the warm-up (JIT cache load)
+        whole, active, start = [], 0, profile.sample_rate
+        seq = 1
+        while start + hop <= len(audio):
+            block = AudioBlock(seq, profile.sample_rate, start / profile.sample_rate, 0.0, audio[start:start + hop])
+            t0 = time.perf_counter()
+            results = pipeline.process(block)
+            whole.append(time.perf_counter() - t0)
+            active += sum(bool(r.estimate.sources) for r in results)
+            start += hop
+            seq += 1
+    finally:
+        if publisher is not None:
+            publisher.close()
+    stages = {}
+    for name, values in pipeline.timer._times.items():
+        arr = np.fromiter(values, dtype=np.float64) * 1e3
+        stages[name] = (float(np.median(arr)), float(np.percentile(arr, 99)))
+    arr = np.array(whole) * 1e3
+    stages["pipeline"] = (float(np.median(arr)), float(np.percentile(arr, 99)))
+    return {"stages": stages, "hop_ms": 1e3 * hop / profile.sample_rate, "windows": len(whole), "active": active,
+            "directions": len(pipeline.localizer.grid)}
+
+
+def _median_time(fn, repeats: int) -> float:
+    fn()  # warm-up (compilation / cache load)
+    times = []
+    budget = time.perf_counter() + 5.0  # the slowest references: cap each measurement at ~5 s
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        if time.perf_counter() > budget and len(times) >= 5:
+            break
+    return float(np.median(times))
+
+
+def kernel_cases(n_mics: int, seed: int = 0):
+    """(name, shape text, kernel call, reference call) at the sizes of one 100 ms hop at 16 kHz."""
+    from .features import FrameLayout
+
+    lay = FrameLayout.from_config(FeatureConfig(), SAMPLE_RATE)
+    rng = np.random.default_rng(seed)
+    # what features.process frames per hop: the new hop plus the unframed tail of the last one
+    signal = rng.standard_normal((lay.hop_samples + lay.n_fft - lay.frame_hop, n_mics)).astype(np.float32)
+    window = hann(lay.n_fft)
+    spec = kernels.stft(signal, window, lay.frame_hop)
+    cross = kernels.cross_spectra(spec, 0)
+    summed = np.ascontiguousarray(cross.sum(axis=0))
+    gcc = kernels.gcc_phat(summed)
+    profile = bench_profile(n_mics)
+    from . import grids
+
+    dirs = grids.make_grid(profile.geometry).vectors
+    tdoa = grids.tdoa_table(dirs, profile.relative_mics, profile.speed_of_sound)
+    max_lag = int(math.ceil(2 * RADIUS_M / profile.speed_of_sound * SAMPLE_RATE)) * 4
+    args_srp = (gcc, lay.band, lay.bin_hz, tdoa, 0)
+    return [
+        ("stft", f"{signal.shape} → {spec.shape}", lambda: kernels.stft(signal, window, lay.frame_hop),
+         lambda: reference.stft(signal, window, lay.frame_hop)),
+        ("cross_spectra", f"{spec.shape}", lambda: kernels.cross_spectra(spec, 0),
+         lambda: reference.cross_spectra(spec, 0)),
+        ("gcc_phat", f"{summed.shape}", lambda: kernels.gcc_phat(summed), lambda: reference.gcc_phat(summed)),
+        ("srp_phat", f"{len(dirs)} dirs × {n_mics} mics × {lay.band[1] - lay.band[0]} bins",
+         lambda: kernels.srp_phat(*args_srp), lambda: reference.srp_phat(*args_srp)),
+        ("gcc_lags", f"{gcc.shape}, ×4, ±{max_lag}", lambda: kernels.gcc_lags(gcc, lay.n_fft, max_lag, 4),
+         lambda: reference.gcc_lags(gcc, lay.n_fft, max_lag, 4)),
+    ]
+
+
+def run_benchmarks(mic_counts=(4, 8, 16, 32), seconds: float = 10.0, repeats: int = 200, three_d: bool = True,
+                   out=print) -> dict:
+    """Prints the stage table and the kernel table (markdown); returns the numbers."""
+    mic_counts = [int(m) for m in mic_counts]
+    if any(m < 2 for m in mic_counts):
+        from .errors import UserError
+
+        raise UserError(f"--mics: expected counts of at least 2, got {mic_counts}")
+    # (mics, ring layers, lean): default settings for every count, then the lean SRP for comparison
+    configs = [(m, 1, False) for m in mic_counts] + ([(8, 2, False)] if three_d else [])
+    configs += [(m, 1, True) for m in mic_counts if m == 8] + ([(8, 2, True)] if three_d else [])
+    results = {}
+    out(f"Per-window time, SRP-PHAT pipeline, 16 kHz, 250 ms windows every 96 ms, {seconds:g} s of audio "
+        "per row; median (p99) ms. Default localizer settings, then the lean variant (SRP over the pairs "
+        "with the reference mic only, one source per window).\n")
+    out("| array | grid | features | localizer | publish | whole pipeline | real-time factor |")
+    out("|---|---|---|---|---|---|---|")
+    for m, layers, lean in configs:
+        profile = bench_profile(m, layers)
+        r = time_pipeline(profile, seconds, options=lean_options() if lean else None)
+        results[profile.name + ("_lean" if lean else "")] = r
+        s = r["stages"]
+
+        def cell(k):
+            return f"{s[k][0]:.3f} ({s[k][1]:.2f})"
+
+        kind = "ring" if layers == 1 else "sphere"
+        label = f"{m} mics, " + ("UCA r=10 cm" if layers == 1 else "2 rings (3-D)")
+        label += ", reference pairs, 1 source" if lean else ""
+        out(f"| {label} | {r['directions']} ({kind}) | {cell('features')} | {cell('localizer')} | {cell('publish')} "
+            f"| {cell('pipeline')} | {r['hop_ms'] / s['pipeline'][0]:.0f}× |")
+    out("\nKernels vs their numpy references (arraydaemon/reference.py) at one hop's sizes; median µs.\n")
+    out("| kernel | mics | shape | numba µs | numpy µs | speed-up |")
+    out("|---|---|---|---|---|---|")
+    kernel_results = {}
+    for m in mic_counts:
+        for name, shape, fast, slow in kernel_cases(m):
+            t_fast, t_slow = _median_time(fast, repeats), _median_time(slow, max(5, repeats // 4))
+            kernel_results[(name, m)] = (t_fast, t_slow)
+            out(f"| {name} | {m} | {shape} | {t_fast * 1e6:.1f} | {t_slow * 1e6:.1f} | {t_slow / t_fast:.1f}× |")
+    results["kernels"] = kernel_results
+    return results

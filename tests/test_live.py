@@ -1,0 +1,516 @@
+"""Live capture against a real PortAudio device: a JACK server (jackd2, dummy backend) with a
+``loopback`` client. A second process plays a simulated scene into ``loopback``; ``arraydaemon
+run`` (a subprocess) captures it from there, and a ZeroMQ subscriber and a bound notify socket
+check what it does: directions, health, systemd notifications, signals, device loss and recovery.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zmq
+
+from arraydaemon import simulate, wire
+from arraydaemon.capture import AdcSmoother, BlockQueue, CapturedBlock, ClockMap
+
+RATE = 16000
+PERIOD = 256
+TRUE_AZIMUTH = -120.0
+CHANNEL_MAP = [6, 1, 3, 4]  # the 4 mics on 4 of the device's 8 channels, scrambled
+MICS = [[-0.0405, 0.0, 0.0], [0.0, 0.0405, 0.0], [0.0405, 0.0, 0.0], [0.0, -0.0405, 0.0]]
+ARRAYDAEMON = [sys.executable, "-m", "arraydaemon"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Real helpers: a JACK server, a player process, a notify socket, a ZeroMQ subscriber
+
+
+class JackServer:
+    """``jackd`` with a dummy backend and an 8-channel loopback client, under a unique name."""
+
+    def __init__(self, workdir: Path):
+        self.name = f"adt{os.getpid()}{secrets.token_hex(3)}"
+        self.log = workdir / f"jackd-{self.name}.log"
+        self.proc = None
+        self.env = {**os.environ, "JACK_DEFAULT_SERVER": self.name, "JACK_NO_START_SERVER": "1",
+                    "JACK_NO_AUDIO_RESERVATION": "1"}
+
+    def start(self) -> None:
+        jackd = shutil.which("jackd")
+        assert jackd, "jackd not found: install the Debian package jackd2 (tools/test.sh does)"
+        self.cleanup_shm()
+        # Real-time scheduling when we may (root): fewer xruns on a loaded machine.
+        rt = "-R" if os.geteuid() == 0 else "-r"
+        cmd = [jackd, "-n", self.name, rt, "-L", "8", "-d", "dummy", "-r", str(RATE), "-C", "8", "-P", "8",
+               "-p", str(PERIOD)]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=log)
+        sock = Path(f"/dev/shm/jack_{self.name}_0_0")
+        deadline = time.monotonic() + 15
+        while not sock.exists():
+            assert self.proc.poll() is None, f"jackd exited: {self.log.read_text()[-2000:]}"
+            assert time.monotonic() < deadline, "jackd did not start within 15 s"
+            time.sleep(0.05)
+        time.sleep(0.3)  # the loopback client registers its ports just after the socket appears
+
+    def kill(self) -> None:
+        """SIGKILL: the device vanishes under its clients."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.cleanup_shm()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.cleanup_shm()
+
+    def cleanup_shm(self) -> None:
+        # jackd leaves its sockets and semaphores behind in /dev/shm; only this server's names.
+        shm = Path("/dev/shm")
+        for p in list(shm.glob(f"jack_{self.name}_*")) + list(shm.glob(f"jack_sem.*_{self.name}_*")):
+            try:
+                p.unlink()
+            except OSError:
+                pass
+
+
+PLAYER = r"""
+import os, signal, sys
+import numpy as np
+import sounddevice as sd
+data = np.load(sys.argv[1])
+signal.signal(signal.SIGTERM, lambda *a: os._exit(0))  # no Pa_CloseStream: it hangs on a dead server
+pos = 0
+def callback(out, frames, time_info, status):
+    global pos
+    out[:] = data[(np.arange(frames) + pos) % len(data)]
+    pos = (pos + frames) % len(data)
+stream = sd.OutputStream(device="loopback", samplerate=int(sys.argv[2]), channels=data.shape[1],
+                         dtype="float32", callback=callback)
+stream.start()
+print("playing", flush=True)
+while True:
+    signal.pause()
+"""
+
+
+class Player:
+    """A second process that loops a multichannel signal into the ``loopback`` device."""
+
+    def __init__(self, workdir: Path, scene_path: Path, env: dict):
+        script = workdir / "player.py"
+        script.write_text(PLAYER)
+        self.proc = subprocess.Popen([sys.executable, str(script), str(scene_path), str(RATE)], env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = self.proc.stdout.readline()
+        assert line.strip() == b"playing", f"player failed: {line!r} {self.proc.stderr.read()[-2000:]!r}"
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+class NotifyListener:
+    """A bound AF_UNIX datagram socket, as systemd's $NOTIFY_SOCKET; collects assignments."""
+
+    def __init__(self, address: str):
+        self.address = address
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(b"\0" + address[1:].encode() if address.startswith("@") else address)
+        self.sock.settimeout(0.1)
+        self.messages: list[tuple[float, list[str]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            self.messages.append((time.monotonic(), data.decode().split("\n")))
+
+    def lines(self) -> list[str]:
+        return [line for _, lines in list(self.messages) for line in lines]
+
+    def wait_for(self, line_prefix: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.lines():
+                if line.startswith(line_prefix):
+                    return line
+            time.sleep(0.05)
+        raise AssertionError(f"no {line_prefix!r} on the notify socket within {timeout} s; got {self.lines()}")
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(1)
+        self.sock.close()
+
+
+class Subscriber:
+    """ZeroMQ SUB on every topic; each message is validated against the wire schema on arrival."""
+
+    def __init__(self, endpoint: str):
+        self.ctx = zmq.Context.instance()
+        self.sock = self.ctx.socket(zmq.SUB)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.SUBSCRIBE, b"")
+        self.sock.connect(endpoint)
+        self.messages: list[tuple[float, str, dict]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            if not self.sock.poll(100):
+                continue
+            frames = self.sock.recv_multipart()
+            arrived = time.time()
+            topic, payload = wire.decode(frames)
+            wire.validate(topic, payload)
+            self.messages.append((arrived, topic, payload))
+
+    def of(self, topic: str) -> list[dict]:
+        return [p for _, t, p in list(self.messages) if t == topic]
+
+    def wait_until(self, predicate, timeout: float, what: str):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate(self):
+                return
+            time.sleep(0.05)
+        states = [h["state"] for h in self.of("health")]
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}; health states {states}, "
+                             f"{len(self.of('doa'))} doa messages")
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(1)
+        self.sock.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# Fixtures
+
+
+@pytest.fixture(scope="module")
+def scene_file(tmp_path_factory) -> Path:
+    """6 s of simulated speech from TRUE_AZIMUTH at the 4 mics, on 4 of 8 device channels."""
+    rng = np.random.default_rng(7)
+    speech = simulate.speech_source(rng, 6.0, RATE)
+    mics = simulate.free_field_scene(np.array(MICS), [(speech, TRUE_AZIMUTH, 0.0)], RATE, snr_db=30.0, rng=rng)
+    device = np.zeros((len(mics), 8), dtype=np.float32)
+    device[:, CHANNEL_MAP] = mics
+    path = tmp_path_factory.mktemp("scene") / "scene.npy"
+    np.save(path, device)
+    return path
+
+
+def write_profile(path: Path, name: str = "looptest", frame_id: str = "looptest_array",
+                  device: str = "loopback", channels: int = 8, rate: int = RATE) -> Path:
+    mics = "\n".join(f"  - [{x}, {y}, {z}]" for x, y, z in MICS)
+    path.write_text(f"name: {name}\nsample_rate: {rate}\nchannels: {channels}\nchannel_map: {CHANNEL_MAP}\n"
+                    f"device: {device}\nframe_id: {frame_id}\nmics:\n{mics}\n")
+    return path
+
+
+@pytest.fixture
+def jack(tmp_path):
+    server = JackServer(tmp_path)
+    yield server
+    server.stop()
+
+
+def start_daemon(env: dict, *args: str, notify: str | None = None, log: Path) -> subprocess.Popen:
+    env = dict(env)
+    if notify:
+        env["NOTIFY_SOCKET"] = notify
+        env["WATCHDOG_USEC"] = "1000000"  # WATCHDOG=1 every 0.5 s
+    with open(log, "ab") as out:
+        return subprocess.Popen(ARRAYDAEMON + ["--log-level", "info", "run", "--estimator", "srp-phat", *args],
+                                env=env, stdout=out, stderr=out)
+
+
+def terminate(proc: subprocess.Popen, log: Path) -> float:
+    """SIGTERM; returns the seconds until exit, asserting exit code 0."""
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"no exit 10 s after SIGTERM; log:\n{log.read_text()[-3000:]}") from None
+    elapsed = time.monotonic() - t0
+    assert code == 0, f"exit code {code}; log:\n{log.read_text()[-3000:]}"
+    return elapsed
+
+
+def azimuth_error(a: float, b: float) -> float:
+    return abs((a - b + 180.0) % 360.0 - 180.0)
+
+
+def check_localized(doa: list[dict]) -> None:
+    active = [p["sources"][0]["azimuth_deg"] for p in doa if p["sources"]]
+    assert len(active) >= 10, f"only {len(active)} active windows of {len(doa)}"
+    errors = np.array([azimuth_error(a, TRUE_AZIMUTH) for a in active])
+    assert np.median(errors) <= 5.0, f"median azimuth error {np.median(errors):.1f}°"
+    assert np.mean(errors <= 10.0) >= 0.8, f"{np.mean(errors <= 10.0):.0%} of windows within 10°"
+
+
+# ----------------------------------------------------------------------------------------------
+# Tests
+
+
+def test_localizes_a_played_scene_reports_health_notifies_reloads_and_stops(jack, scene_file, tmp_path):
+    jack.start()
+    player = Player(tmp_path, scene_file, jack.env)
+    profile = write_profile(tmp_path / "looptest.yaml")
+    notify = NotifyListener(str(tmp_path / "notify.sock"))
+    log = tmp_path / "daemon.log"
+    proc = start_daemon(jack.env, "--profile", str(profile), "--endpoint", "tcp://127.0.0.1:*",
+                        notify=notify.address, log=log)
+    sub = None
+    try:
+        ready = notify.wait_for("READY=1", timeout=90)
+        assert ready
+        status = next(line for line in notify.lines() if line.startswith("STATUS=capturing"))
+        endpoint = re.search(r"publishing on (tcp://127\.0\.0\.1:\d+)", status).group(1)
+        assert "'loopback'" in status
+        sub = Subscriber(endpoint)
+        sub.wait_until(lambda s: len(s.of("doa")) >= 40 and len(s.of("health")) >= 4, 30, "40 doa + 4 health")
+
+        doa = sub.of("doa")
+        assert {p["array"] for p in doa} == {"looptest"} and {p["frame_id"] for p in doa} == {"looptest_array"}
+        check_localized(doa)
+        # Window times come from the device clock (not from when blocks happened to arrive, which
+        # jitters by milliseconds): consecutive windows one hop apart, to within a sample.
+        hop = 6 * 256 / RATE
+        t_end = np.array([p["t_end"] for p in doa])
+        np.testing.assert_allclose(np.diff(t_end), hop, rtol=0, atol=1.0 / RATE)
+        # ...mapped to wall time: each message arrives after its window's last sample, not long after.
+        delays = np.array([arrived - p["wall_time"] for arrived, t, p in sub.messages if t == "doa"])
+        assert delays.min() > 0 and np.median(delays) < 0.5, f"delays {delays.min():.4f}..{delays.max():.4f} s"
+
+        health = sub.of("health")
+        assert all(h["state"] == "running" for h in health)
+        steady = health[1:]
+        assert steady[-1]["windows"] > steady[0]["windows"]
+        assert steady[-1]["overflows"] == steady[0]["overflows"], "input overflows at steady state"
+        assert steady[-1]["dropped_blocks"] == 0 and max(h["queue_depth"] for h in steady) <= 8
+        assert {"features", "localizer", "publish"} <= set(steady[-1]["stage_ms"])
+        assert 0 < steady[-1]["cpu_percent"] < 400
+
+        notify.wait_for("WATCHDOG=1", timeout=5)
+
+        # SIGHUP: the edited profile takes effect on the same socket (no reconnect).
+        write_profile(profile, frame_id="reloaded_frame")
+        proc.send_signal(signal.SIGHUP)
+        sub.wait_until(lambda s: any(p["frame_id"] == "reloaded_frame" for p in s.of("doa")), 20,
+                       "doa with the reloaded frame_id")
+        n_after = len(sub.of("doa"))
+        sub.wait_until(lambda s: len(s.of("doa")) >= n_after + 10, 10, "doa after reload")
+        check_localized([p for p in sub.of("doa") if p["frame_id"] == "reloaded_frame"])
+        assert proc.poll() is None
+
+        elapsed = terminate(proc, log)
+        assert elapsed < 2.0, f"took {elapsed:.2f} s to exit after SIGTERM"
+        assert "STOPPING=1" in notify.lines()
+        sub.wait_until(lambda s: s.of("health")[-1]["state"] == "stopping", 2, "a last 'stopping' health")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if sub:
+            sub.close()
+        notify.close()
+        player.kill()
+
+
+def test_waits_for_device_survives_its_loss_and_recovers(jack, scene_file, tmp_path):
+    profile = write_profile(tmp_path / "looptest.yaml")
+    endpoint = f"ipc://{tmp_path}/pub.sock"
+    notify = NotifyListener(f"@arraydaemon-test-{secrets.token_hex(4)}")  # abstract namespace
+    log = tmp_path / "daemon.log"
+    # No JACK server yet: the device is missing; --wait keeps trying.
+    proc = start_daemon(jack.env, "--profile", str(profile), "--endpoint", endpoint, "--wait",
+                        notify=notify.address, log=log)
+    sub = Subscriber(endpoint)
+    players = []
+    try:
+        sub.wait_until(lambda s: any(h["state"] == "waiting" for h in s.of("health")), 90, "health 'waiting'")
+        assert not any(line == "READY=1" for line in notify.lines()), "READY=1 before the device was open"
+
+        jack.start()
+        players.append(Player(tmp_path, scene_file, jack.env))
+        notify.wait_for("READY=1", timeout=20)
+        sub.wait_until(lambda s: sum(1 for p in s.of("doa") if p["sources"]) >= 15, 20, "active doa")
+        check_localized(sub.of("doa"))
+        pid = proc.pid
+
+        # The device vanishes mid-stream.
+        jack.kill()
+        players[-1].kill()
+        sub.wait_until(lambda s: s.of("health")[-1]["state"] == "device-lost", 10, "health 'device-lost'")
+        lost_at = len(sub.messages)
+        assert proc.poll() is None
+
+        # ...and comes back: same process, directions again.
+        jack.start()
+        players.append(Player(tmp_path, scene_file, jack.env))
+
+        def recovered(s):
+            later = s.messages[lost_at:]
+            return any(t == "health" and p["state"] == "running" for _, t, p in later) and \
+                sum(1 for _, t, p in later if t == "doa" and p["sources"]) >= 15
+
+        sub.wait_until(recovered, 30, "recovery")
+        assert proc.poll() is None and proc.pid == pid
+        check_localized([p for _, t, p in sub.messages[lost_at:] if t == "doa"])
+        seqs = [p["seq"] for p in sub.of("doa")]
+        assert seqs == sorted(seqs), "window seq must keep increasing across the reopen"
+        terminate(proc, log)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        sub.close()
+        notify.close()
+        for p in players:
+            p.kill()
+
+
+def test_missing_device_is_one_line_listing_devices(jack, tmp_path):
+    jack.start()
+    profile = write_profile(tmp_path / "nodev.yaml", device="no-such-array")
+    out = subprocess.run(ARRAYDAEMON + ["run", "--profile", str(profile), "--estimator", "srp-phat",
+                                        "--endpoint", f"ipc://{tmp_path}/x.sock"],
+                         env=jack.env, capture_output=True, text=True, timeout=90)
+    assert out.returncode == 2, out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.startswith("arraydaemon: error:")]
+    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+    assert "no input device matching 'no-such-array'" in lines[0]
+    assert "'loopback' (JACK Audio Connection Kit, 8 in, 16000 Hz)" in lines[0]
+
+    # A device that is there but captures at another rate: named, with the reason.
+    profile = write_profile(tmp_path / "rate.yaml", rate=48000)
+    out = subprocess.run(ARRAYDAEMON + ["run", "--profile", str(profile), "--estimator", "srp-phat",
+                                        "--endpoint", f"ipc://{tmp_path}/y.sock"],
+                         env=jack.env, capture_output=True, text=True, timeout=90)
+    assert out.returncode == 2, out.stderr
+    assert re.search(r"cannot open \[\d+\] 'loopback'.*48000 Hz", out.stderr), out.stderr
+
+
+def test_devices_lists_inputs_and_matching_profiles(jack, tmp_path):
+    jack.start()
+    profiles = tmp_path / "config" / "arraydaemon" / "profiles"
+    profiles.mkdir(parents=True)
+    write_profile(profiles / "looptest.yaml")
+    write_profile(profiles / "toowide.yaml", name="toowide", channels=16)  # loopback has only 8
+    env = {**jack.env, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    out = subprocess.run(ARRAYDAEMON + ["devices"], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split()[:3] == ["index", "host", "API"], out.stdout
+    rows = {name: next(line for line in lines if f" {name} " in line) for name in ("system", "loopback")}
+    assert len(lines) == 3, out.stdout
+    assert "JACK Audio Connection Kit" in rows["loopback"] and " 8 " in rows["loopback"]
+    assert rows["loopback"].rstrip().endswith("looptest")
+    assert "toowide" not in out.stdout
+    assert rows["system"].rstrip().endswith("-")
+
+
+# ----------------------------------------------------------------------------------------------
+# The queue and the clock map on their own
+
+
+def _block(frames: int, generation: int = 1) -> CapturedBlock:
+    return CapturedBlock(generation, np.zeros((frames, 2), np.float32), 0.0, 0.0, 0.0, False, 0)
+
+
+def test_block_queue_drops_the_oldest_when_full():
+    q = BlockQueue(max_frames=1000)
+    blocks = [_block(256) for _ in range(6)]
+    for b in blocks:
+        q.put(b)
+    assert q.dropped == 3 and len(q) == 3  # 3 x 256 fits; the three oldest went
+    got = q.get_all(0.0)
+    assert [id(b) for b in got] == [id(b) for b in blocks[3:]]
+    assert q.get_all(0.01) == [] and len(q) == 0
+    q.put(_block(256))
+    assert q.dropped == 3 and len(q.get_all(0.0)) == 1
+
+
+def test_block_queue_keeps_the_newest_without_a_consumer_and_wakes_one():
+    q = BlockQueue(max_frames=256 * 4)
+    for _ in range(10000):  # nobody consumes
+        q.put(_block(256))
+    assert q.dropped == 10000 - 4 and len(q) == 4
+    # a consumer waiting on an empty queue wakes for the next put
+    q.get_all(0.0)
+    got = []
+    consumer = threading.Thread(target=lambda: got.extend(q.get_all(5.0)))
+    consumer.start()
+    time.sleep(0.05)
+    q.put(_block(10))
+    consumer.join(5)
+    assert len(got) == 1 and len(got[0].samples) == 10
+
+
+def test_clock_map_takes_the_earliest_callback_and_follows_drift():
+    clock = ClockMap()
+    assert math.isinf(clock.offset)
+    rng = np.random.default_rng(0)
+    offset = 1.7e9
+    for k in range(200):  # 256-frame callbacks at 16 kHz, each reading the wall clock 0-3 ms late
+        t = k * 0.016
+        clock.observe(t, t + offset + rng.uniform(0.0, 0.003))
+    assert 0.0 <= clock.offset - offset < 2e-4
+    assert abs(clock.to_wall(1.0) - (1.0 + offset)) < 2e-4
+    # the stream clock drifts by +1 ms: after two buckets the old minimum is forgotten
+    for k in range(200, 1000):
+        t = k * 0.016
+        clock.observe(t, t + offset - 0.001 + rng.uniform(0.0, 0.003))
+    assert abs(clock.offset - (offset - 0.001)) < 2e-4
+
+
+def test_adc_smoother_removes_timestamp_jitter_but_follows_drift_and_gaps():
+    rng = np.random.default_rng(1)
+    smooth = AdcSmoother(RATE)
+    drift = 50e-6  # the device clock runs 50 ppm fast against PortAudio's clock
+    k = np.arange(3000)
+    true = 10.0 + k * PERIOD / RATE * (1 + drift)
+    jitter = rng.integers(-1, 2, size=k.size) / RATE  # +-1 sample, as JACK's frame-time estimate
+    out = np.array([smooth(t, PERIOD) for t in true + jitter])
+    late = slice(1000, None)
+    assert np.abs(out[late] - true[late]).max() < 1.0 / RATE  # lags the drift by drift * block / GAIN
+    assert np.abs(np.diff(out[late]) - np.diff(true[late])).max() < 0.05 / RATE
+    # 100 ms of samples lost: the next reading is taken as is
+    assert smooth(true[-1] + 0.1 + PERIOD / RATE, PERIOD) == true[-1] + 0.1 + PERIOD / RATE

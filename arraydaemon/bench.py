@@ -1,19 +1,22 @@
 """``arraydaemon bench``: per-window time of each pipeline stage, and each numba kernel against its
 numpy reference (:mod:`arraydaemon.reference`). Prints markdown tables.
 
-Arrays are uniform circular arrays of 10 cm radius at 16 kHz (planar: 1° ring grid), plus a 3-D
-row (two stacked rings, Fibonacci sphere of 2000 directions). The audio is a broadband plane wave
-with sensor noise, so every window is active and pays for peak refinement; the publish stage sends
-on a real ZeroMQ PUB socket bound to 127.0.0.1 (no subscriber). Times are medians over windows, so
-a busy machine inflates them less than means would; the p99 column shows the tail. Run it on one
-core with ``NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1`` (numpy's BLAS would
-otherwise give the references several threads).
+Arrays are uniform circular arrays of 10 cm radius at 16 kHz (planar: 1° ring grid, plus the
+off-plane scan rings), plus a 3-D row (two stacked rings, Fibonacci sphere of 2000 directions). The
+audio is a broadband plane wave with sensor noise, so every window is active and pays for peak
+refinement and the search for further sources; the publish stage sends on a real ZeroMQ PUB socket
+bound to 127.0.0.1 (no subscriber). When the neural estimator's weights are installed
+(``arraydaemon/data/neural.safetensors``) its rows follow, with torch on one thread. Times are
+medians over windows, so a busy machine inflates them less than means would; the p99 column shows
+the tail. Run it on one core with ``NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1``
+(numpy's BLAS would otherwise give the references several threads).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -25,6 +28,7 @@ from .profiles import ArrayProfile, parse_profile
 
 SAMPLE_RATE = 16000
 RADIUS_M = 0.1
+NEURAL_WEIGHTS = Path(__file__).resolve().parent / "data" / "neural.safetensors"  # neural.WEIGHTS_PATH, without torch
 
 
 def circular_array(n_mics: int, radius: float = RADIUS_M, layers: int = 1) -> np.ndarray:
@@ -96,7 +100,8 @@ def time_pipeline(profile: ArrayProfile, seconds: float, publish: bool = True,
     arr = np.array(whole) * 1e3
     stages["pipeline"] = (float(np.median(arr)), float(np.percentile(arr, 99)))
     return {"stages": stages, "hop_ms": 1e3 * hop / profile.sample_rate, "windows": len(whole), "active": active,
-            "directions": len(pipeline.localizer.grid)}
+            "directions": len(pipeline.localizer.grid),
+            "scanned": len(getattr(pipeline.localizer, "_scan", pipeline.localizer.grid.vectors))}
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -113,8 +118,10 @@ def _median_time(fn, repeats: int) -> float:
 
 
 def kernel_cases(n_mics: int, seed: int = 0):
-    """(name, shape text, kernel call, reference call) at the sizes of one 100 ms hop at 16 kHz."""
+    """(name, shape text, kernel call, reference call) at the sizes of one 100 ms hop at 16 kHz
+    (the window's STFT frames and, for the SRP-PHAT kernels, the localizer's pairs and scan)."""
     from .features import FrameLayout
+    from .localizer import SrpPhatLocalizer
 
     lay = FrameLayout.from_config(FeatureConfig(), SAMPLE_RATE)
     rng = np.random.default_rng(seed)
@@ -132,6 +139,18 @@ def kernel_cases(n_mics: int, seed: int = 0):
     tdoa = grids.tdoa_table(dirs, profile.relative_mics, profile.speed_of_sound)
     max_lag = int(math.ceil(2 * RADIUS_M / profile.speed_of_sound * SAMPLE_RATE)) * 4
     args_srp = (gcc, lay.band, lay.bin_hz, tdoa, 0)
+    # the localizer's own operands: its pairs, a window of frames, its lag table and scan
+    loc = SrpPhatLocalizer(profile, lay)
+    pi, pj = loc._pair_i, loc._pair_j
+    frames = rng.standard_normal((lay.window_frames, n_mics, lay.bins, 2)).astype(np.float32).view(np.complex64)[..., 0]
+    keep = rng.random((lay.window_frames, lay.bins)) < 0.5
+    pair_gcc = kernels.gcc_phat(kernels.masked_pair_sum(frames, pi, pj, np.ones_like(keep), lay.band))
+    up, lag = loc._upsample, loc._max_lag
+    steering = kernels.lag_steering(lay.band, lay.n_fft, up, lag)
+    table = kernels.srp_lags(pair_gcc, lay.band, up, lag)
+    index, frac = loc._scan_lookup
+    mic_tdoa = loc._tdoa_of(dirs[:1])[0]
+    n_pairs, n_scan = len(pi), len(loc._scan)
     return [
         ("stft", f"{signal.shape} → {spec.shape}", lambda: kernels.stft(signal, window, lay.frame_hop),
          lambda: reference.stft(signal, window, lay.frame_hop)),
@@ -142,40 +161,67 @@ def kernel_cases(n_mics: int, seed: int = 0):
          lambda: kernels.srp_phat(*args_srp), lambda: reference.srp_phat(*args_srp)),
         ("gcc_lags", f"{gcc.shape}, ×4, ±{max_lag}", lambda: kernels.gcc_lags(gcc, lay.n_fft, max_lag, 4),
          lambda: reference.gcc_lags(gcc, lay.n_fft, max_lag, 4)),
+        ("masked_pair_sum", f"{frames.shape} → {n_pairs} pairs, half the bins",
+         lambda: kernels.masked_pair_sum(frames, pi, pj, keep, lay.band),
+         lambda: reference.masked_pair_sum(frames, pi, pj, keep, lay.band)),
+        ("phase_agreement", f"{frames.shape}, {n_pairs} pairs",
+         lambda: kernels.phase_agreement(frames, pi, pj, mic_tdoa, lay.band, lay.bin_hz),
+         lambda: reference.phase_agreement(frames, pi, pj, mic_tdoa, lay.band, lay.bin_hz)),
+        ("srp_lags", f"{n_pairs} pairs, ×{up}, ±{lag}", lambda: kernels.srp_lags(pair_gcc, lay.band, up, lag),
+         lambda: reference.srp_lags(pair_gcc, lay.band, up, lag)),
+        ("srp_lags_direct", f"{n_pairs} pairs, ×{up}, ±{lag}",
+         lambda: kernels.srp_lags_direct(pair_gcc, lay.band, steering),
+         lambda: reference.srp_lags(pair_gcc, lay.band, up, lag)),
+        ("srp_interp", f"{n_scan} dirs × {n_pairs} pairs", lambda: kernels.srp_interp(table, index, frac),
+         lambda: reference.srp_interp(table, index, frac)),
     ]
 
 
+def neural_available() -> bool:
+    return NEURAL_WEIGHTS.is_file()
+
+
 def run_benchmarks(mic_counts=(4, 8, 16, 32), seconds: float = 10.0, repeats: int = 200, three_d: bool = True,
-                   out=print) -> dict:
-    """Prints the stage table and the kernel table (markdown); returns the numbers."""
+                   out=print, neural: bool | None = None) -> dict:
+    """Prints the stage table and the kernel table (markdown); returns the numbers. ``neural`` None:
+    neural rows if the weights are installed."""
     mic_counts = [int(m) for m in mic_counts]
     if any(m < 2 for m in mic_counts):
         from .errors import UserError
 
         raise UserError(f"--mics: expected counts of at least 2, got {mic_counts}")
-    # (mics, ring layers, lean): default settings for every count, then the lean SRP for comparison
-    configs = [(m, 1, False) for m in mic_counts] + ([(8, 2, False)] if three_d else [])
-    configs += [(m, 1, True) for m in mic_counts if m == 8] + ([(8, 2, True)] if three_d else [])
+    # (mics, ring layers, variant): default SRP-PHAT settings for every count, the lean SRP for
+    # comparison, then the neural estimator if its weights are installed
+    configs = [(m, 1, "") for m in mic_counts] + ([(8, 2, "")] if three_d else [])
+    configs += [(m, 1, "lean") for m in mic_counts if m == 8] + ([(8, 2, "lean")] if three_d else [])
+    neural = neural_available() if neural is None else neural
+    if neural:
+        configs += [(m, 1, "neural") for m in mic_counts] + ([(8, 2, "neural")] if three_d else [])
     results = {}
-    out(f"Per-window time, SRP-PHAT pipeline, 16 kHz, 250 ms windows every 96 ms, {seconds:g} s of audio "
-        "per row; median (p99) ms. Default localizer settings, then the lean variant (SRP over the pairs "
-        "with the reference mic only, one source per window).\n")
+    out(f"Per-window time, whole pipeline, 16 kHz, 250 ms windows every 96 ms, {seconds:g} s of audio "
+        "per row; median (p99) ms. SRP-PHAT with default localizer settings (all pairs up to 8 mics, up "
+        "to 4 sources), then the lean variant (SRP over the pairs with the reference mic only, one source "
+        "per window)" + (", then the neural estimator (torch, 1 thread)" if neural else "") + ".\n")
     out("| array | grid | features | localizer | publish | whole pipeline | real-time factor |")
     out("|---|---|---|---|---|---|---|")
-    for m, layers, lean in configs:
+    for m, layers, variant in configs:
         profile = bench_profile(m, layers)
-        r = time_pipeline(profile, seconds, options=lean_options() if lean else None)
-        results[profile.name + ("_lean" if lean else "")] = r
+        options = {"": None, "lean": lean_options(), "neural": PipelineOptions(estimator="neural")}[variant]
+        r = time_pipeline(profile, seconds, options=options)
+        results[profile.name + (f"_{variant}" if variant else "")] = r
         s = r["stages"]
 
         def cell(k):
             return f"{s[k][0]:.3f} ({s[k][1]:.2f})"
 
-        kind = "ring" if layers == 1 else "sphere"
+        scanned = f"{r['scanned']} scanned" if r["scanned"] != r["directions"] else ""
+        kind = ("ring" if layers == 1 else "sphere") + (f", {scanned}" if scanned and variant != "neural" else "")
         label = f"{m} mics, " + ("UCA r=10 cm" if layers == 1 else "2 rings (3-D)")
-        label += ", reference pairs, 1 source" if lean else ""
+        label += {"": "", "lean": ", reference pairs, 1 source", "neural": ", neural"}[variant]
         out(f"| {label} | {r['directions']} ({kind}) | {cell('features')} | {cell('localizer')} | {cell('publish')} "
             f"| {cell('pipeline')} | {r['hop_ms'] / s['pipeline'][0]:.0f}× |")
+    if not neural_available():
+        out(f"\n(No neural rows: no weights at {NEURAL_WEIGHTS}; train them with `arraydaemon train`.)")
     out("\nKernels vs their numpy references (arraydaemon/reference.py) at one hop's sizes; median µs.\n")
     out("| kernel | mics | shape | numba µs | numpy µs | speed-up |")
     out("|---|---|---|---|---|---|")

@@ -64,12 +64,27 @@ class InputDevice:
         return f"[{self.index}] '{self.name}' ({self.hostapi}, {self.channels} in, {self.default_rate:g} Hz)"
 
 
-def import_sounddevice():
-    """sounddevice, or a one-line SourceError when the PortAudio library is missing."""
+def import_sounddevice(quiet: bool = False):
+    """sounddevice, or a one-line SourceError when the PortAudio library is missing.
+
+    ``quiet`` silences what the host APIs print to stderr while PortAudio initializes (libjack's
+    "Cannot connect to server socket" when no JACK server runs, ALSA's configuration chatter).
+    """
+    saved = None
+    if quiet and "sounddevice" not in sys.modules:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
     try:
         import sounddevice as sd
     except OSError as exc:
         raise SourceError(f"cannot load PortAudio ({exc}); install libportaudio2") from None
+    finally:
+        if saved is not None:
+            os.dup2(saved, 2)
+            os.close(saved)
     return sd
 
 
@@ -129,7 +144,7 @@ def cmd_devices(args) -> int:
     from .errors import UserError
     from .profiles import available_profiles, load_profile_file
 
-    devices = list_input_devices()
+    devices = list_input_devices(import_sounddevice(quiet=True))
     profiles = []
     for name, path in sorted(available_profiles().items()):
         try:
@@ -519,7 +534,9 @@ def _child_main(argv: list[str]) -> None:
 
     send_json(_OPEN, {"device": device.name, "index": device.index, "hostapi": device.hostapi,
                       "latency": float(stream.latency), "blocksize": int(stream.blocksize)})
-    while not stop.wait(0.05):
+    # Poll rarely: this thread holds the GIL while it runs, and the real-time callback thread then
+    # waits for it (a priority inversion on a loaded machine).
+    while not stop.wait(0.2):
         if os.getppid() != parent_pid:
             os._exit(0)
         if not stream.active:

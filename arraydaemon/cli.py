@@ -39,7 +39,9 @@ def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--resolution", type=_positive_float, default=None, metavar="DEG",
                    help="direction grid resolution in degrees (default 1 for planar/linear arrays; "
                    "a 2000-point sphere, about 4.5 degrees, for 3-D arrays)")
-    g.add_argument("--max-sources", type=int, default=None, metavar="N", help="sources per window (default 1)")
+    g.add_argument("--max-sources", type=int, default=None, metavar="N", help="sources per window (default 4)")
+    g.add_argument("--track-silence", type=_positive_float, default=None, metavar="SECONDS",
+                   help="retire a tracked source not heard for this long (default 1.5)")
 
 
 def pipeline_options(args, base=None):
@@ -66,8 +68,11 @@ def pipeline_options(args, base=None):
         feats.validate()
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    tracker = opts.tracker
+    if getattr(args, "track_silence", None) is not None:
+        tracker = replace(tracker, max_silence_s=args.track_silence)
     estimator = args.estimator or opts.estimator or default_estimator()
-    return replace(opts, estimator=estimator, features=feats, localizer=loc)
+    return replace(opts, estimator=estimator, features=feats, localizer=loc, tracker=tracker)
 
 
 def default_estimator() -> str:

@@ -118,7 +118,7 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.stop_event = threading.Event()
         self.reload_event = threading.Event()
-        self.state = "starting"
+        self.state = "waiting"  # until the device is open
         self.started = time.monotonic()
         self.publisher: ZmqPublisher | None = None
         self.session: Session | None = None
@@ -139,7 +139,6 @@ class Daemon:
         self._clock_gen = -1
         self._block_seq = 0
         self._health_seq = 0
-        self._last_t_end = 0.0
 
     # ------------------------------------------------------------------ supervisor (main thread)
 
@@ -153,11 +152,10 @@ class Daemon:
             self.queue = BlockQueue(int(QUEUE_SECONDS * profile.sample_rate))
             consumer = threading.Thread(target=self._consume, name="pipeline", daemon=True)
             consumer.start()
-            if not self._open_capture(initial=True):
-                return 0  # stopped while waiting
-            self.notifier.ready(self._status_text())
-            log.info("%s", self._status_text())
-            self._supervise()
+            if self._open_capture(initial=True):  # False: stopped while waiting
+                self.notifier.ready(self._status_text())
+                log.info("%s", self._status_text())
+                self._supervise()
         finally:
             self._shutdown(consumer)
         if self.fatal is not None:
@@ -261,7 +259,8 @@ class Daemon:
                 log.warning("endpoint change to %s needs a restart; still publishing on %s",
                             settings.endpoint, self.publisher.bound_endpoint)
                 settings = replace(settings, endpoint=self.settings.endpoint)
-            restart = capture_params(settings, profile) != capture_params(self.settings, self.session.profile)
+            current = (self._pending or self.session).profile
+            restart = capture_params(settings, profile) != capture_params(self.settings, current)
             session = self._build_session(profile, settings.options,
                                           min_generation=self.generation + (1 if restart else 0))
         except UserError as exc:
@@ -301,11 +300,13 @@ class Daemon:
             self.capture.stop(grace_s=0.3)
             self.capture = None
         self._finish.set()
+        stuck = False
         if consumer is not None:
             consumer.join(1.0)
-            if consumer.is_alive():
+            stuck = consumer.is_alive()
+            if stuck:
                 log.warning("pipeline did not finish within 1 s; exiting anyway")
-        if self.publisher is not None:
+        if self.publisher is not None and not stuck:  # a ZeroMQ socket is not for two threads
             self.publisher.close()
         self.notifier.close()
 
@@ -370,7 +371,6 @@ class Daemon:
         block = AudioBlock(seq=self._block_seq, sample_rate=rate, t_start=adc,
                            wall_start=self._clock.to_wall(adc), samples=session.mapper(captured.samples))
         self._block_seq += 1
-        self._last_t_end = adc + frames / rate
         self.windows += len(session.pipeline.process(block))
 
     def _publish_health(self, cpu_percent: float, state: str | None = None) -> None:

@@ -204,3 +204,21 @@ def run_eval(n_unseen: int, n_dry_per_profile: int, weights: Path | None, out_di
     if png:
         text += f"\n\nplot: {png}"
     return text
+
+
+def ablation_table(weights: dict[str, Path], n_unseen: int) -> str:
+    """Unseen-geometry metrics of several weight files on the same scenes (SRP-PHAT row included)."""
+    rows, srp_rows = [], None
+    for name, path in weights.items():
+        records = [r for r in build_records(n_unseen, 0, path, progress=False) if r.set == "unseen"]
+        by_est = {row["estimator"]: row for row in summarize(records, lambda r: "all")}
+        rows.append((name, by_est["neural"]))
+        srp_rows = srp_rows or by_est["srp-phat"]
+        reverberant = summarize([r for r in records if r.rt60 >= 0.5], lambda r: "all")
+        rows[-1][1]["mae_rt60_05"] = next(r["mae_deg"] for r in reverberant if r["estimator"] == "neural")
+        srp_rows["mae_rt60_05"] = next(r["mae_deg"] for r in reverberant if r["estimator"] == "srp-phat")
+    lines = ["| model | windows | MAE (°) | MAE, RT60 ≥ 0.5 s (°) | within 10° | miss rate |", "|---|---|---|---|---|---|"]
+    for name, r in rows + [("srp-phat (reference)", srp_rows)]:
+        lines.append(f"| {name} | {r['windows']} | {r['mae_deg']:.1f} | {r['mae_rt60_05']:.1f} | "
+                     f"{100 * r['within_10']:.0f} % | {100 * r['miss_rate']:.0f} % |")
+    return "\n".join(lines)

@@ -1,12 +1,27 @@
 """Localizer stage (SRP-PHAT): FeatureWindow → Estimate.
 
-The steered response power of the window's GCC-PHAT spectra is evaluated on a run-time direction
-grid (frequency-domain steering, so delays are exact fractions of a sample), peaks are picked with a
-minimum separation, and each peak is refined below the grid spacing by a local search. Confidence is
-the SRP value at the peak: the mean phase agreement across mic pairs and band bins, in [0, 1].
+The steered response power of the window's GCC-PHAT spectra is scanned over a run-time direction
+grid, the best direction is refined below the grid spacing by a local search, and further sources
+are searched after masking the time-frequency bins the ones found explain. Confidence is the SRP
+value at the peak: the mean phase agreement across mic pairs and band bins, in [-1, 1] (clipped to
+[0, 1]).
+
+Speed: the grid scan works in the lag domain. Each pair's band-limited GCC is computed once per
+window by a zero-padded inverse FFT (:func:`kernels.srp_lags`, 1/4-sample lags), and the SRP of a
+direction is the mean over pairs of that GCC at the direction's delay, linearly interpolated
+(:func:`kernels.srp_interp`; lag positions precomputed at start-up). That costs one table lookup per
+(direction, pair) instead of a sum over ~200 bins. The local refinement keeps exact
+frequency-domain steering (:func:`kernels.srp_phat`), so directions stay sub-degree accurate.
+
+Planar arrays: a planar array measures only a direction's projection onto its plane (the length of
+that projection is cos(elevation)), and the in-plane ring grid alone cannot find a source well above
+the plane: its delays are shorter than those of any ring direction, and on a small array the ring's
+best match is often an aliased, wrong azimuth. The scan therefore adds rings above the plane, evenly
+spaced in the plane projection (:func:`grids.hemisphere_rings`), and the refinement searches in those
+in-plane coordinates. The published spectrum stays the ring grid's.
 
 The activity gate publishes an empty source list when the window is too quiet or no direction
-stands out (diffuse or sensor noise gives SRP values ≲ 0.1).
+stands out (sensor noise gives SRP values ≲ 0.1; for diffuse noise see "Prominence" below).
 
 Pairs: the SRP sums every mic pair (``pairs="all"``, the default up to 8 mics), not only the pairs
 with the reference mic the features carry: the extra pairs lower the sidelobes, which is what makes
@@ -17,17 +32,22 @@ reference pairs are used (``pairs="auto"``).
 Several sources: speech mixtures are sparse in time-frequency, so after each peak the STFT bins
 that agree with it (mean pair phase agreement ≥ ``mask_agreement``) are removed and the SRP of the
 remaining bins is searched for the next source, away from the ones found. A secondary source must
-reach ``min_confidence`` and ``relative_threshold`` × the first source's SRP on that residual.
-Secondary peaks of the plain SRP, by contrast, are mostly sidelobes and reflections of the first.
+reach ``min_confidence`` and ``relative_threshold`` × the first source's SRP on that residual (its
+confidence is that residual SRP). Secondary peaks of the plain SRP, by contrast, are mostly
+sidelobes and reflections of the first.
 
 Prominence: diffuse noise is coherent at low frequencies, so its SRP is high (0.2-0.35) but flat
-over the grid; every source must stand ``min_prominence`` above the median of its spectrum
-(diffuse noise: ≲ 0.09 with 4 mics, ≲ 0.05 with 6; a talker: typically 0.15-0.4).
+over the grid; every source must stand ``min_prominence`` above the median of the scanned SRP
+(diffuse noise: ≲ 0.11 with 4 mics, ≲ 0.06 with 6; a talker: typically 0.15-0.4). For planar
+arrays the median is that of the source's elevation ring, as diffuse noise peaks towards the normal;
+so a source within ~10° of a planar array's normal is not reported (its delays hardly differ from
+those of diffuse noise, and its azimuth is undefined anyway).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +56,7 @@ from . import grids, kernels
 from .features import FrameLayout
 from .messages import Estimate, FeatureWindow, SourceDirection
 from .profiles import ArrayProfile
+
 
 
 @dataclass(frozen=True)
@@ -77,6 +98,25 @@ def pick_peaks(spectrum: np.ndarray, vectors: np.ndarray, max_peaks: int, min_se
     return peaks
 
 
+def lag_upsample(sample_rate: int, band_top_hz: float) -> int:
+    """Lag-table resolution of the grid scan, as an upsampling factor of the sample rate: at least 9
+    lags per period of the band's top frequency, so linear interpolation between lags is off by at
+    most (2π/9)²/8 ≈ 6 % of a peak at that frequency, and much less for broadband sound (4 at 16 kHz
+    up to 7 kHz)."""
+    return int(max(2, math.ceil(9.0 * band_top_hz / sample_rate)))
+
+
+def planar_scan_step(geometry, band_hz: float) -> float:
+    """In-plane spacing of the off-plane scan rings of a planar array (see the module doc).
+
+    A quarter of the SRP main lobe's in-plane width ``c / (f_max aperture)`` at the band's top, so
+    the lobe of any source is sampled near its top; at most 0.15, and at least 0.03 (≈ 3500 points)
+    for very large arrays.
+    """
+    lobe = 343.0 / (max(band_hz, 1.0) * max(geometry.aperture_m, 1e-3))
+    return float(min(0.15, max(0.03, lobe / 4.0)))
+
+
 class SrpPhatLocalizer:
     """Stage: FeatureWindow → Estimate with up to ``max_sources`` directions."""
 
@@ -91,10 +131,52 @@ class SrpPhatLocalizer:
         self._rel = profile.relative_mics
         self._tdoa = self._tdoa_of(self.grid.vectors)
         self._pair_i, self._pair_j = self._choose_pairs(config.pairs)
-        self._pair_grid_tdoa = self._pair_tdoa(self.grid.vectors)
-        # Refinement patches (degrees along azimuth/elevation), coarse to fine.
-        step = self.grid.spacing_deg / 2
+        self._baselines = profile.mics[self._pair_j] - profile.mics[self._pair_i]  # (pairs, 3)
+        self._keep_all = np.ones((layout.window_frames, layout.bins), dtype=bool)
+        band_top_hz = (layout.band[1] - 1) * layout.bin_hz
+        # Lag-domain scan: a table of every pair's GCC at 1/upsample-sample lags (centred on lag 0,
+        # covering the longest pair), and each scanned direction's pair delays as indices into it.
+        self._upsample = lag_upsample(layout.sample_rate, band_top_hz)
+        self._lag_rate = layout.sample_rate * self._upsample
+        longest = float(np.max(np.linalg.norm(self._baselines, axis=1))) if len(self._baselines) else 0.0
+        self._max_lag = int(math.ceil(longest / profile.speed_of_sound * self._lag_rate)) + 1
+        n_lags, n_interp = 2 * self._max_lag + 1, layout.n_fft * self._upsample
+        # The table by a product with fixed steering vectors when that is cheaper than the FFTs
+        # (small arrays: few lags), else by zero-padded inverse FFTs.
+        direct = (layout.band[1] - layout.band[0]) * n_lags <= 1.5 * n_interp * math.log2(n_interp)
+        self._lag_steering = (kernels.lag_steering(layout.band, layout.n_fft, self._upsample, self._max_lag)
+                              if direct else None)
+        scan = self.grid.vectors
+        self._plane_step = None
+        if self.grid.kind == "ring":
+            self._plane_step = planar_scan_step(self.geometry, band_top_hz)
+            scan = np.concatenate([scan, grids.hemisphere_rings(self.grid, self._plane_step)])
+        self._scan = scan  # [shape=(scan, 3)]: the grid first, then (planar) the off-plane rings
+        # Prominence baselines: the scan points of each elevation ring (planar; the normal joins the
+        # innermost ring), or the whole scan.
+        self._baseline_of = np.zeros(len(scan), dtype=np.intp)
+        self._baselines_idx = [np.arange(len(scan))]
+        if self.grid.kind == "ring":
+            radius = np.round(np.linalg.norm(grids.to_plane(scan, self.grid), axis=1), 6)
+            levels = np.unique(radius)
+            ring = np.searchsorted(levels, radius)
+            ring[radius == levels[0]] = min(1, len(levels) - 1)
+            self._baseline_of = ring
+            self._baselines_idx = [np.flatnonzero(ring == r) for r in range(len(levels))]
+        self._scan_lookup = kernels.lag_lookup(self._lag_positions(scan), n_lags)
+        # Local refinement: a pattern search on the exact SRP with 3x3 patches, from half the scan
+        # spacing down to a sixteenth of that, then a quadratic fit on the last patch. Offsets are
+        # in-plane coordinates for planar arrays, degrees (along azimuth, elevation) otherwise.
         offsets = np.arange(-2, 3, dtype=np.float64)
+        unit = np.stack(np.meshgrid([-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0]), axis=-1).reshape(-1, 2)
+        if self.grid.kind == "half-ring":
+            unit = unit[unit[:, 1] == 0]  # a line: one dimension
+        self._unit_patch = unit
+        self._refine_step = self._plane_step / 2 if self.grid.kind == "ring" else self.grid.spacing_deg / 2
+        # tangent patches turn about this axis: +z (sphere) or the normal of a half ring's plane
+        self._patch_up = np.cross(self.grid.plane_u, self.grid.plane_v) if self.grid.kind == "half-ring" else None
+        # Patches of refine_with (degrees along azimuth/elevation), coarse to fine.
+        step = self.grid.spacing_deg / 2
         if self.grid.kind == "ring":
             az_off, el_off = np.meshgrid(np.arange(-15.0, 16.0, 3.0), np.arange(0.0, 81.0, 10.0))
             self._planar_scan = np.stack([az_off.ravel(), el_off.ravel()], axis=1)
@@ -127,36 +209,49 @@ class SrpPhatLocalizer:
             pairs = [(ref, m) for m in range(n) if m != ref]
         return np.array([p[0] for p in pairs], dtype=np.intp), np.array([p[1] for p in pairs], dtype=np.intp)
 
-    def _pair_tdoa(self, vectors: np.ndarray) -> np.ndarray:
-        """Pair TDOAs ``tau_j - tau_i`` ``[shape=(directions, pairs + 1)]``; the last column is the
-        (zero) row the SRP kernel skips as its reference."""
-        tdoa = self._tdoa_of(vectors)
-        out = np.zeros((tdoa.shape[0], len(self._pair_i) + 1))
-        out[:, :-1] = tdoa[:, self._pair_j] - tdoa[:, self._pair_i]
-        return out
+    def _pair_delays(self, vectors: np.ndarray) -> np.ndarray:
+        """Pair TDOAs ``tau_j - tau_i`` in seconds, ``[shape=(directions, pairs)]``."""
+        return -(np.asarray(vectors, dtype=np.float64) @ self._baselines.T) / self.profile.speed_of_sound
 
-    def _pair_srp(self, gcc: np.ndarray, vectors: np.ndarray, tdoa: np.ndarray | None = None) -> np.ndarray:
-        """SRP of pair spectra ``gcc [shape=(pairs + 1, bins)]`` (from :meth:`_pair_gcc`)."""
-        if tdoa is None:
-            tdoa = self._pair_tdoa(vectors)
-        return kernels.srp_phat(gcc, self.layout.band, self.layout.bin_hz, tdoa, len(self._pair_i))
+    def _lag_positions(self, vectors: np.ndarray) -> np.ndarray:
+        """Fractional indices into the lag table of each direction's pair delays, ``[shape=(n, pairs)]``."""
+        return self._pair_delays(vectors) * self._lag_rate + self._max_lag
 
-    def _pair_gcc(self, cross: np.ndarray) -> np.ndarray:
-        """PHAT-weighted pair spectra from summed cross-spectra ``[shape=(pairs, bins)]``, with the
-        kernel's zero reference row appended: ``[shape=(pairs + 1, bins)]`` complex64."""
-        padded = np.zeros((cross.shape[0] + 1, cross.shape[1]), dtype=np.complex64)
-        padded[:-1] = cross
-        return kernels.gcc_phat(padded)
+    def _pair_srp(self, gcc: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        """Exact SRP (frequency-domain steering) of pair spectra ``gcc [shape=(pairs, bins)]``."""
+        return kernels.srp_phat(gcc, self.layout.band, self.layout.bin_hz, self._pair_delays(vectors), None)
 
-    def pair_cross_spectra(self, window: FeatureWindow) -> np.ndarray:
-        """``X_j conj(X_i)`` of every SRP pair and STFT frame, ``[shape=(frames, pairs, bins)]`` complex64."""
-        spectra = window.spectra
-        return spectra[:, self._pair_j] * np.conj(spectra[:, self._pair_i])
+    def _lags(self, summed_cross: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """PHAT-weighted pair spectra ``[shape=(pairs, bins)]`` of summed pair cross-spectra, and their
+        lag-domain GCC table ``[shape=(pairs, lags)]`` (see :func:`kernels.srp_lags`)."""
+        gcc = kernels.gcc_phat(summed_cross)
+        if self._lag_steering is not None:
+            return gcc, kernels.srp_lags_direct(gcc, self.layout.band, self._lag_steering)
+        return gcc, kernels.srp_lags(gcc, self.layout.band, self._upsample, self._max_lag)
+
+    def _lag_srp(self, lags: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        """SRP of ``vectors [shape=(n, 3)]`` by lookup in the lag table ``lags``."""
+        return kernels.srp_interp(lags, *kernels.lag_lookup(self._lag_positions(vectors), lags.shape[1]))
+
+    def _pair_sum(self, window: FeatureWindow, keep: np.ndarray | None = None) -> np.ndarray:
+        """Pair cross-spectra of ``window`` summed over the frames ``keep [shape=(frames, bins)]``
+        selects (all by default): ``[shape=(pairs, bins)]`` complex64, 0 outside the band."""
+        if keep is None:
+            keep = self._keep_all if self._keep_all.shape[0] == window.spectra.shape[0] else \
+                np.ones(window.spectra.shape[::2], dtype=bool)
+        return kernels.masked_pair_sum(window.spectra, self._pair_i, self._pair_j, keep, self.layout.band)
 
     def spatial_spectrum(self, window: FeatureWindow) -> np.ndarray:
-        """SRP-PHAT over the grid, ``[shape=(directions,)]`` float32."""
-        gcc = self._pair_gcc(self.pair_cross_spectra(window).sum(axis=0))
-        return self._pair_srp(gcc, self.grid.vectors, self._pair_grid_tdoa)
+        """SRP-PHAT over the grid (lag-domain scan), ``[shape=(directions,)]`` float32."""
+        _, lags = self._lags(self._pair_sum(window))
+        return kernels.srp_interp(lags, *(a[:, :len(self.grid)] for a in self._scan_lookup))
+
+    def _prominence(self, scan: np.ndarray, idx: int) -> float:
+        """How far scan direction ``idx`` stands above the median of ``scan [shape=(scan,)]``; for
+        planar arrays, the median of its elevation ring. Diffuse noise has a planar array's SRP
+        rise towards the normal (short delays are coherent at low frequencies), evenly in azimuth:
+        the ring median follows that rise, so an elevated talker still stands out and noise does not."""
+        return float(scan[idx] - np.median(scan[self._baselines_idx[self._baseline_of[idx]]]))
 
     def _separation_cos(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Cosine of the angle between ``a [shape=(n, 3)]`` and ``b [shape=(3,)]``, in the array
@@ -168,38 +263,31 @@ class SrpPhatLocalizer:
         norm = np.linalg.norm(pa, axis=-1) * np.linalg.norm(pb)
         return np.where(norm > 1e-9, (pa @ pb) / np.maximum(norm, 1e-9), 1.0)
 
-    def _secondary_sources(self, cross: np.ndarray, first: np.ndarray, first_value: float) -> list[SourceDirection]:
+    def _secondary_sources(self, window: FeatureWindow, first: np.ndarray, first_value: float) -> list[SourceDirection]:
         """Further sources after ``first``: masks the STFT bins each found source explains and
-        searches the SRP of the rest. ``cross [shape=(frames, pairs, bins)]``."""
+        searches the SRP of the rest."""
         cfg = self.config
-        lo, hi = self.layout.band
-        band = cross[:, :, lo:hi]
-        phase = band / np.maximum(np.abs(band), 1e-20)
-        freqs = np.arange(lo, hi) * self.layout.bin_hz
-        keep = np.ones((band.shape[0], band.shape[2]), dtype=bool)
-        vectors = self.grid.vectors
+        lay = self.layout
+        keep = np.ones((window.spectra.shape[0], lay.bins), dtype=bool)
+        vectors = self._scan
         cos_sep = np.cos(np.radians(cfg.min_separation_deg))
+        near = np.zeros(len(vectors), dtype=bool)
         found, out = [first], []
         while len(found) < cfg.max_sources:
-            steer = np.exp(2j * np.pi * freqs[None, :] * self._pair_tdoa(found[-1][None])[0, :-1, None])
-            agreement = np.einsum("tpk,pk->tk", phase, steer).real / len(self._pair_i)
+            near |= self._separation_cos(vectors, found[-1]) >= cos_sep
+            agreement = kernels.phase_agreement(window.spectra, self._pair_i, self._pair_j,
+                                                self._tdoa_of(found[-1][None])[0], lay.band, lay.bin_hz)
             keep &= agreement < cfg.mask_agreement
-            if not keep.any():
+            if not keep[:, lay.band[0]:lay.band[1]].any():
                 break
-            residual = np.zeros((band.shape[1], cross.shape[2]), dtype=np.complex64)
-            residual[:, lo:hi] = (band * keep[:, None, :]).sum(axis=0)
-            gcc = self._pair_gcc(residual)
-            spectrum = self._pair_srp(gcc, vectors, self._pair_grid_tdoa)
-            floor = float(np.median(spectrum))
-            near = np.zeros(len(vectors), dtype=bool)
-            for f in found:
-                near |= self._separation_cos(vectors, f) >= cos_sep
-            spectrum[near] = -np.inf
-            peaks = pick_peaks(spectrum, vectors, 1, cfg.min_separation_deg, cfg.min_confidence, 0.0)
+            gcc, lags = self._lags(self._pair_sum(window, keep))
+            spectrum = kernels.srp_interp(lags, *self._scan_lookup)
+            masked = np.where(near, -np.inf, spectrum)
+            peaks = pick_peaks(masked, vectors, 1, cfg.min_separation_deg, cfg.min_confidence, 0.0)
             if (not peaks or spectrum[peaks[0]] < cfg.relative_threshold * first_value
-                    or spectrum[peaks[0]] - floor < cfg.min_prominence):
+                    or self._prominence(spectrum, peaks[0]) < cfg.min_prominence):
                 break
-            vec, value = self.refine_with(lambda v: self._pair_srp(gcc, v), vectors[peaks[0]])
+            vec, value = self._refine(gcc, vectors[peaks[0]])
             if any(self._separation_cos(vec[None], f)[0] >= cos_sep for f in found):
                 break  # the refinement slid back onto a source already found
             out.append(make_source(vec, value))
@@ -207,8 +295,45 @@ class SrpPhatLocalizer:
         return out
 
     def refine(self, gcc: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, float]:
-        """Local search from grid direction ``start`` below the grid spacing; (vector, SRP)."""
+        """Local search from grid direction ``start`` below the grid spacing; (vector, SRP) of the
+        mic spectra ``gcc [shape=(mics, bins)]`` against the reference mic."""
         return self.refine_with(lambda vectors: self._srp(gcc, vectors), start)
+
+    def _refine(self, gcc: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, float]:
+        """Local search from scan direction ``start`` for the maximum of the exact SRP of pair
+        spectra ``gcc [shape=(pairs, bins)]``; (vector, SRP).
+
+        Two levels, at half the scan spacing and an eighth of that: at each, a 3x3 patch moves to
+        its best point until the centre is best (so the search also undoes the lag-domain scan's
+        interpolation bias, which can exceed the grid spacing on small arrays with broad peaks),
+        then jumps to the vertex of the quadratic through the patch. Planar arrays search in-plane
+        coordinates (the scan already covered elevation)."""
+        if self.grid.kind == "ring":
+            def place(center, offsets):
+                return grids.from_plane(grids.to_plane(center, self.grid) + offsets, self.grid)
+        else:
+            def place(center, offsets):
+                return grids.fold(grids.tangent_patch(center, offsets, up=self._patch_up), self.geometry)
+        centre = len(self._unit_patch) // 2
+        best, value = start, -np.inf
+        for step in (self._refine_step, self._refine_step / 8):
+            patch = self._unit_patch * step
+            for _ in range(20):
+                cand = place(best, patch)
+                values = self._pair_srp(gcc, cand)
+                i = int(np.argmax(values))
+                best, value = cand[i], float(values[i])
+                if i == centre:
+                    break
+            vertex = quadratic_vertex(values, patch) if i == centre else None
+            if vertex is not None:
+                best = place(best, vertex[None])[0]  # the centre of the next patch
+        if vertex is not None:  # the last vertex is kept only if it is better
+            v = float(self._pair_srp(gcc, best[None])[0])
+            if v > value:
+                return best, v
+            best = cand[centre]
+        return best, value
 
     def refine_with(self, score, start: np.ndarray) -> tuple[np.ndarray, float]:
         """Local search maximizing ``score(vectors [shape=(n, 3)]) -> [shape=(n,)]`` from ``start``."""
@@ -229,19 +354,19 @@ class SrpPhatLocalizer:
 
     def process(self, window: FeatureWindow) -> Estimate:
         cfg = self.config
-        cross = self.pair_cross_spectra(window)
-        gcc = self._pair_gcc(cross.sum(axis=0))
-        spectrum = self._pair_srp(gcc, self.grid.vectors, self._pair_grid_tdoa)
+        gcc, lags = self._lags(self._pair_sum(window))
+        scan = kernels.srp_interp(lags, *self._scan_lookup)
+        spectrum = scan[:len(self.grid)].copy()
         sources: list[SourceDirection] = []
         if window.level_db >= cfg.min_level_db:
-            peaks = pick_peaks(spectrum, self.grid.vectors, 1, cfg.min_separation_deg, cfg.min_confidence, 0.0)
-            if peaks and spectrum[peaks[0]] - np.median(spectrum) < cfg.min_prominence:
+            peaks = pick_peaks(scan, self._scan, 1, cfg.min_separation_deg, cfg.min_confidence, 0.0)
+            if peaks and self._prominence(scan, peaks[0]) < cfg.min_prominence:
                 peaks = []
             if peaks:
-                vec, value = self.refine_with(lambda v: self._pair_srp(gcc, v), self.grid.vectors[peaks[0]])
+                vec, value = self._refine(gcc, self._scan[peaks[0]])
                 sources.append(make_source(vec, value))
                 if cfg.max_sources > 1:
-                    sources.extend(self._secondary_sources(cross, vec, value))
+                    sources.extend(self._secondary_sources(window, vec, value))
         return Estimate(
             seq=window.seq,
             sample_rate=window.sample_rate,
@@ -252,6 +377,27 @@ class SrpPhatLocalizer:
             level_db=window.level_db,
             spectrum=spectrum,
         )
+
+
+def quadratic_vertex(values: np.ndarray, patch: np.ndarray) -> np.ndarray | None:
+    """Offset ``[shape=(2,)]`` of the maximum of the quadratic through ``values`` on the 3x3 (or 3x1)
+    ``patch`` of offsets (from :class:`SrpPhatLocalizer`, row-major, centre in the middle), within
+    one step of the centre; None where the values do not curve down."""
+    h = float(np.max(np.abs(patch[:, 0])))
+    f = np.asarray(values, dtype=np.float64)
+    if len(f) == 3:  # along one dimension
+        curve = f[0] - 2 * f[1] + f[2]
+        return None if curve >= 0 else np.array([float(np.clip(0.5 * (f[0] - f[2]) / curve, -1, 1)) * h, 0.0])
+    f = f.reshape(3, 3)  # [y, x]
+    gx, gy = 0.5 * (f[1, 2] - f[1, 0]), 0.5 * (f[2, 1] - f[0, 1])
+    hxx, hyy = f[1, 2] - 2 * f[1, 1] + f[1, 0], f[2, 1] - 2 * f[1, 1] + f[0, 1]
+    hxy = 0.25 * (f[2, 2] - f[2, 0] - f[0, 2] + f[0, 0])
+    det = hxx * hyy - hxy * hxy
+    if hxx >= 0 or det <= 0:
+        return None
+    x = -(hyy * gx - hxy * gy) / det
+    y = -(hxx * gy - hxy * gx) / det
+    return np.clip([x, y], -1.0, 1.0) * h
 
 
 def make_source(vector: np.ndarray, confidence: float) -> SourceDirection:

@@ -37,7 +37,8 @@ class Notifier:
             log.warning("NOTIFY_SOCKET=%r is neither a path nor an abstract name; not notifying", self.address)
             self.address = None
         if self.address is not None:
-            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            # Non-blocking: a notify socket nobody reads must not stall the processing loop.
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
         interval = 1.0
         usec = env.get("WATCHDOG_USEC")
         pid = env.get("WATCHDOG_PID")
@@ -51,21 +52,31 @@ class Notifier:
     def enabled(self) -> bool:
         return self._sock is not None
 
-    def send(self, *assignments: str) -> bool:
-        """Send ``KEY=VALUE`` lines as one datagram; False when not under systemd or on failure."""
+    def send(self, *assignments: str, retry_s: float = 0.0) -> bool:
+        """Send ``KEY=VALUE`` lines as one datagram; False when not under systemd or on failure.
+
+        A full receive queue drops the message, after retrying for up to ``retry_s`` seconds.
+        """
         if self._sock is None:
             return False
-        text = "\n".join(a.replace("\n", " ") for a in assignments)
-        try:
-            self._sock.sendto(text.encode(), _address(self.address))
-        except OSError as exc:
-            # A vanished notify socket must never take the daemon down.
-            log.debug("sd_notify to %s failed: %s", self.address, exc)
-            return False
-        return True
+        text = "\n".join(a.replace("\n", " ") for a in assignments).encode()
+        deadline = time.monotonic() + retry_s
+        while True:
+            try:
+                self._sock.sendto(text, _address(self.address))
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    log.debug("sd_notify to %s: queue full, dropped %r", self.address, text)
+                    return False
+                time.sleep(0.01)
+            except OSError as exc:
+                # A vanished notify socket must never take the daemon down.
+                log.debug("sd_notify to %s failed: %s", self.address, exc)
+                return False
 
     def ready(self, status: str | None = None) -> bool:
-        return self.send("READY=1", *([f"STATUS={status}"] if status else []))
+        return self.send("READY=1", *([f"STATUS={status}"] if status else []), retry_s=1.0)
 
     def status(self, text: str) -> bool:
         return self.send(f"STATUS={text}")
@@ -73,10 +84,10 @@ class Notifier:
     def reloading(self) -> bool:
         # MONOTONIC_USEC lets systemd >= 253 match the reload to the request; older ones ignore it.
         usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
-        return self.send("RELOADING=1", f"MONOTONIC_USEC={usec}")
+        return self.send("RELOADING=1", f"MONOTONIC_USEC={usec}", retry_s=1.0)
 
     def stopping(self, status: str | None = None) -> bool:
-        return self.send("STOPPING=1", *([f"STATUS={status}"] if status else []))
+        return self.send("STOPPING=1", *([f"STATUS={status}"] if status else []), retry_s=0.2)
 
     def watchdog(self, now: float | None = None) -> bool:
         """``WATCHDOG=1`` if due; call it from the loop whose stalling should restart the service."""

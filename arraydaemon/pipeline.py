@@ -17,7 +17,6 @@ import numpy as np
 from .errors import UserError
 from .features import FeatureConfig, GccPhatFeatures
 from .localizer import LocalizerConfig, SrpPhatLocalizer
-from . import wire
 from .messages import AudioBlock, Estimate, Tracks
 from .profiles import ArrayProfile
 from .publisher import PublishStage, ZmqPublisher
@@ -103,8 +102,7 @@ class Pipeline:
             t2 = time.perf_counter()
             tracks = self.tracker.process(estimate)
             t3 = time.perf_counter()
-            payloads = self.publish.process(estimate)
-            payloads.append(self._publish_tracks(tracks))
+            payloads = self.publish.process(estimate, tracks)
             t4 = time.perf_counter()
             self.timer.add("localizer", t2 - t1)
             self.timer.add(self.tracker.name, t3 - t2)
@@ -112,16 +110,6 @@ class Pipeline:
             self.windows += 1
             results.append(WindowResult(estimate, payloads, tracks))
         return results
-
-    def _publish_tracks(self, tracks: Tracks) -> tuple[str, dict]:
-        """The window's ``tracks`` message, sent on the publisher's socket (after ``doa``)."""
-        base = wire.common(tracks.seq, self.profile.name, self.profile.frame_id, tracks.t_end, tracks.wall_time)
-        entries = [wire.track_entry(t.id, t.azimuth_deg, t.elevation_deg, t.vector, t.activity, t.age_s, t.silent_s,
-                                    t.angular_speed_dps, t.azimuth_rate_dps, t.level_db) for t in tracks.tracks]
-        payload = wire.tracks_payload(base, self.profile.geometry.ambiguity, entries)
-        if self.publish.publisher is not None:
-            self.publish.publisher.send("tracks", payload)
-        return "tracks", payload
 
 
 def run_blocks(pipeline: Pipeline, blocks: Iterable[AudioBlock], realtime: bool,

@@ -10,7 +10,7 @@ import zmq
 
 from . import wire
 from .errors import UserError
-from .messages import Estimate
+from .messages import Estimate, Tracks
 from .profiles import ArrayProfile
 
 
@@ -53,6 +53,14 @@ class ZmqPublisher:
         self.socket.close()
 
 
+def tracks_payload(tracks: Tracks, profile: ArrayProfile) -> dict:
+    """The window's ``tracks`` payload, built by the wire module."""
+    base = wire.common(tracks.seq, profile.name, profile.frame_id, tracks.t_end, tracks.wall_time)
+    entries = [wire.track_entry(t.id, t.azimuth_deg, t.elevation_deg, t.vector, t.activity, t.age_s, t.silent_s,
+                                t.angular_speed_dps, t.azimuth_rate_dps, t.level_db) for t in tracks.tracks]
+    return wire.tracks_payload(base, profile.geometry.ambiguity, entries)
+
+
 def estimate_payloads(estimate: Estimate, profile: ArrayProfile, model_name: str | None = None) -> list[tuple[str, dict]]:
     """The (topic, payload) pairs of one window's estimate, built by the wire module."""
     base = wire.common(estimate.seq, profile.name, profile.frame_id, estimate.t_end, estimate.wall_time)
@@ -60,7 +68,8 @@ def estimate_payloads(estimate: Estimate, profile: ArrayProfile, model_name: str
     out = [("doa", wire.doa_payload(base, estimate.estimator, estimate.level_db, profile.geometry.ambiguity, sources))]
     if estimate.embedding is not None:
         emb = estimate.embedding.astype("<f4", copy=False)
-        out.append(("embedding", wire.embedding_payload(base, model_name or estimate.estimator, "float32",
+        model = model_name or estimate.extras.get("model", estimate.estimator)
+        out.append(("embedding", wire.embedding_payload(base, model, "float32",
                                                         emb.shape, emb.tobytes())))
     return out
 
@@ -77,8 +86,11 @@ class PublishStage:
     def reset(self) -> None:
         pass
 
-    def process(self, estimate: Estimate) -> list[tuple[str, dict]]:
+    def process(self, estimate: Estimate, tracks: Tracks | None = None) -> list[tuple[str, dict]]:
+        """Publishes ``doa`` (and ``embedding``) then, when given, ``tracks``; returns the pairs sent."""
         payloads = estimate_payloads(estimate, self.profile)
+        if tracks is not None:
+            payloads.append(("tracks", tracks_payload(tracks, self.profile)))
         if self.publisher is not None:
             for topic, payload in payloads:
                 self.publisher.send(topic, payload)

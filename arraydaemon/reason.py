@@ -261,8 +261,8 @@ class SceneMemory:
                 text = f"{head}: {len(present)} source{'s' if len(present) != 1 else ''}: " + "; ".join(parts)
             gone = self.gone()
             if gone:
-                text += " | gone: " + ", ".join(f"#{r.id} (last {fmt_az(r.azimuth_deg)}, {self.now_t - r.gone_t:.1f}s ago)"
-                                               for r in gone[:3])
+                text += " | gone: " + ", ".join(
+                    f"#{r.id} (last {fmt_az(r.azimuth_deg)}, {self.now_t - r.gone_t:.1f}s ago)" for r in gone[:3])
             return text
 
     def scene_text(self) -> str:
@@ -292,8 +292,9 @@ class SceneMemory:
             gone = self.gone()
             lines.append(f"sources gone in the last {self.memory_s:.0f} s: {len(gone)}")
             for r in gone:
-                lines.append(f"- source #{r.id}: last at azimuth {r.azimuth_deg:+.1f} deg ({side_name(r.azimuth_deg)}), "
-                             f"heard from t={r.first_t:.2f} s to t={r.gone_t:.2f} s ({self.now_t - r.gone_t:.1f} s ago)")
+                lines.append(f"- source #{r.id}: last at azimuth {r.azimuth_deg:+.1f} deg "
+                             f"({side_name(r.azimuth_deg)}), heard from t={r.first_t:.2f} s to "
+                             f"t={r.gone_t:.2f} s ({self.now_t - r.gone_t:.1f} s ago)")
             if self.doa is not None:
                 dets = ", ".join(f"{d['azimuth_deg']:+.1f} deg (confidence {d['confidence']:.2f})"
                                  for d in self.doa["sources"]) or "none"
@@ -361,6 +362,9 @@ def answer(question: str, memory: SceneMemory) -> str:
         target = _source_ref(q, memory)
         if target is None and re.search(r"(?:#|\bsource\s*#?|\btrack\s*#?)\d+", q):
             return "I do not know that source id. " + memory.describe()
+        if target is not None and target.gone_t is not None:
+            return (f"Source #{target.id} is gone: it was last at {fmt_az(target.azimuth_deg)} "
+                    f"({side_name(target.azimuth_deg)}), {now - target.gone_t:.1f} s ago.")
         subjects = [target] if target else present
         amb = memory.ambiguity
         if not memory.have_tracks:
@@ -410,9 +414,10 @@ def answer(question: str, memory: SceneMemory) -> str:
         if re.search(r"\b(?:above|below|under|overhead|up|down|height|elevation)\b", q):
             if amb == "up-down":
                 return ("This planar array cannot tell above from below its plane; "
-                        + "; ".join(f"#{r.id} is {abs(r.elevation_deg):.0f}° out of the plane" for r in subjects) + ".")
-            return "; ".join(f"#{r.id} is {'above' if r.elevation_deg > 5 else 'below' if r.elevation_deg < -5 else 'level with'} "
-                             f"the array (elevation {r.elevation_deg:+.0f}°)" for r in subjects) + "."
+                        + "; ".join(f"#{r.id} is {abs(r.elevation_deg):.0f}° out of the plane" for r in subjects)
+                        + ".")
+            return _cap("; ".join(f"#{r.id} is {_height(r.elevation_deg)} the array (elevation "
+                                  f"{r.elevation_deg:+.0f}°)" for r in subjects)) + "."
 
         if re.search(r"\bleft\b|\bright\b", q):
             parts = []
@@ -428,7 +433,8 @@ def answer(question: str, memory: SceneMemory) -> str:
         if re.search(r"\bfront\b|\bbehind\b|\bback\b|\bahead\b|\brear\b", q):
             if amb == "front-back":
                 return ("This linear array cannot tell front from behind; "
-                        + "; ".join(f"#{r.id} is at {fmt_az(r.azimuth_deg)} or its mirror image behind" for r in subjects) + ".")
+                        + "; ".join(f"#{r.id} is at {fmt_az(r.azimuth_deg)} or its mirror image behind"
+                                    for r in subjects) + ".")
             parts = []
             for r in subjects:
                 a = abs(r.azimuth_deg)
@@ -438,9 +444,9 @@ def answer(question: str, memory: SceneMemory) -> str:
 
         if re.search(r"loud|quiet|strong", q):
             loud = max(subjects, key=lambda r: r.level_db)
+            others = ", ".join(f"#{r.id} {r.level_db:.0f} dBFS" for r in subjects if r is not loud)
             return (f"Source #{loud.id} at {fmt_az(loud.azimuth_deg)} ({side_name(loud.azimuth_deg)}) is the loudest, "
-                    f"{loud.level_db:.0f} dBFS" + (f"; " + ", ".join(f"#{r.id} {r.level_db:.0f} dBFS" for r in subjects
-                                                                   if r is not loud) if len(subjects) > 1 else "") + ".")
+                    f"{loud.level_db:.0f} dBFS" + (f"; {others}" if others else "") + ".")
 
         if re.search(r"since when|how long|when did", q):
             return "; ".join(f"#{r.id} has been heard for {now - r.first_t:.1f} s (since t={r.first_t:.1f} s, "
@@ -451,6 +457,10 @@ def answer(question: str, memory: SceneMemory) -> str:
 
         return "I can answer: where, how many, left/right, front/behind, did it move, nearest to a direction. " \
                + memory.describe()
+
+
+def _height(elevation_deg: float) -> str:
+    return "above" if elevation_deg > 5 else "below" if elevation_deg < -5 else "level with"
 
 
 def _gone_note(memory: SceneMemory) -> str:
@@ -511,7 +521,8 @@ def ask_llm(question: str, memory: SceneMemory, url: str, model: str, timeout_s:
         data = json.loads(raw)
         content = data["choices"][0]["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError):
-        raise LlmError(f"{endpoint}: not a chat-completions response ({_first_line(raw[:80].decode('utf-8', 'replace'))!r})") from None
+        start = _first_line(raw[:80].decode("utf-8", "replace"))
+        raise LlmError(f"{endpoint}: not a chat-completions response ({start!r})") from None
     if not isinstance(content, str) or not content.strip():
         raise LlmError(f"{endpoint}: empty answer")
     return " ".join(content.split())

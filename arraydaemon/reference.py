@@ -33,8 +33,8 @@ def gcc_phat(cross: np.ndarray, floor: float = 1e-20) -> np.ndarray:
     return np.where(mag > floor, cross / safe, 0.0).astype(np.complex64)
 
 
-def srp_phat(gcc: np.ndarray, band: tuple[int, int], bin_hz: float, tdoa: np.ndarray, ref: int) -> np.ndarray:
-    """Mean over non-reference mics ``m`` and bins ``lo <= k < hi`` of
+def srp_phat(gcc: np.ndarray, band: tuple[int, int], bin_hz: float, tdoa: np.ndarray, ref: int | None) -> np.ndarray:
+    """Mean over non-reference mics ``m`` (all rows if ``ref`` is None) and bins ``lo <= k < hi`` of
     ``Re(G_mk exp(j 2 pi f_k tdoa_dm))``: ``[shape=(directions,)]`` float32."""
     lo, hi = band
     others = np.array([m for m in range(gcc.shape[0]) if m != ref], dtype=np.intp)
@@ -52,3 +52,53 @@ def gcc_lags(gcc: np.ndarray, n_fft: int, max_lag: int, upsample: int = 1) -> np
     corr = np.fft.irfft(gcc.astype(np.complex128), n_interp, axis=-1) * (n_interp / n_fft)
     lags = np.arange(-max_lag, max_lag + 1) % n_interp
     return corr[:, lags].astype(np.float32)
+
+
+
+def masked_pair_sum(spec: np.ndarray, pair_i, pair_j, keep: np.ndarray, band: tuple[int, int]) -> np.ndarray:
+    """``sum_t keep[t] X_tj conj(X_ti)`` per pair, band bins only (0 elsewhere):
+    ``[shape=(pairs, bins)]`` complex64."""
+    lo, hi = band
+    out = np.zeros((len(pair_i), spec.shape[2]), dtype=np.complex64)
+    cross = spec[:, pair_j, lo:hi] * np.conj(spec[:, pair_i, lo:hi])  # (frames, pairs, band bins)
+    out[:, lo:hi] = (cross * keep[:, None, lo:hi]).sum(axis=0)
+    return out
+
+
+def phase_agreement(spec: np.ndarray, pair_i, pair_j, tdoa: np.ndarray, band: tuple[int, int], bin_hz: float,
+                    floor: float = 1e-20) -> np.ndarray:
+    """Mean over pairs of ``Re(C/|C| exp(j 2 pi f_k (tdoa_j - tdoa_i)))`` with ``C = X_j conj(X_i)``,
+    taking ``C/|C|`` as 0 where either mic's ``|X| <= floor``; band bins only (0 elsewhere):
+    ``[shape=(frames, bins)]`` float32."""
+    lo, hi = band
+    x = spec[:, :, lo:hi].astype(np.complex128)
+    mag = np.abs(x)
+    silent = (mag[:, pair_i] <= floor) | (mag[:, pair_j] <= floor)
+    cross = x[:, pair_j] * np.conj(x[:, pair_i])
+    phase = np.where(silent, 0.0, cross / np.where(silent, 1.0, np.abs(cross)))
+    pair_tdoa = tdoa[pair_j] - tdoa[pair_i]
+    steer = np.exp(2j * np.pi * np.arange(lo, hi)[None, :] * bin_hz * pair_tdoa[:, None])  # (pairs, bins)
+    out = np.zeros((spec.shape[0], spec.shape[2]), dtype=np.float32)
+    out[:, lo:hi] = (phase * steer).real.mean(axis=1)
+    return out
+
+
+def srp_lags(gcc: np.ndarray, band: tuple[int, int], upsample: int, max_lag: int) -> np.ndarray:
+    """The direct sum ``r[p, l] = mean_k Re(G_pk exp(j 2 pi k l / (n_fft upsample)))`` over band bins
+    ``k`` and lags ``l = -max_lag..max_lag``: ``[shape=(pairs, 2*max_lag+1)]`` float32 (the reference
+    of both ``srp_lags`` and ``srp_lags_direct``)."""
+    lo, hi = band
+    n_interp = 2 * (gcc.shape[1] - 1) * upsample
+    k = np.arange(lo, hi)
+    lags = np.arange(-max_lag, max_lag + 1)
+    steer = np.exp(2j * np.pi * np.outer(k, lags) / n_interp)  # (bins, lags)
+    return ((gcc[:, lo:hi].astype(np.complex128) @ steer).real / (hi - lo)).astype(np.float32)
+
+
+def srp_interp(lags: np.ndarray, index: np.ndarray, frac: np.ndarray) -> np.ndarray:
+    """Mean over pairs of ``(1 - frac) lags[p, index] + frac lags[p, index + 1]``:
+    ``[shape=(directions,)]`` float32."""
+    rows = np.arange(lags.shape[0])[:, None]
+    a = lags[rows, index].astype(np.float64)
+    b = lags[rows, index + 1].astype(np.float64)
+    return (a + frac * (b - a)).mean(axis=0).astype(np.float32)

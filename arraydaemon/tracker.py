@@ -266,12 +266,12 @@ class Tracker:
         # Window times are block clock + sample offset, summed differently for other block sizes:
         # on a 1 µs grid the tracks do not depend on how the stream was cut into blocks.
         t = round(float(estimate.t_end), 6)
-        if self._last_t is None or t <= self._last_t or t - self._last_t > 10 * cfg.max_silence_s:
-            dt = 0.0  # first window, or the stream restarted / jumped: nothing to predict over
-            if self._last_t is not None and (t <= self._last_t or t - self._last_t > 10 * cfg.max_silence_s):
-                self._retire_all(t)
-        else:
-            dt = t - self._last_t
+        # A stream that went back in time (a new file) or jumped far ahead (a device outage) ends
+        # every track: nothing can be predicted across it.
+        restarted = self._last_t is not None and (t <= self._last_t or t - self._last_t > 10 * cfg.max_silence_s)
+        if restarted:
+            self._retire_all(t)
+        dt = 0.0 if self._last_t is None or restarted else t - self._last_t
         self._last_t = t
 
         q = math.radians(cfg.accel_std_dps2) ** 2
@@ -350,7 +350,8 @@ class Tracker:
         confirmed = sorted((tr for tr in keep if tr.id is not None), key=lambda tr: tr.id)
         dropped = set()
         for k, young in enumerate(confirmed):
-            near = any(self._cos_separation(old.u, young.u) >= cos_merge for old in confirmed[:k] if id(old) not in dropped)
+            older = [old for old in confirmed[:k] if id(old) not in dropped]
+            near = any(self._cos_separation(old.u, young.u) >= cos_merge for old in older)
             if not near:
                 young.near_older_since = None
             elif young.near_older_since is None:

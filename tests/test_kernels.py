@@ -160,7 +160,136 @@ def test_gcc_lags_coherent_pair_peaks_near_one_at_the_delay():
     assert lags.max() == pytest.approx(1.0, abs=0.01)
 
 
+def all_pairs(mics: int) -> tuple[np.ndarray, np.ndarray]:
+    i, j = np.triu_indices(mics, 1)
+    return i.astype(np.intp), j.astype(np.intp)
+
+
+# --- masked_pair_sum -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("frames, mics, bins, band", [(14, 8, 257, (7, 225)), (3, 4, 129, (1, 129)), (1, 2, 33, (5, 6)),
+                                                      (6, 16, 65, (0, 65))])
+def test_masked_pair_sum_matches_reference(frames, mics, bins, band):
+    rng = np.random.default_rng(frames * mics + bins)
+    spec = random_spectra(rng, (frames, mics, bins))
+    pair_i, pair_j = all_pairs(mics)
+    for fraction in (0.6, 0.1, 0.0):  # the kernel sums dense and sparse frames differently
+        keep = rng.random((frames, bins)) < fraction
+        got = kernels.masked_pair_sum(spec, pair_i, pair_j, keep, band)
+        assert got.shape == (len(pair_i), bins)
+        assert_close(got, reference.masked_pair_sum(spec, pair_i, pair_j, keep, band))
+        assert np.all(got[:, :band[0]] == 0) and np.all(got[:, band[1]:] == 0)
+    # everything kept: the plain sum of the pairs' cross-spectra; reference pairs work as well
+    full = kernels.masked_pair_sum(spec, pair_i, pair_j, np.ones_like(keep), band)
+    want = (spec[:, pair_j] * np.conj(spec[:, pair_i])).sum(axis=0)
+    assert_close(full[:, band[0]:band[1]], want[:, band[0]:band[1]])
+    ref_i, ref_j = np.zeros(mics - 1, np.intp), np.arange(1, mics)
+    assert_close(kernels.masked_pair_sum(spec, ref_i, ref_j, keep, band),
+                 reference.masked_pair_sum(spec, ref_i, ref_j, keep, band))
+
+
+# --- phase_agreement -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("frames, mics, bins, band", [(14, 8, 257, (7, 225)), (2, 3, 65, (1, 65)), (5, 2, 9, (4, 5))])
+def test_phase_agreement_matches_reference(frames, mics, bins, band):
+    rng = np.random.default_rng(frames + mics + bins)
+    spec = random_spectra(rng, (frames, mics, bins))
+    spec[0, 0, band[0]] = 0  # digital silence on one mic adds nothing
+    pair_i, pair_j = all_pairs(mics)
+    tdoa = rng.uniform(-4e-4, 4e-4, mics)
+    got = kernels.phase_agreement(spec, pair_i, pair_j, tdoa, band, 31.25)
+    assert got.shape == (frames, bins) and got.dtype == np.float32
+    assert_close(got, reference.phase_agreement(spec, pair_i, pair_j, tdoa, band, 31.25))
+    assert np.all(got[:, :band[0]] == 0) and np.all(got[:, band[1]:] == 0)
+    # a frame that is exactly a plane wave with these delays agrees fully, whatever the mic gains
+    f = np.arange(bins) * 31.25
+    plane = rng.uniform(0.1, 10.0, (mics, 1)) * np.exp(-2j * np.pi * f[None, :] * tdoa[:, None] + 0.7j)
+    spec[frames - 1] = plane.astype(np.complex64)
+    agree = kernels.phase_agreement(spec, pair_i, pair_j, tdoa, band, 31.25)
+    np.testing.assert_allclose(agree[frames - 1, band[0]:band[1]], 1.0, atol=1e-5)
+
+
+# --- srp_lags, srp_lags_direct and srp_interp ------------------------------------------------
+
+
+@pytest.mark.parametrize("pairs, bins, band, upsample, max_lag", [
+    (28, 257, (7, 225), 4, 40), (3, 129, (1, 129), 2, 20), (6, 65, (2, 64), 1, 16), (1, 257, (100, 101), 8, 3),
+    (2, 33, (1, 5), 4, 200),  # lags wider than one period wrap around
+])
+def test_srp_lags_and_srp_lags_direct_match_reference(pairs, bins, band, upsample, max_lag):
+    rng = np.random.default_rng(pairs + bins + max_lag)
+    gcc = random_spectra(rng, (pairs, bins))
+    gcc /= np.abs(gcc)
+    want = reference.srp_lags(gcc, band, upsample, max_lag)
+    got = kernels.srp_lags(gcc, band, upsample, max_lag)
+    assert got.shape == (pairs, 2 * max_lag + 1)
+    assert_close(got, want)
+    steering = kernels.lag_steering(band, 2 * (bins - 1), upsample, max_lag)
+    assert_close(kernels.srp_lags_direct(gcc, band, steering), want)
+
+
+@pytest.mark.parametrize("dirs, pairs, lags", [(360, 28, 81), (50, 3, 9), (7, 1, 2), (2000, 31, 161)])
+def test_srp_interp_matches_reference(dirs, pairs, lags):
+    rng = np.random.default_rng(dirs + pairs)
+    table = rng.standard_normal((pairs, lags)).astype(np.float32)
+    positions = rng.uniform(-2.0, lags + 1.0, (dirs, pairs))  # some outside the table: clipped
+    positions[0] = 0.0
+    positions[-1] = lags - 1
+    index, frac = kernels.lag_lookup(positions, lags)
+    assert index.shape == frac.shape == (pairs, dirs)
+    assert index.min() >= 0 and index.max() <= lags - 2 and frac.min() >= 0 and frac.max() <= 1
+    got = kernels.srp_interp(table, index, frac)
+    assert got.shape == (dirs,)
+    assert_close(got, reference.srp_interp(table, index, frac))
+    # linear interpolation: the same as np.interp of each pair's row (which clips the same way)
+    grid = np.arange(lags)
+    want = np.mean([np.interp(positions[:, p], grid, table[p]) for p in range(pairs)], axis=0)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_lag_domain_srp_equals_srp_phat_on_the_lag_lattice_and_is_close_between():
+    # The lag-domain SRP is exact where every pair delay falls on the 1/upsample lattice, and off it
+    # by at most the linear-interpolation error, small at 4x upsampling.
+    rng = np.random.default_rng(11)
+    bins, fs, upsample, band = 257, 16000.0, 4, (7, 225)
+    bin_hz = fs / (2 * (bins - 1))
+    true_tau = rng.uniform(-5e-4, 5e-4, 6)
+    f = np.arange(bins) * bin_hz
+    gcc = np.exp(-2j * np.pi * f[None, :] * true_tau[:, None]) + 0.6 * random_spectra(rng, (6, bins))
+    gcc = (gcc / np.abs(gcc)).astype(np.complex64)
+    max_lag = int(np.ceil(6e-4 * fs * upsample)) + 1
+    lags = kernels.srp_lags(gcc, band, upsample, max_lag)
+    on_lattice = rng.integers(-max_lag + 1, max_lag, (40, 6)) / (fs * upsample)
+    off_lattice = rng.uniform(-5.5e-4, 5.5e-4, (400, 6))
+    off_lattice[0] = true_tau
+    for tdoa, tol in ((on_lattice, 1e-5), (off_lattice, 0.03)):
+        exact = kernels.srp_phat(gcc, band, bin_hz, tdoa, None)
+        looked_up = kernels.srp_interp(lags, *kernels.lag_lookup(tdoa * fs * upsample + max_lag, lags.shape[1]))
+        assert np.max(np.abs(looked_up - exact)) <= tol
+    assert exact[0] > 0.5 and np.argmax(looked_up) == 0
+
+
+def test_srp_phat_without_reference_row_is_the_mean_over_all_rows():
+    rng = np.random.default_rng(12)
+    gcc = random_spectra(rng, (5, 129))
+    tdoa = rng.uniform(-3e-4, 3e-4, (30, 5))
+    got = kernels.srp_phat(gcc, (3, 120), 62.5, tdoa, None)
+    assert_close(got, reference.srp_phat(gcc, (3, 120), 62.5, tdoa, None))
+    padded = np.vstack([gcc, np.zeros((1, 129), np.complex64)])  # a zero reference row changes nothing
+    assert_close(got, kernels.srp_phat(padded, (3, 120), 62.5, np.hstack([tdoa, np.zeros((30, 1))]), 5))
+
+
 # --- argument checks -------------------------------------------------------------------------
+
+
+def lag_operands():
+    """Valid operands of the lag-domain kernels, for the argument checks."""
+    steer = kernels.lag_steering((1, 100), 256, 4, 10)
+    lags = np.zeros((4, 21), np.float32)
+    index, frac = kernels.lag_lookup(np.zeros((10, 4)), 21)
+    return steer, lags, index, frac
 
 
 def test_wrong_dtypes_and_ranks_raise_type_error():
@@ -169,6 +298,8 @@ def test_wrong_dtypes_and_ranks_raise_type_error():
     spec = np.zeros((2, 4, 129), np.complex64)
     gcc = np.zeros((4, 129), np.complex64)
     tdoa = np.zeros((10, 4))
+    keep = np.ones((2, 129), bool)
+    steer, lags, index, frac = lag_operands()
     bad_calls = [
         lambda: kernels.stft(sig.astype(np.float64), win, 128),
         lambda: kernels.stft(sig[:, 0], win, 128),
@@ -181,6 +312,14 @@ def test_wrong_dtypes_and_ranks_raise_type_error():
         lambda: kernels.srp_phat(gcc.astype(np.complex128), (1, 100), 31.25, tdoa, 0),
         lambda: kernels.srp_phat(gcc, (1, 100), 31.25, tdoa.astype(np.float32), 0),
         lambda: kernels.gcc_lags(gcc[0], 256, 10),
+        lambda: kernels.masked_pair_sum(spec.astype(np.complex128), [0], [1], keep, (1, 100)),
+        lambda: kernels.masked_pair_sum(spec, [0], [1], keep.astype(np.int8), (1, 100)),
+        lambda: kernels.phase_agreement(spec, [0], [1], np.zeros(4, np.float32), (1, 100), 31.25),
+        lambda: kernels.srp_lags(gcc.real.copy(), (1, 100), 4, 10),
+        lambda: kernels.srp_lags_direct(gcc, (1, 100), (steer[0].astype(np.float64), steer[1])),
+        lambda: kernels.srp_interp(lags.astype(np.float64), index, frac),
+        lambda: kernels.srp_interp(lags, index.astype(np.int64), frac),
+        lambda: kernels.srp_interp(lags, index, frac.astype(np.float64)),
     ]
     for call in bad_calls:
         with pytest.raises(TypeError):
@@ -192,6 +331,8 @@ def test_bad_shapes_and_ranges_raise_value_error():
     spec = np.zeros((2, 4, 129), np.complex64)
     gcc = np.zeros((4, 129), np.complex64)
     tdoa = np.zeros((10, 4))
+    keep = np.ones((2, 129), bool)
+    steer, lags, index, frac = lag_operands()
     bad_calls = [
         lambda: kernels.stft(sig, hann(256), 0),
         lambda: kernels.stft(sig, hann(256), -3),
@@ -204,6 +345,22 @@ def test_bad_shapes_and_ranges_raise_value_error():
         lambda: kernels.srp_phat(gcc, (1, 100), 31.25, tdoa, 4),
         lambda: kernels.gcc_lags(gcc, 512, 10),
         lambda: kernels.gcc_lags(gcc, 256, 10, upsample=0),
+        lambda: kernels.masked_pair_sum(spec, [0, 1], [1], keep, (1, 100)),
+        lambda: kernels.masked_pair_sum(spec, [0], [4], keep, (1, 100)),
+        lambda: kernels.masked_pair_sum(spec, [0], [1], keep, (1, 130)),
+        lambda: kernels.masked_pair_sum(spec, [0], [1], keep[:, :128], (1, 100)),
+        lambda: kernels.phase_agreement(spec, [0], [1], np.zeros(3), (1, 100), 31.25),
+        lambda: kernels.phase_agreement(spec, [0], [-1], np.zeros(4), (1, 100), 31.25),
+        lambda: kernels.srp_lags(gcc, (0, 100), 4, 10),  # bin 0
+        lambda: kernels.srp_lags(gcc, (1, 129), 1, 10),  # the Nyquist bin without upsampling
+        lambda: kernels.srp_lags(gcc, (1, 100), 0, 10),
+        lambda: kernels.srp_lags(gcc, (1, 100), 4, -1),
+        lambda: kernels.srp_lags_direct(gcc, (1, 50), steer),
+        lambda: kernels.lag_steering((1, 100), 256, 0, 10),
+        lambda: kernels.lag_lookup(np.zeros((10, 4)), 1),
+        lambda: kernels.srp_interp(lags[:3], index, frac),
+        lambda: kernels.srp_interp(lags, index, frac[:, :5]),
+        lambda: kernels.srp_interp(lags[:, :1], index, frac),
     ]
     for i, call in enumerate(bad_calls):
         with pytest.raises(ValueError):
@@ -213,15 +370,30 @@ def test_bad_shapes_and_ranges_raise_value_error():
 # --- the benchmark runs (no timing assertions: numbers go to the README) -----------------------
 
 
+KERNEL_NAMES = ("stft", "cross_spectra", "gcc_phat", "srp_phat", "gcc_lags", "masked_pair_sum", "phase_agreement",
+                "srp_lags", "srp_lags_direct", "srp_interp")
+
+
 def test_benchmark_prints_both_tables():
     from arraydaemon.bench import run_benchmarks
 
     lines: list[str] = []
-    results = run_benchmarks([4], seconds=0.5, repeats=2, three_d=False, out=lines.append)
+    results = run_benchmarks([4], seconds=0.5, repeats=2, three_d=False, out=lines.append, neural=False)
     rows = [line for line in lines if line.startswith("| ")]
-    assert rows[0].startswith("| array |") and rows[1].startswith("| 4 mics, UCA r=10 cm | 360 (ring) |")
-    kernel_rows = [r for r in rows if r.split("|")[1].strip() in ("stft", "cross_spectra", "gcc_phat", "srp_phat",
-                                                                   "gcc_lags")]
-    assert len(kernel_rows) == 5
+    assert rows[0].startswith("| array |") and rows[1].startswith("| 4 mics, UCA r=10 cm | 360 (ring, ")
+    kernel_rows = [r for r in rows if r.split("|")[1].strip() in KERNEL_NAMES]
+    assert len(kernel_rows) == len(KERNEL_NAMES)
     assert results["uca4"]["active"] == results["uca4"]["windows"]  # every window localized something
     assert all(t_fast > 0 and t_slow > 0 for t_fast, t_slow in results["kernels"].values())
+
+
+def test_benchmark_times_the_neural_estimator_when_its_weights_are_installed():
+    from arraydaemon.bench import neural_available, run_benchmarks
+
+    if not neural_available():
+        pytest.skip("no neural weights installed (arraydaemon/data/neural.safetensors)")
+    lines: list[str] = []
+    results = run_benchmarks([4], seconds=0.3, repeats=1, three_d=False, out=lines.append, neural=True)
+    rows = [line for line in lines if line.startswith("| 4 mics, UCA r=10 cm, neural |")]
+    assert len(rows) == 1
+    assert results["uca4_neural"]["windows"] >= 3 and results["uca4_neural"]["stages"]["localizer"][0] > 0

@@ -311,10 +311,12 @@ def test_localizes_a_played_scene_reports_health_notifies_reloads_and_stops(jack
         assert {p["array"] for p in doa} == {"looptest"} and {p["frame_id"] for p in doa} == {"looptest_array"}
         check_localized(doa)
         # Window times come from the device clock (not from when blocks happened to arrive, which
-        # jitters by milliseconds): consecutive windows one hop apart, to within a sample.
+        # jitters by milliseconds): consecutive windows one hop apart, to within a sample. (JACK's
+        # clock itself is disturbed when a loaded machine delays its cycles: allow a few.)
         hop = 6 * 256 / RATE
-        t_end = np.array([p["t_end"] for p in doa])
-        np.testing.assert_allclose(np.diff(t_end), hop, rtol=0, atol=1.0 / RATE)
+        spacing_error = np.abs(np.diff([p["t_end"] for p in doa]) - hop)
+        assert np.median(spacing_error) < 0.25 / RATE and np.mean(spacing_error < 1.0 / RATE) >= 0.8, \
+            f"window spacing errors (samples): {np.round(spacing_error * RATE, 2)}"
         # ...mapped to wall time: each message arrives after its window's last sample, not long after.
         delays = np.array([arrived - p["wall_time"] for arrived, t, p in sub.messages if t == "doa"])
         assert delays.min() > 0 and np.median(delays) < 0.5, f"delays {delays.min():.4f}..{delays.max():.4f} s"
@@ -439,8 +441,10 @@ def test_devices_lists_inputs_and_matching_profiles(jack, tmp_path):
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0].split()[:3] == ["index", "host", "API"], out.stdout
-    rows = {name: next(line for line in lines if f" {name} " in line) for name in ("system", "loopback")}
-    assert len(lines) == 3, out.stdout
+    # (a machine with sound cards lists its ALSA devices too)
+    jack_rows = [line for line in lines if "JACK Audio Connection Kit" in line]
+    assert len(jack_rows) == 2, out.stdout
+    rows = {name: next(line for line in jack_rows if f" {name} " in line) for name in ("system", "loopback")}
     assert "JACK Audio Connection Kit" in rows["loopback"] and " 8 " in rows["loopback"]
     assert rows["loopback"].rstrip().endswith("looptest")
     assert "toowide" not in out.stdout

@@ -102,11 +102,20 @@ def test_linear_array_cannot_tell_front_from_behind():
     assert answer("Is it left or right?", m) == "#1 is on the left (+60°)."
 
 
+def test_above_or_below_with_a_3d_array():
+    m = SceneMemory()
+    base = wire.common(1, "cube", "cube", 1.0, 1.7e9)
+    entry = wire.track_entry(1, 30.0, 40.0, reason.unit_vector(30.0, 40.0), 0.9, 1.0, 0.0, 0.0, 0.0, -30.0)
+    m.update("tracks", wire.tracks_payload(base, "none", [entry]))
+    assert answer("Is it above or below?", m) == "#1 is above the array (elevation +40°)."
+
+
 def test_retired_sources_are_remembered_and_a_restart_forgets():
     m = memory_with([(0.1 * k, [(5, -90.0, 0.1 * k)]) for k in range(1, 20)]
                     + [(0.1 * k, []) for k in range(20, 40)])
     assert answer("how many sources?", m).startswith("No sources now. The last one, #5, was at -90°")
     assert "gone" in m.describe() and "#5" in m.scene_text()
+    assert answer("where is source 5?", m) == "Source #5 is gone: it was last at -90° (to the right), 1.9 s ago."
     m.update("tracks", tracks_message(0.1, [(1, 10.0, 0.1)]))  # stream time went back: a new stream
     assert [r.id for r in m.present()] == [1] and m.gone() == []
 
@@ -258,7 +267,8 @@ def replayed(tmp_path_factory):
                    for name, cmd in commands.items()}
     try:
         daemon = subprocess.run([sys.executable, "-m", "arraydaemon", "replay", str(path), "--profile", PROFILE,
-                                 "--endpoint", endpoint, "--quiet"], capture_output=True, text=True, timeout=120)
+                                 "--endpoint", endpoint, "--estimator", "srp-phat", "--quiet"],
+                                capture_output=True, text=True, timeout=120)
         assert daemon.returncode == 0, daemon.stderr
         outputs = {name: p.communicate(timeout=60) for name, p in subscribers.items()}
     finally:

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -122,7 +123,7 @@ def test_notifier_sends_the_protocol_to_path_and_abstract_sockets(tmp_path, abst
 
 def test_notifier_watchdog_interval_and_pid_rules(tmp_path):
     address = str(tmp_path / "notify")
-    Bound(address)
+    bound = Bound(address)  # noqa: F841 - kept open while the notifiers are made
     assert Notifier({"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "600000"}).watchdog_interval == 0.3
     assert Notifier({"NOTIFY_SOCKET": address}).watchdog_interval == 1.0  # sent anyway: see notify.py
     other_pid = Notifier({"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "600000", "WATCHDOG_PID": "1"})
@@ -136,3 +137,16 @@ def test_notifier_is_a_no_op_outside_systemd(tmp_path):
     gone = Notifier({"NOTIFY_SOCKET": str(tmp_path / "nobody-listens")})
     assert gone.enabled and not gone.ready()
     assert not Notifier({"NOTIFY_SOCKET": "relative/path"}).enabled
+
+
+def test_notifier_never_blocks_on_a_socket_nobody_reads(tmp_path):
+    address = str(tmp_path / "notify")
+    bound = Bound(address)  # bound, never read: its queue fills after a few datagrams
+    n = Notifier({"NOTIFY_SOCKET": address})
+    results = []
+    sender = threading.Thread(target=lambda: results.extend(n.watchdog(now=float(k)) for k in range(500)))
+    sender.start()
+    sender.join(30)
+    assert not sender.is_alive(), "sd_notify blocked on a full socket"
+    assert results[0] is True and results[-1] is False  # first delivered, the overflow dropped
+    assert bound.recv() == ["WATCHDOG=1"]

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from arraydaemon import simulate, wire
-from arraydaemon.messages import AudioBlock, Estimate
 from arraydaemon.localizer import make_source
+from arraydaemon.messages import AudioBlock, Estimate
 from arraydaemon.pipeline import Pipeline, PipelineOptions
 from arraydaemon.profiles import load_profile
 from arraydaemon.tracker import Tracker, TrackerConfig
@@ -119,8 +119,8 @@ def falling_silent_scene():
     first = simulate.speech_source(rng, 6.5, FS)
     second = simulate.speech_source(rng, 6.5, FS)
     second[int(3.0 * FS):] = 0.0
-    scene = simulate.room_scene(mics, [simulate.SourceSpec(first, 40.0, 5.0, 1.5), simulate.SourceSpec(second, -100.0, 5.0, 1.8)],
-                                sample_rate=FS, rt60=0.35, rng=rng, room_dim=(6.0, 5.0, 3.0),
+    talkers = [simulate.SourceSpec(first, 40.0, 5.0, 1.5), simulate.SourceSpec(second, -100.0, 5.0, 1.8)]
+    scene = simulate.room_scene(mics, talkers, sample_rate=FS, rt60=0.35, rng=rng, room_dim=(6.0, 5.0, 3.0),
                                 array_centre=np.array([3.0, 2.5, 1.2]), snr_db=25.0, max_order=10)
     return scene
 
@@ -247,6 +247,27 @@ def test_two_crossing_paths_far_apart_in_elevation_are_compared_in_plane():
         src = (make_source(simulate.direction_vector(-45.0, el), 0.5),)
         out.append(tracker.process(Estimate(k, FS, 0.1 * (k + 1), 0.0, "srp-phat", src, -30.0)))
     assert {tr.id for o in out for tr in o.tracks} == {1}
+
+
+def test_linear_array_track_stays_on_the_reported_side_when_a_source_passes_behind():
+    # ps3_eye is a line along y: a talker walking from +40° to +140° is reported mirrored into the
+    # front half-plane (+40° → +90° → +40°); the track follows the fold instead of leaving the side.
+    profile = load_profile("ps3_eye")
+    from arraydaemon import grids
+
+    tracker = Tracker(profile.geometry)
+    out = []
+    for k in range(50):
+        truth = simulate.direction_vector(40.0 + 2.0 * k, 0.0)  # 20°/s
+        reported = grids.fold(truth, profile.geometry)
+        src = (make_source(reported, 0.5),)
+        out.append((reported, tracker.process(Estimate(k, FS, 0.1 * (k + 1), 0.0, "srp-phat", src, -30.0))))
+    assert {tr.id for _, o in out for tr in o.tracks} == {1}
+    for reported, o in out[5:]:
+        (track,) = o.tracks
+        v = np.array(track.vector)
+        np.testing.assert_allclose(grids.fold(v, profile.geometry), v, atol=1e-9)
+        assert math.degrees(math.acos(min(1.0, float(v @ reported)))) <= 6.0
 
 
 def test_config_validation():

@@ -202,8 +202,8 @@ def run_benchmarks(mic_counts=(4, 8, 16, 32), seconds: float = 10.0, repeats: in
         "per row; median (p99) ms. SRP-PHAT with default localizer settings (all pairs up to 8 mics, up "
         "to 4 sources), then the lean variant (SRP over the pairs with the reference mic only, one source "
         "per window)" + (", then the neural estimator (torch, 1 thread)" if neural else "") + ".\n")
-    out("| array | grid | features | localizer | publish | whole pipeline | real-time factor |")
-    out("|---|---|---|---|---|---|---|")
+    out("| array | grid | features | localizer | tracker | publish | whole pipeline | real-time factor |")
+    out("|---|---|---|---|---|---|---|---|")
     for m, layers, variant in configs:
         profile = bench_profile(m, layers)
         options = {"": None, "lean": lean_options(), "neural": PipelineOptions(estimator="neural")}[variant]
@@ -218,8 +218,8 @@ def run_benchmarks(mic_counts=(4, 8, 16, 32), seconds: float = 10.0, repeats: in
         kind = ("ring" if layers == 1 else "sphere") + (f", {scanned}" if scanned and variant != "neural" else "")
         label = f"{m} mics, " + ("UCA r=10 cm" if layers == 1 else "2 rings (3-D)")
         label += {"": "", "lean": ", reference pairs, 1 source", "neural": ", neural"}[variant]
-        out(f"| {label} | {r['directions']} ({kind}) | {cell('features')} | {cell('localizer')} | {cell('publish')} "
-            f"| {cell('pipeline')} | {r['hop_ms'] / s['pipeline'][0]:.0f}× |")
+        out(f"| {label} | {r['directions']} ({kind}) | {cell('features')} | {cell('localizer')} | {cell('tracker')} "
+            f"| {cell('publish')} | {cell('pipeline')} | {r['hop_ms'] / s['pipeline'][0]:.0f}× |")
     if not neural_available():
         out(f"\n(No neural rows: no weights at {NEURAL_WEIGHTS}; train them with `arraydaemon train`.)")
     out("\nKernels vs their numpy references (arraydaemon/reference.py) at one hop's sizes; median µs.\n")

@@ -71,7 +71,7 @@ def pipeline_options(args, base=None):
     tracker = opts.tracker
     if getattr(args, "track_silence", None) is not None:
         tracker = replace(tracker, max_silence_s=args.track_silence)
-    estimator = args.estimator or opts.estimator or default_estimator()
+    estimator = args.estimator or (base.estimator if base is not None else default_estimator())
     return replace(opts, estimator=estimator, features=feats, localizer=loc, tracker=tracker)
 
 

@@ -93,6 +93,13 @@ def _localizer_factories(weights: Path | None) -> dict:
     out = {"srp-phat": cached("srp", lambda p: SrpPhatLocalizer(p, layout, LocalizerConfig()))}
     if model is not None:
         out["neural"] = cached("nn", lambda p: NeuralLocalizer(p, layout, LocalizerConfig(), model))
+
+        def head_only(p):
+            loc = NeuralLocalizer(p, layout, LocalizerConfig(), model)
+            loc.fuse_srp = False
+            return loc
+
+        out["neural-head"] = cached("head", head_only)
     return out
 
 
@@ -212,10 +219,10 @@ def ablation_table(weights: dict[str, Path], n_unseen: int) -> str:
     for name, path in weights.items():
         records = [r for r in build_records(n_unseen, 0, path, progress=False) if r.set == "unseen"]
         by_est = {row["estimator"]: row for row in summarize(records, lambda r: "all")}
-        rows.append((name, by_est["neural"]))
+        rows.append((name, by_est["neural-head"]))
         srp_rows = srp_rows or by_est["srp-phat"]
         reverberant = summarize([r for r in records if r.rt60 >= 0.5], lambda r: "all")
-        rows[-1][1]["mae_rt60_05"] = next(r["mae_deg"] for r in reverberant if r["estimator"] == "neural")
+        rows[-1][1]["mae_rt60_05"] = next(r["mae_deg"] for r in reverberant if r["estimator"] == "neural-head")
         srp_rows["mae_rt60_05"] = next(r["mae_deg"] for r in reverberant if r["estimator"] == "srp-phat")
     lines = ["| model | windows | MAE (°) | MAE, RT60 ≥ 0.5 s (°) | within 10° | miss rate |", "|---|---|---|---|---|---|"]
     for name, r in rows + [("srp-phat (reference)", srp_rows)]:

@@ -168,8 +168,11 @@ def _masked_pair_sum(spec, pair_i, pair_j, keep, k_lo, k_hi):
                 c = spec[f, m, k_lo + k]
                 re[m, k] = c.real
                 im[m, k] = c.imag
-                wre[m, k] = c.real * w[k]
-                wim[m, k] = c.imag * w[k]
+        if n_kept < nb:
+            for m in range(n_mics):
+                for k in range(nb):
+                    wre[m, k] = re[m, k] * w[k]
+                    wim[m, k] = im[m, k] * w[k]
         for p in range(n_pairs):  # X_j conj(w X_i)
             rj, ij = re[pair_j[p]], im[pair_j[p]]
             ri, ii = (re[pair_i[p]], im[pair_i[p]]) if n_kept == nb else (wre[pair_i[p]], wim[pair_i[p]])

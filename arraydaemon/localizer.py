@@ -7,11 +7,17 @@ value at the peak: the mean phase agreement across mic pairs and band bins, in [
 [0, 1]).
 
 Speed: the grid scan works in the lag domain. Each pair's band-limited GCC is computed once per
-window by a zero-padded inverse FFT (:func:`kernels.srp_lags`, 1/4-sample lags), and the SRP of a
-direction is the mean over pairs of that GCC at the direction's delay, linearly interpolated
-(:func:`kernels.srp_interp`; lag positions precomputed at start-up). That costs one table lookup per
-(direction, pair) instead of a sum over ~200 bins. The local refinement keeps exact
-frequency-domain steering (:func:`kernels.srp_phat`), so directions stay sub-degree accurate.
+window at fine lags (1/4 sample at 16 kHz, see :func:`lag_upsample`; by zero-padded inverse FFTs,
+:func:`kernels.srp_lags`, or for small arrays, whose lags are few, a product with fixed steering
+vectors, :func:`kernels.srp_lags_direct`), and the SRP of a direction is the mean over pairs of that
+GCC at the direction's delay, linearly interpolated (:func:`kernels.srp_interp`, lag positions
+precomputed at start-up): one table lookup per (direction, pair) instead of a sum over ~200 bins.
+The local refinement steers exactly in the frequency domain (:func:`kernels.srp_phat`), so
+directions stay sub-degree accurate: a pattern search of 3x3 patches that moves until its centre is
+best (interpolation can shift the scan's peak by more than the grid spacing when the peak is broad),
+at two scales, each finished by a quadratic fit. The searches for further sources (below) use the
+same scan and refinement, and are skipped when too few time-frequency bins remain to reach their
+thresholds.
 
 Planar arrays: a planar array measures only a direction's projection onto its plane (the length of
 that projection is cos(elevation)), and the in-plane ring grid alone cannot find a source well above
@@ -82,6 +88,11 @@ def pick_peaks(spectrum: np.ndarray, vectors: np.ndarray, max_peaks: int, min_se
     ``threshold`` and above ``relative_threshold`` × the first pick.
     """
     peaks: list[int] = []
+    if max_peaks < 1 or len(spectrum) == 0:
+        return peaks
+    idx = int(np.argmax(spectrum))
+    if max_peaks == 1:  # the global maximum is a local one: no neighbourhoods needed
+        return [idx] if spectrum[idx] >= threshold else peaks
     cos_sep = np.cos(np.radians(min_separation_deg))
     cos_local = np.cos(np.radians(min_separation_deg / 2))
     available = np.ones(len(spectrum), dtype=bool)
@@ -106,14 +117,14 @@ def lag_upsample(sample_rate: int, band_top_hz: float) -> int:
     return int(max(2, math.ceil(9.0 * band_top_hz / sample_rate)))
 
 
-def planar_scan_step(geometry, band_hz: float) -> float:
+def planar_scan_step(geometry, band_hz: float, speed_of_sound: float = 343.0) -> float:
     """In-plane spacing of the off-plane scan rings of a planar array (see the module doc).
 
     A quarter of the SRP main lobe's in-plane width ``c / (f_max aperture)`` at the band's top, so
     the lobe of any source is sampled near its top; at most 0.15, and at least 0.03 (≈ 3500 points)
     for very large arrays.
     """
-    lobe = 343.0 / (max(band_hz, 1.0) * max(geometry.aperture_m, 1e-3))
+    lobe = speed_of_sound / (max(band_hz, 1.0) * max(geometry.aperture_m, 1e-3))
     return float(min(0.15, max(0.03, lobe / 4.0)))
 
 
@@ -133,41 +144,50 @@ class SrpPhatLocalizer:
         self._pair_i, self._pair_j = self._choose_pairs(config.pairs)
         self._baselines = profile.mics[self._pair_j] - profile.mics[self._pair_i]  # (pairs, 3)
         self._keep_all = np.ones((layout.window_frames, layout.bins), dtype=bool)
-        band_top_hz = (layout.band[1] - 1) * layout.bin_hz
-        # Lag-domain scan: a table of every pair's GCC at 1/upsample-sample lags (centred on lag 0,
-        # covering the longest pair), and each scanned direction's pair delays as indices into it.
-        self._upsample = lag_upsample(layout.sample_rate, band_top_hz)
-        self._lag_rate = layout.sample_rate * self._upsample
+        self._init_scan()
+        self._init_refinement()
+
+    def _init_scan(self) -> None:
+        """The lag-domain scan: a table of every pair's GCC at 1/upsample-sample lags (centred on lag
+        0, covering the longest pair), and each scanned direction's pair delays as indices into it."""
+        lay, c = self.layout, self.profile.speed_of_sound
+        band_top_hz = (lay.band[1] - 1) * lay.bin_hz
+        self._upsample = lag_upsample(lay.sample_rate, band_top_hz)
+        self._lag_rate = lay.sample_rate * self._upsample
         longest = float(np.max(np.linalg.norm(self._baselines, axis=1))) if len(self._baselines) else 0.0
-        self._max_lag = int(math.ceil(longest / profile.speed_of_sound * self._lag_rate)) + 1
-        n_lags, n_interp = 2 * self._max_lag + 1, layout.n_fft * self._upsample
+        self._max_lag = int(math.ceil(longest / c * self._lag_rate)) + 1
+        n_lags, n_interp = 2 * self._max_lag + 1, lay.n_fft * self._upsample
         # The table by a product with fixed steering vectors when that is cheaper than the FFTs
         # (small arrays: few lags), else by zero-padded inverse FFTs.
-        direct = (layout.band[1] - layout.band[0]) * n_lags <= 1.5 * n_interp * math.log2(n_interp)
-        self._lag_steering = (kernels.lag_steering(layout.band, layout.n_fft, self._upsample, self._max_lag)
+        direct = (lay.band[1] - lay.band[0]) * n_lags <= 1.5 * n_interp * math.log2(n_interp)
+        self._lag_steering = (kernels.lag_steering(lay.band, lay.n_fft, self._upsample, self._max_lag)
                               if direct else None)
         scan = self.grid.vectors
+        # Prominence baselines (see _prominence): each scan point's group, as index arrays.
+        self._baseline_of = np.zeros(len(scan), dtype=np.intp)
         self._plane_step = None
         if self.grid.kind == "ring":
-            self._plane_step = planar_scan_step(self.geometry, band_top_hz)
+            self._plane_step = planar_scan_step(self.geometry, band_top_hz, c)
             scan = np.concatenate([scan, grids.hemisphere_rings(self.grid, self._plane_step)])
+            inplane = grids.to_plane(scan, self.grid)
+            length = np.linalg.norm(inplane, axis=1)
+            # unit in-plane directions, for the in-plane separation of sources
+            self._scan_inplane = inplane / np.maximum(length, 1e-9)[:, None]
+            self._scan_on_normal = length <= 1e-9
+            # pair delays (s) per unit of the in-plane coordinates and of the height above the plane
+            self._plane_delays = -np.stack([self._baselines @ self.grid.plane_u, self._baselines @ self.grid.plane_v,
+                                            self._baselines @ np.asarray(self.grid.normal)]) / c
+            # prominence groups: the elevation rings (equal in-plane length); the normal joins the innermost
+            levels, ring = np.unique(np.round(length, 6), return_inverse=True)
+            ring[ring == 0] = min(1, len(levels) - 1)
+            self._baseline_of = ring.ravel()
+        self._baselines_idx = [np.flatnonzero(self._baseline_of == r) for r in range(self._baseline_of.max() + 1)]
         self._scan = scan  # [shape=(scan, 3)]: the grid first, then (planar) the off-plane rings
-        # Prominence baselines: the scan points of each elevation ring (planar; the normal joins the
-        # innermost ring), or the whole scan.
-        self._baseline_of = np.zeros(len(scan), dtype=np.intp)
-        self._baselines_idx = [np.arange(len(scan))]
-        if self.grid.kind == "ring":
-            radius = np.round(np.linalg.norm(grids.to_plane(scan, self.grid), axis=1), 6)
-            levels = np.unique(radius)
-            ring = np.searchsorted(levels, radius)
-            ring[radius == levels[0]] = min(1, len(levels) - 1)
-            self._baseline_of = ring
-            self._baselines_idx = [np.flatnonzero(ring == r) for r in range(len(levels))]
         self._scan_lookup = kernels.lag_lookup(self._lag_positions(scan), n_lags)
-        # Local refinement: a pattern search on the exact SRP with 3x3 patches, from half the scan
-        # spacing down to a sixteenth of that, then a quadratic fit on the last patch. Offsets are
-        # in-plane coordinates for planar arrays, degrees (along azimuth, elevation) otherwise.
-        offsets = np.arange(-2, 3, dtype=np.float64)
+
+    def _init_refinement(self) -> None:
+        """Patches of the local searches: _refine (3x3, unit steps) and refine_with."""
+        # _refine: in-plane coordinates for planar arrays, degrees (along azimuth, elevation) otherwise
         unit = np.stack(np.meshgrid([-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0]), axis=-1).reshape(-1, 2)
         if self.grid.kind == "half-ring":
             unit = unit[unit[:, 1] == 0]  # a line: one dimension
@@ -175,14 +195,16 @@ class SrpPhatLocalizer:
         self._refine_step = self._plane_step / 2 if self.grid.kind == "ring" else self.grid.spacing_deg / 2
         # tangent patches turn about this axis: +z (sphere) or the normal of a half ring's plane
         self._patch_up = np.cross(self.grid.plane_u, self.grid.plane_v) if self.grid.kind == "half-ring" else None
-        # Patches of refine_with (degrees along azimuth/elevation), coarse to fine.
+        # refine_with: 5x5 patches in degrees along azimuth/elevation, coarse to fine
+        offsets = np.arange(-2, 3, dtype=np.float64)
         step = self.grid.spacing_deg / 2
         if self.grid.kind == "ring":
             az_off, el_off = np.meshgrid(np.arange(-15.0, 16.0, 3.0), np.arange(0.0, 81.0, 10.0))
             self._planar_scan = np.stack([az_off.ravel(), el_off.ravel()], axis=1)
             step = 2.5
         if self.grid.kind == "half-ring":
-            self._patches = [np.stack([offsets * s, np.zeros(5)], axis=1) for s in (step, step / 4, step / 16, step / 64)]
+            self._patches = [np.stack([offsets * s, np.zeros(5)], axis=1)
+                             for s in (step, step / 4, step / 16, step / 64)]
         else:
             mesh = np.stack(np.meshgrid(offsets, offsets), axis=-1).reshape(-1, 2)
             self._patches = [mesh * s for s in (step, step / 4, step / 16, step / 64)]
@@ -229,10 +251,6 @@ class SrpPhatLocalizer:
             return gcc, kernels.srp_lags_direct(gcc, self.layout.band, self._lag_steering)
         return gcc, kernels.srp_lags(gcc, self.layout.band, self._upsample, self._max_lag)
 
-    def _lag_srp(self, lags: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-        """SRP of ``vectors [shape=(n, 3)]`` by lookup in the lag table ``lags``."""
-        return kernels.srp_interp(lags, *kernels.lag_lookup(self._lag_positions(vectors), lags.shape[1]))
-
     def _pair_sum(self, window: FeatureWindow, keep: np.ndarray | None = None) -> np.ndarray:
         """Pair cross-spectra of ``window`` summed over the frames ``keep [shape=(frames, bins)]``
         selects (all by default): ``[shape=(pairs, bins)]`` complex64, 0 outside the band."""
@@ -252,6 +270,16 @@ class SrpPhatLocalizer:
         rise towards the normal (short delays are coherent at low frequencies), evenly in azimuth:
         the ring median follows that rise, so an elevated talker still stands out and noise does not."""
         return float(scan[idx] - np.median(scan[self._baselines_idx[self._baseline_of[idx]]]))
+
+    def _scan_separation_cos(self, b: np.ndarray) -> np.ndarray:
+        """:meth:`_separation_cos` of every scan direction and ``b [shape=(3,)]``."""
+        if self.grid.kind != "ring":
+            return self._scan @ b
+        pb = grids.to_plane(b, self.grid)
+        norm = float(np.linalg.norm(pb))
+        if norm <= 1e-9:
+            return np.ones(len(self._scan))
+        return np.where(self._scan_on_normal, 1.0, self._scan_inplane @ (pb / norm))
 
     def _separation_cos(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Cosine of the angle between ``a [shape=(n, 3)]`` and ``b [shape=(3,)]``, in the array
@@ -274,11 +302,14 @@ class SrpPhatLocalizer:
         near = np.zeros(len(vectors), dtype=bool)
         found, out = [first], []
         while len(found) < cfg.max_sources:
-            near |= self._separation_cos(vectors, found[-1]) >= cos_sep
+            near |= self._scan_separation_cos(found[-1]) >= cos_sep
             agreement = kernels.phase_agreement(window.spectra, self._pair_i, self._pair_j,
                                                 self._tdoa_of(found[-1][None])[0], lay.band, lay.bin_hz)
             keep &= agreement < cfg.mask_agreement
-            if not keep[:, lay.band[0]:lay.band[1]].any():
+            # A bin masked in every frame has G = 0, and the SRP is a mean over band bins of terms
+            # |.| <= 1: the residual cannot reach the thresholds unless enough bins are left.
+            left = float(np.mean(keep[:, lay.band[0]:lay.band[1]].any(axis=0)))
+            if left < max(cfg.min_confidence, cfg.relative_threshold * first_value, 1e-9):
                 break
             gcc, lags = self._lags(self._pair_sum(window, keep))
             spectrum = kernels.srp_interp(lags, *self._scan_lookup)
@@ -308,19 +339,32 @@ class SrpPhatLocalizer:
         interpolation bias, which can exceed the grid spacing on small arrays with broad peaks),
         then jumps to the vertex of the quadratic through the patch. Planar arrays search in-plane
         coordinates (the scan already covered elevation)."""
+        lay = self.layout
         if self.grid.kind == "ring":
-            def place(center, offsets):
-                return grids.from_plane(grids.to_plane(center, self.grid) + offsets, self.grid)
+            def place(center, offsets):  # in-plane coordinates, pulled into the unit disk
+                p = center + offsets
+                return p / np.maximum(np.sqrt(np.einsum("ij,ij->i", p, p)), 1.0)[:, None]
+
+            def score(points):
+                height = np.sqrt(np.maximum(0.0, 1.0 - np.einsum("ij,ij->i", points, points)))
+                tdoa = points @ self._plane_delays[:2] + np.outer(height, self._plane_delays[2])
+                return kernels.srp_phat(gcc, lay.band, lay.bin_hz, tdoa, None)
+
+            best = grids.to_plane(start, self.grid)
         else:
             def place(center, offsets):
                 return grids.fold(grids.tangent_patch(center, offsets, up=self._patch_up), self.geometry)
+
+            def score(points):
+                return self._pair_srp(gcc, points)
+
+            best = start
         centre = len(self._unit_patch) // 2
-        best, value = start, -np.inf
         for step in (self._refine_step, self._refine_step / 8):
             patch = self._unit_patch * step
             for _ in range(20):
                 cand = place(best, patch)
-                values = self._pair_srp(gcc, cand)
+                values = score(cand)
                 i = int(np.argmax(values))
                 best, value = cand[i], float(values[i])
                 if i == centre:
@@ -329,10 +373,13 @@ class SrpPhatLocalizer:
             if vertex is not None:
                 best = place(best, vertex[None])[0]  # the centre of the next patch
         if vertex is not None:  # the last vertex is kept only if it is better
-            v = float(self._pair_srp(gcc, best[None])[0])
+            v = float(score(best[None])[0])
             if v > value:
-                return best, v
-            best = cand[centre]
+                value = v
+            else:
+                best = cand[centre]
+        if self.grid.kind == "ring":
+            best = grids.from_plane(best[None], self.grid)[0]
         return best, value
 
     def refine_with(self, score, start: np.ndarray) -> tuple[np.ndarray, float]:

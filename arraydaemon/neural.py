@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import grids
+from . import grids, kernels
 from .errors import UserError
 from .features import FrameLayout
 from .localizer import LocalizerConfig, SrpPhatLocalizer, make_source, pick_peaks
@@ -39,6 +39,7 @@ from .profiles import ArrayProfile
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "neural.safetensors"
 MODEL_NAME = "arraydaemon-spatial-transformer"
+EMBED_DIRS = 48  # fixed directions of the embedding's direction part
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,7 @@ class NeuralLocalizer(SrpPhatLocalizer):
     activity_threshold = 0.5
     peak_threshold = 0.1
     secondary_threshold = 0.3
+    fuse_srp = True  # False: peaks of the model's spectrum alone (reported as "neural head" in the card)
 
     def __init__(self, profile: ArrayProfile, layout: FrameLayout, config: LocalizerConfig,
                  model: SpatialTransformer, model_name: str = MODEL_NAME):
@@ -220,10 +222,11 @@ class NeuralLocalizer(SrpPhatLocalizer):
         self.model_name = model_name
         self.projector = LagProjector.for_layout(layout)
         ref = profile.reference_mic
-        self._baselines = torch.from_numpy(pair_baselines(profile.relative_mics, ref)).float()[None]
-        self._ref_position = torch.tensor(profile.mics[ref], dtype=torch.float32)[None]
-        self._pair_mask = torch.ones(1, profile.num_mics - 1, dtype=torch.bool)
+        self._nn_baselines = torch.from_numpy(pair_baselines(profile.relative_mics, ref)).float()[None]
+        self._nn_ref_position = torch.tensor(profile.mics[ref], dtype=torch.float32)[None]
+        self._nn_pair_mask = torch.ones(1, profile.num_mics - 1, dtype=torch.bool)
         self._pair_tdoa = np.delete(self._tdoa, ref, axis=1)
+        self._embed_dirs = canonical_directions(EMBED_DIRS)
         self._scale = float(model.score_scale.detach())
         self._bias = float(model.score_bias.detach())
 
@@ -244,8 +247,21 @@ class NeuralLocalizer(SrpPhatLocalizer):
         """Model outputs for one window as numpy: clean [shape=(P, N_LAGS)], weight [shape=(P,)]."""
         tokens = torch.from_numpy(window_tokens(window, self.projector, self.profile.reference_mic))[None]
         with torch.inference_mode():
-            out = self.model(tokens, self._baselines, self._pair_mask, self._ref_position)
+            out = self.model(tokens, self._nn_baselines, self._nn_pair_mask, self._nn_ref_position)
         return {k: v[0].numpy() for k, v in out.items()}
+
+    def spatial_embedding(self, out: dict) -> np.ndarray:
+        """The published embedding, ``[shape=(EMBED_DIRS + embed_dim,)]`` float32, unit length.
+
+        Disentangled: the first ``EMBED_DIRS`` values are the spatial spectrum on fixed directions
+        (:func:`canonical_directions`, array frame), so they mean the same on every array; the rest
+        is the encoder's pooled representation (trained to decode the spectrum and activity).
+        Weights √0.75 and √0.25 make direction dominate the cosine similarity.
+        """
+        direction = self._score(out, self._embed_dirs)
+        direction = direction / max(float(np.linalg.norm(direction)), 1e-6)
+        learned = out["embedding"] / max(float(np.linalg.norm(out["embedding"])), 1e-6)
+        return np.concatenate([math.sqrt(0.75) * direction, math.sqrt(0.25) * learned]).astype(np.float32)
 
     def _score(self, out: dict, vectors: np.ndarray) -> np.ndarray:
         tdoa = np.delete(self._tdoa_of(vectors), self.profile.reference_mic, axis=1)
@@ -272,12 +288,7 @@ class NeuralLocalizer(SrpPhatLocalizer):
         activity = float(1.0 / (1.0 + np.exp(-float(out["activity"]))))
         sources = []
         if window.level_db >= cfg.min_level_db and activity >= self.activity_threshold:
-            peaks = pick_peaks(spectrum, self.grid.vectors, cfg.max_sources, cfg.min_separation_deg,
-                               self.peak_threshold, cfg.relative_threshold)
-            peaks = peaks[:1] + [i for i in peaks[1:] if spectrum[i] >= self.secondary_threshold]
-            for idx in peaks:
-                vec, value = self.refine_with(lambda v: self._score(out, v), self.grid.vectors[idx])
-                sources.append(make_source(vec, value))
+            sources = self._fused_sources(window, out) if self.fuse_srp else self._head_sources(out, spectrum)
         return Estimate(
             seq=window.seq,
             sample_rate=window.sample_rate,
@@ -287,9 +298,35 @@ class NeuralLocalizer(SrpPhatLocalizer):
             sources=tuple(sources),
             level_db=window.level_db,
             spectrum=spectrum,
-            embedding=out["embedding"].astype(np.float32),
+            embedding=self.spatial_embedding(out),
             extras={"activity": activity, "model": self.model_name},
         )
+
+    def _head_sources(self, out: dict, spectrum: np.ndarray) -> list:
+        """Sources from the model's own spatial spectrum, refined on it (``fuse_srp = False``)."""
+        cfg = self.config
+        peaks = pick_peaks(spectrum, self.grid.vectors, cfg.max_sources, cfg.min_separation_deg,
+                           self.peak_threshold, cfg.relative_threshold)
+        peaks = peaks[:1] + [i for i in peaks[1:] if spectrum[i] >= self.secondary_threshold]
+        return [make_source(*self.refine_with(lambda v: self._score(out, v), self.grid.vectors[i])) for i in peaks]
+
+    def _fused_sources(self, window: FeatureWindow, out: dict) -> list:
+        """Sources where the model's spectrum and SRP-PHAT agree: peaks of their product over the
+        SRP scan directions, each refined on the exact SRP (sub-degree precision in dry rooms) and
+        reported with the model's confidence there. The model decides activity, how many sources
+        and which lobe; the physics places them."""
+        cfg = self.config
+        gcc, lags = self._lags(self._pair_sum(window))
+        srp = kernels.srp_interp(lags, *self._scan_lookup)
+        learned = self._score(out, self._scan)
+        fused = learned * np.clip(srp, 0.0, None)
+        peaks = pick_peaks(fused, self._scan, cfg.max_sources, cfg.min_separation_deg, 1e-6, cfg.relative_threshold)
+        peaks = peaks[:1] + [i for i in peaks[1:] if learned[i] >= self.secondary_threshold]
+        sources = []
+        for idx in peaks:
+            vec, _ = self._refine(gcc, self._scan[idx])
+            sources.append(make_source(vec, float(self._score(out, vec[None])[0])))
+        return sources
 
 
 def canonical_directions(n: int) -> np.ndarray:

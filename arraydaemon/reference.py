@@ -54,7 +54,6 @@ def gcc_lags(gcc: np.ndarray, n_fft: int, max_lag: int, upsample: int = 1) -> np
     return corr[:, lags].astype(np.float32)
 
 
-
 def masked_pair_sum(spec: np.ndarray, pair_i, pair_j, keep: np.ndarray, band: tuple[int, int]) -> np.ndarray:
     """``sum_t keep[t] X_tj conj(X_ti)`` per pair, band bins only (0 elsewhere):
     ``[shape=(pairs, bins)]`` complex64."""

@@ -102,9 +102,9 @@ class _Track:
     def __init__(self, u: np.ndarray, t: float, cfg: TrackerConfig, level_db: float):
         self.u = u / np.linalg.norm(u)
         ref = np.array([0.0, 0.0, 1.0]) if abs(self.u[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
-        e1 = np.cross(ref, self.u)
+        e1 = grids.cross3(ref, self.u)
         e1 /= np.linalg.norm(e1)
-        self.basis = np.stack([e1, np.cross(self.u, e1)])
+        self.basis = np.stack([e1, grids.cross3(self.u, e1)])
         self.rate = np.zeros(2)
         pos_var = math.radians(cfg.measurement_std_deg) ** 2
         rate_var = math.radians(cfg.initial_speed_std_dps) ** 2
@@ -127,7 +127,7 @@ class _Track:
         w = self.rate @ self.basis
         speed = float(np.linalg.norm(w))
         if speed > 1e-12:
-            axis = np.cross(self.u, w / speed)
+            axis = grids.cross3(self.u, w / speed)
             rotated = _rotate(np.vstack([self.u, self.basis]), axis, speed * dt)
             self.u, self.basis = rotated[0], rotated[1:]
         self.rate = self.rate * decay
@@ -161,7 +161,7 @@ class _Track:
         step = dx[:2] @ self.basis
         angle = float(np.linalg.norm(step))
         if angle > 1e-12:
-            axis = np.cross(self.u, step / angle)
+            axis = grids.cross3(self.u, step / angle)
             rotated = _rotate(np.vstack([self.u, self.basis]), axis, angle)
             self.u, self.basis = rotated[0], rotated[1:]
         self.rate = self.rate + dx[2:]
@@ -184,7 +184,7 @@ class _Track:
         self.u /= np.linalg.norm(self.u)
         e1 = self.basis[0] - (self.basis[0] @ self.u) * self.u
         e1 /= np.linalg.norm(e1)
-        self.basis = np.stack([e1, np.cross(self.u, e1)])
+        self.basis = np.stack([e1, grids.cross3(self.u, e1)])
 
     # -- bookkeeping ----------------------------------------------------------------------
 

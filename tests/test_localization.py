@@ -166,6 +166,67 @@ def test_planar_high_elevation():
         assert azimuth_error_deg(only_source(results[0]).azimuth_deg, az) <= 2.0
 
 
+@pytest.mark.parametrize("name, elevation", [("respeaker_6mic_hat", 55.0), ("minidsp_uma8", 70.0),
+                                             ("matrix_voice", 75.0)])
+def test_planar_elevated_sources_are_found_at_their_azimuth(name, elevation):
+    # The scan covers the half-space above a planar array, not only its plane.
+    profile = load_profile(name)
+    rng = np.random.default_rng(int(elevation))
+    for az in (-170.0, -45.0, 80.0):
+        _, results = run(profile, plane_wave(profile, az, elevation, 0.3, rng))
+        s = only_source(results[0])
+        assert azimuth_error_deg(s.azimuth_deg, az) <= 2.0, (name, az, s)
+        assert abs(s.elevation_deg - elevation) <= 10.0, (name, az, s)
+
+
+def test_hemisphere_scan_covers_the_half_space_evenly():
+    grid = grids.make_grid(load_profile("respeaker_4mic_hat").geometry)
+    step = 0.1
+    rings = grids.hemisphere_rings(grid, step)
+    np.testing.assert_allclose(np.linalg.norm(rings, axis=1), 1.0)
+    assert np.all(rings @ grid.normal >= 0)
+    scan = np.concatenate([grid.vectors, rings])
+    rng = np.random.default_rng(0)
+    probe = grids.fold(rng.standard_normal((2000, 3)), load_profile("respeaker_4mic_hat").geometry)
+    probe /= np.linalg.norm(probe, axis=1, keepdims=True)
+    inplane_probe, inplane_scan = grids.to_plane(probe, grid), grids.to_plane(scan, grid)
+    nearest = np.min(np.linalg.norm(inplane_probe[:, None] - inplane_scan[None], axis=-1), axis=1)
+    assert nearest.max() <= 0.75 * step  # every direction's in-plane delays are near a scanned one
+    np.testing.assert_allclose(grids.from_plane(inplane_probe, grid), probe, atol=1e-9)
+
+
+@pytest.mark.parametrize("name, mics", [("respeaker_6mic_hat", None), ("ps3_eye", None), ("cube", CUBE),
+                                        ("ring_60cm", ring(8, 0.3))])  # the last one's lag table is by FFT
+def test_lag_domain_scan_is_close_to_the_exact_srp(name, mics):
+    from arraydaemon import kernels
+
+    profile = load_profile(name) if mics is None else make_profile(name, mics)
+    pipeline = Pipeline(profile, PipelineOptions(estimator="srp-phat"))
+    loc = pipeline.localizer
+    assert (loc._lag_steering is None) == (name == "ring_60cm")
+    audio = plane_wave(profile, 33.0, 12.0, 0.3, np.random.default_rng(21), snr_db=5.0)
+    window = pipeline.features.process(AudioBlock(0, profile.sample_rate, 0.0, 0.0, audio))[0]
+    scanned = loc.spatial_spectrum(window)
+    np.testing.assert_array_equal(scanned, loc.process(window).spectrum)
+    gcc = kernels.gcc_phat(loc._pair_sum(window))
+    exact = kernels.srp_phat(gcc, loc.layout.band, loc.layout.bin_hz, loc._pair_delays(loc.grid.vectors), None)
+    assert exact.max() > 0.3  # a real peak, not noise
+    assert np.max(np.abs(scanned - exact)) <= 0.03
+
+
+def test_quadratic_vertex_of_a_paraboloid():
+    from arraydaemon.localizer import quadratic_vertex
+
+    patch = np.stack(np.meshgrid([-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0]), axis=-1).reshape(-1, 2) * 0.5
+    x0, y0 = 0.2, -0.35
+    dx, dy = patch[:, 0] - x0, patch[:, 1] - y0
+    values = 3.0 - 2.0 * dx**2 - 1.0 * dy**2 + 0.8 * dx * dy
+    np.testing.assert_allclose(quadratic_vertex(values, patch), [x0, y0], atol=1e-12)
+    assert quadratic_vertex(-values, patch) is None  # curving up: no maximum
+    line = patch[3:6]
+    np.testing.assert_allclose(quadratic_vertex(1.0 - (line[:, 0] - 0.1) ** 2, line), [0.1, 0.0], atol=1e-12)
+
+
 def test_default_grids_and_explicit_resolution():
     planar, linear = load_profile("respeaker_4mic_hat").geometry, load_profile("ps3_eye").geometry
     sphere = make_profile("tetrahedron", TETRAHEDRON).geometry
@@ -260,13 +321,14 @@ def test_noise_only_scene_has_almost_no_active_windows(level):
             wire.encode("doa", doa)
 
 
-def test_diffuse_noise_only_scene_has_no_active_windows():
+@pytest.mark.parametrize("name, allowed", [("respeaker_6mic_hat", 1), ("respeaker_4mic_hat", 2)])
+def test_diffuse_noise_only_scene_has_no_active_windows(name, allowed):
     # Diffuse noise is coherent at low frequencies: its SRP-PHAT is 0.25-0.35 everywhere (peaking
     # towards the array normal), above the absolute gate (0.12); the prominence gate rejects it.
-    profile = load_profile("respeaker_6mic_hat")
+    profile = load_profile(name)
     audio = 0.01 * simulate.diffuse_noise(profile.mics, 16000 * 2, 16000, np.random.default_rng(4))
     _, results = run(profile, audio)
-    assert sum(bool(r.estimate.sources) for r in results) <= 1
+    assert sum(bool(r.estimate.sources) for r in results) <= allowed
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])

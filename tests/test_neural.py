@@ -66,8 +66,8 @@ def test_numpy_scoring_matches_the_torch_srp_head():
     tdoa = loc._pair_tdoa
     with torch.no_grad():
         tokens = torch.from_numpy(window_tokens(window, loc.projector, 0))[None]
-        out = model(tokens, loc._baselines, loc._pair_mask)
-        expected = torch.sigmoid(model.spectrum_logits(out, torch.from_numpy(tdoa).float()[None], loc._pair_mask))[0]
+        out = model(tokens, loc._nn_baselines, loc._nn_pair_mask)
+        expected = torch.sigmoid(model.spectrum_logits(out, torch.from_numpy(tdoa).float()[None], loc._nn_pair_mask))[0]
     np.testing.assert_allclose(loc._score_tdoa(out_np, tdoa), expected.numpy(), atol=1e-5)
 
 
@@ -125,11 +125,11 @@ def test_embeddings_are_closer_for_the_same_direction():
     emb = {}
     for az in (0.0, 90.0, 180.0, -90.0):
         for take in range(2):
-            est = _run(profile, _scene(profile.mics, az, 5.0, seed=100 + int(az) * 10 + take), model)
+            est = _run(profile, _scene(profile.mics, az, 5.0, seed=100 + (int(az) + 180) * 10 + take), model)
             emb[(az, take)] = [e.embedding for e in est if e.sources]
     closer = total = 0
     for az in (0.0, 90.0, 180.0, -90.0):
-        other = (az + 90.0 + 180.0) % 360.0 - 180.0
+        other = {0.0: 90.0, 90.0: 180.0, 180.0: -90.0, -90.0: 0.0}[az]  # 90° counter-clockwise
         for ea in emb[(az, 0)]:
             for eb, ec in zip(emb[(az, 1)], emb[(other, 1)]):
                 closer += float(ea @ eb) > float(ea @ ec)

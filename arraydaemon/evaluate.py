@@ -181,22 +181,27 @@ def plot_error_vs_rt60(records: list[WindowRecord], path: Path) -> Path | None:
         return None
     unseen = [r for r in records if r.set == "unseen"]
     edges = np.linspace(0.1, 1.0, 7)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, (ax_err, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     for est in sorted({r.estimator for r in unseen}):
-        xs, ys = [], []
+        xs, mae, acc = [], [], []
         for lo, hi in zip(edges[:-1], edges[1:]):
-            errs = [r.error_deg for r in unseen if r.estimator == est and lo <= r.rt60 < hi and r.error_deg is not None]
-            if errs:
+            rs = [r for r in unseen if r.estimator == est and lo <= r.rt60 < hi]
+            errs = [r.error_deg for r in rs if r.error_deg is not None]
+            if rs:
                 xs.append((lo + hi) / 2)
-                ys.append(np.mean(errs))
-        ax.plot(xs, ys, marker="o", label=est)
-    ax.set_xlabel("RT60 (s)")
-    ax.set_ylabel("mean direction error (°)")
-    ax.set_title("Unseen array geometries, one source")
-    ax.grid(alpha=0.3)
-    ax.legend()
+                mae.append(np.mean(errs) if errs else np.nan)
+                acc.append(100.0 * sum(e <= 10.0 for e in errs) / len(rs))
+        ax_err.plot(xs, mae, marker="o", label=est)
+        ax_acc.plot(xs, acc, marker="o", label=est)
+    ax_err.set_ylabel("mean error of reported directions (°)")
+    ax_acc.set_ylabel("windows within 10° (a miss counts as wrong), %")
+    for ax in (ax_err, ax_acc):
+        ax.set_xlabel("RT60 (s)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle("Unseen array geometries, one source")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 

@@ -227,6 +227,9 @@ class NeuralLocalizer(SrpPhatLocalizer):
         self._nn_pair_mask = torch.ones(1, profile.num_mics - 1, dtype=torch.bool)
         self._pair_tdoa = np.delete(self._tdoa, ref, axis=1)
         self._embed_dirs = canonical_directions(EMBED_DIRS)
+        # Pair TDOAs of the fixed direction sets, computed once rather than per window.
+        self._embed_tdoa = np.delete(self._tdoa_of(self._embed_dirs), ref, axis=1)
+        self._scan_tdoa = np.delete(self._tdoa_of(self._scan), ref, axis=1)
         self._scale = float(model.score_scale.detach())
         self._bias = float(model.score_bias.detach())
 
@@ -258,7 +261,7 @@ class NeuralLocalizer(SrpPhatLocalizer):
         is the encoder's pooled representation (trained to decode the spectrum and activity).
         Weights √0.75 and √0.25 make direction dominate the cosine similarity.
         """
-        direction = self._score(out, self._embed_dirs)
+        direction = self._score_tdoa(out, self._embed_tdoa)
         direction = direction / max(float(np.linalg.norm(direction)), 1e-6)
         learned = out["embedding"] / max(float(np.linalg.norm(out["embedding"])), 1e-6)
         return np.concatenate([math.sqrt(0.75) * direction, math.sqrt(0.25) * learned]).astype(np.float32)
@@ -318,7 +321,7 @@ class NeuralLocalizer(SrpPhatLocalizer):
         cfg = self.config
         gcc, lags = self._lags(self._pair_sum(window))
         srp = kernels.srp_interp(lags, *self._scan_lookup)
-        learned = self._score(out, self._scan)
+        learned = self._score_tdoa(out, self._scan_tdoa)
         fused = learned * np.clip(srp, 0.0, None)
         peaks = pick_peaks(fused, self._scan, cfg.max_sources, cfg.min_separation_deg, 1e-6, cfg.relative_threshold)
         peaks = peaks[:1] + [i for i in peaks[1:] if learned[i] >= self.secondary_threshold]

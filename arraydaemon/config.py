@@ -27,9 +27,9 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import yaml
 
 from .errors import ConfigError
+from .profiles import read_yaml_file
 
 DEFAULT_PATH = Path("/etc/arraydaemon/arraydaemon.yaml")
 ESTIMATORS = ("srp-phat", "neural")
@@ -153,19 +153,7 @@ def parse_latency(value, where: str) -> str | float:
 def load_config(path: str | os.PathLike) -> DaemonConfig:
     """Load and validate one configuration file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: configuration file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read configuration: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+    data = read_yaml_file(path, ConfigError, "configuration")
     return parse_config(data, str(path), path)
 
 

@@ -414,16 +414,7 @@ class SrpPhatLocalizer:
                 sources.append(make_source(vec, value))
                 if cfg.max_sources > 1:
                     sources.extend(self._secondary_sources(window, vec, value))
-        return Estimate(
-            seq=window.seq,
-            sample_rate=window.sample_rate,
-            t_end=window.t_end,
-            wall_time=window.wall_time,
-            estimator=self.name,
-            sources=tuple(sources),
-            level_db=window.level_db,
-            spectrum=spectrum,
-        )
+        return Estimate.of_window(window, self.name, sources, spectrum)
 
 
 def quadratic_vertex(values: np.ndarray, patch: np.ndarray) -> np.ndarray | None:

@@ -66,6 +66,12 @@ class Estimate:
     embedding: np.ndarray | None = None
     extras: dict = field(default_factory=dict)
 
+    @classmethod
+    def of_window(cls, window: FeatureWindow, estimator: str, sources, spectrum=None, **extra) -> "Estimate":
+        """An estimate stamped with ``window``'s sequence number, times and level."""
+        return cls(seq=window.seq, sample_rate=window.sample_rate, t_end=window.t_end, wall_time=window.wall_time,
+                   estimator=estimator, sources=tuple(sources), level_db=window.level_db, spectrum=spectrum, **extra)
+
 
 @dataclass(frozen=True)
 class Track:

@@ -292,18 +292,8 @@ class NeuralLocalizer(SrpPhatLocalizer):
         sources = []
         if window.level_db >= cfg.min_level_db and activity >= self.activity_threshold:
             sources = self._fused_sources(window, out) if self.fuse_srp else self._head_sources(out, spectrum)
-        return Estimate(
-            seq=window.seq,
-            sample_rate=window.sample_rate,
-            t_end=window.t_end,
-            wall_time=window.wall_time,
-            estimator=self.name,
-            sources=tuple(sources),
-            level_db=window.level_db,
-            spectrum=spectrum,
-            embedding=self.spatial_embedding(out),
-            extras={"activity": activity, "model": self.model_name},
-        )
+        return Estimate.of_window(window, self.name, sources, spectrum, embedding=self.spatial_embedding(out),
+                                  extras={"activity": activity, "model": self.model_name})
 
     def _head_sources(self, out: dict, spectrum: np.ndarray) -> list:
         """Sources from the model's own spatial spectrum, refined on it (``fuse_srp = False``)."""

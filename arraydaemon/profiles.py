@@ -292,23 +292,28 @@ def parse_profile(data, source: str = "<profile>", path: Path | None = None) -> 
     )
 
 
-def load_profile_file(path: str | os.PathLike) -> ArrayProfile:
-    """Load and validate one YAML profile file."""
-    path = Path(path)
+def read_yaml_file(path: Path, error: type[Exception], what: str):
+    """Parsed YAML of ``path``; unreadable files and YAML syntax errors raise ``error`` with a
+    one-line message naming the file (and the line and column of a syntax error)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ProfileError(f"{path}: profile file not found") from None
+        raise error(f"{path}: {what} file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"{path}: cannot read profile: {exc}") from None
+        raise error(f"{path}: cannot read {what}: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ProfileError(f"{path}: invalid YAML{where}: {problem}") from None
-    return parse_profile(data, str(path), path)
+        raise error(f"{path}: invalid YAML{where}: {problem}") from None
+
+
+def load_profile_file(path: str | os.PathLike) -> ArrayProfile:
+    """Load and validate one YAML profile file."""
+    path = Path(path)
+    return parse_profile(read_yaml_file(path, ProfileError, "profile"), str(path), path)
 
 
 # ----------------------------------------------------------------------------------------------

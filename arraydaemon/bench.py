@@ -14,7 +14,6 @@ the tail. Run it on one core with ``NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 OPENBL
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -137,7 +136,6 @@ def kernel_cases(n_mics: int, seed: int = 0):
 
     dirs = grids.make_grid(profile.geometry).vectors
     tdoa = grids.tdoa_table(dirs, profile.relative_mics, profile.speed_of_sound)
-    max_lag = int(math.ceil(2 * RADIUS_M / profile.speed_of_sound * SAMPLE_RATE)) * 4
     args_srp = (gcc, lay.band, lay.bin_hz, tdoa, 0)
     # the localizer's own operands: its pairs, a window of frames, its lag table and scan
     loc = SrpPhatLocalizer(profile, lay)
@@ -159,8 +157,6 @@ def kernel_cases(n_mics: int, seed: int = 0):
         ("gcc_phat", f"{summed.shape}", lambda: kernels.gcc_phat(summed), lambda: reference.gcc_phat(summed)),
         ("srp_phat", f"{len(dirs)} dirs × {n_mics} mics × {lay.band[1] - lay.band[0]} bins",
          lambda: kernels.srp_phat(*args_srp), lambda: reference.srp_phat(*args_srp)),
-        ("gcc_lags", f"{gcc.shape}, ×4, ±{max_lag}", lambda: kernels.gcc_lags(gcc, lay.n_fft, max_lag, 4),
-         lambda: reference.gcc_lags(gcc, lay.n_fft, max_lag, 4)),
         ("masked_pair_sum", f"{frames.shape} → {n_pairs} pairs, half the bins",
          lambda: kernels.masked_pair_sum(frames, pi, pj, keep, lay.band),
          lambda: reference.masked_pair_sum(frames, pi, pj, keep, lay.band)),

@@ -109,23 +109,6 @@ def _srp_phat(gcc, k_lo, k_hi, bin_hz, tdoa, ref):
 
 
 @numba.njit(cache=True, nogil=True)
-def _gcc_lags(gcc, n_fft, upsample, max_lag):
-    n_mics = gcc.shape[0]
-    n_interp = n_fft * upsample
-    padded = np.zeros((n_mics, n_interp // 2 + 1), dtype=np.complex128)
-    padded[:, : gcc.shape[1]] = gcc
-    # irfft scales by 1/n_interp; rescale so a perfectly coherent pair peaks at 1.
-    corr = np.fft.irfft(padded, n_interp, axis=-1) * (n_interp / (gcc.shape[1] - 1) / 2.0)
-    n_lags = 2 * max_lag + 1
-    out = np.empty((n_mics, n_lags), dtype=np.float32)
-    for m in range(n_mics):
-        for i in range(n_lags):
-            lag = i - max_lag
-            out[m, i] = corr[m, lag % n_interp]
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
 def _masked_pair_sum(spec, pair_i, pair_j, keep, k_lo, k_hi):
     n_frames, n_mics, n_bins = spec.shape
     n_pairs = pair_i.shape[0]
@@ -359,18 +342,6 @@ def srp_phat(gcc: np.ndarray, band: tuple[int, int], bin_hz: float, tdoa: np.nda
     if ref is not None and not 0 <= ref < gcc.shape[0]:
         raise ValueError(f"ref: expected a mic index below {gcc.shape[0]} or None, got {ref}")
     return _srp_phat(gcc, k_lo, k_hi, float(bin_hz), tdoa, -1 if ref is None else int(ref))
-
-
-def gcc_lags(gcc: np.ndarray, n_fft: int, max_lag: int, upsample: int = 1) -> np.ndarray:
-    """Time-domain GCC-PHAT at lags ``-max_lag..max_lag`` (in samples / ``upsample``), from
-    ``gcc [shape=(mics, n_fft//2+1)]``; returns ``[shape=(mics, 2*max_lag+1)]`` float32, peaking
-    near 1 for a perfectly coherent pair."""
-    gcc = _check(gcc, "gcc", np.complex64, 2)
-    if gcc.shape[1] != n_fft // 2 + 1:
-        raise ValueError(f"gcc: expected {n_fft // 2 + 1} bins for n_fft={n_fft}, got {gcc.shape[1]}")
-    if upsample < 1 or max_lag < 0:
-        raise ValueError(f"expected upsample >= 1 and max_lag >= 0, got {upsample} and {max_lag}")
-    return _gcc_lags(gcc, int(n_fft), int(upsample), int(max_lag))
 
 
 def _check_band(band, n_bins: int) -> tuple[int, int]:

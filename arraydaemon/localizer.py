@@ -215,11 +215,6 @@ class SrpPhatLocalizer:
     def _tdoa_of(self, vectors: np.ndarray) -> np.ndarray:
         return grids.tdoa_table(vectors, self._rel, self.profile.speed_of_sound)
 
-    def _srp(self, gcc: np.ndarray, vectors: np.ndarray, tdoa: np.ndarray | None = None) -> np.ndarray:
-        if tdoa is None:
-            tdoa = self._tdoa_of(vectors)
-        return kernels.srp_phat(gcc, self.layout.band, self.layout.bin_hz, tdoa, self.profile.reference_mic)
-
     def _choose_pairs(self, mode: str) -> tuple[np.ndarray, np.ndarray]:
         """Mic indices ``(i, j)`` of the SRP pairs, ``[shape=(pairs,)]`` each."""
         n, ref = self.profile.num_mics, self.profile.reference_mic
@@ -324,11 +319,6 @@ class SrpPhatLocalizer:
             out.append(make_source(vec, value))
             found.append(vec)
         return out
-
-    def refine(self, gcc: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, float]:
-        """Local search from grid direction ``start`` below the grid spacing; (vector, SRP) of the
-        mic spectra ``gcc [shape=(mics, bins)]`` against the reference mic."""
-        return self.refine_with(lambda vectors: self._srp(gcc, vectors), start)
 
     def _refine(self, gcc: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, float]:
         """Local search from scan direction ``start`` for the maximum of the exact SRP of pair

@@ -6,7 +6,6 @@ here (file replay) and in ``daemon.py`` (live capture) drive it.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -127,8 +126,3 @@ def run_blocks(pipeline: Pipeline, blocks: Iterable[AudioBlock], realtime: bool,
                 time.sleep(delay)
         for result in pipeline.process(block):
             on_result(result)
-
-
-def jsonl_record(payload: dict) -> str:
-    """One JSON line for a ``doa`` payload (all its fields, ``t_end`` and ``sources`` included)."""
-    return json.dumps(payload, separators=(",", ":"))

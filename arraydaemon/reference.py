@@ -44,16 +44,6 @@ def srp_phat(gcc: np.ndarray, band: tuple[int, int], bin_hz: float, tdoa: np.nda
     return (power / max(1, len(others) * (hi - lo))).astype(np.float32)
 
 
-def gcc_lags(gcc: np.ndarray, n_fft: int, max_lag: int, upsample: int = 1) -> np.ndarray:
-    """Time-domain GCC at lags ``-max_lag..max_lag`` (steps of 1/``upsample`` sample) by
-    ``np.fft.irfft`` with zero-padding to ``n_fft * upsample``, scaled so an all-ones spectrum
-    peaks near 1: ``[shape=(mics, 2*max_lag+1)]`` float32."""
-    n_interp = n_fft * upsample
-    corr = np.fft.irfft(gcc.astype(np.complex128), n_interp, axis=-1) * (n_interp / n_fft)
-    lags = np.arange(-max_lag, max_lag + 1) % n_interp
-    return corr[:, lags].astype(np.float32)
-
-
 def masked_pair_sum(spec: np.ndarray, pair_i, pair_j, keep: np.ndarray, band: tuple[int, int]) -> np.ndarray:
     """``sum_t keep[t] X_tj conj(X_ti)`` per pair, band bins only (0 elsewhere):
     ``[shape=(pairs, bins)]`` complex64."""

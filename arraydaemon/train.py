@@ -157,7 +157,6 @@ class Batches:
 
 
 def losses(model, batch: dict, cfg: TrainConfig, canonical, full: bool) -> dict:
-    import torch
     import torch.nn.functional as F
 
     out = model(batch["tokens"], batch["baselines"], batch["pair_mask"], batch["ref_position"])

@@ -139,27 +139,6 @@ def test_srp_phat_peaks_at_the_true_fractional_delay():
     assert_close(got, reference.srp_phat(gcc, (7, 225), bin_hz, tdoa, 0))
 
 
-# --- gcc_lags --------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("mics, n_fft, max_lag, upsample", [(4, 512, 10, 1), (8, 256, 40, 4), (3, 64, 31, 1),
-                                                            (2, 512, 100, 8)])
-def test_gcc_lags_matches_reference(mics, n_fft, max_lag, upsample):
-    gcc = random_spectra(np.random.default_rng(n_fft + mics), (mics, n_fft // 2 + 1))
-    got = kernels.gcc_lags(gcc, n_fft, max_lag, upsample)
-    assert got.shape == (mics, 2 * max_lag + 1)
-    assert_close(got, reference.gcc_lags(gcc, n_fft, max_lag, upsample))
-
-
-def test_gcc_lags_coherent_pair_peaks_near_one_at_the_delay():
-    n_fft, upsample, delay = 512, 4, 3.25  # samples; a multiple of 1/upsample
-    k = np.arange(n_fft // 2 + 1)
-    gcc = np.exp(-2j * np.pi * k * delay / n_fft)[None, :].astype(np.complex64)
-    lags = kernels.gcc_lags(gcc, n_fft, 40, upsample)[0]
-    assert np.argmax(lags) - 40 == delay * upsample
-    assert lags.max() == pytest.approx(1.0, abs=0.01)
-
-
 def all_pairs(mics: int) -> tuple[np.ndarray, np.ndarray]:
     i, j = np.triu_indices(mics, 1)
     return i.astype(np.intp), j.astype(np.intp)
@@ -311,7 +290,6 @@ def test_wrong_dtypes_and_ranks_raise_type_error():
         lambda: kernels.gcc_phat(gcc.real.copy()),
         lambda: kernels.srp_phat(gcc.astype(np.complex128), (1, 100), 31.25, tdoa, 0),
         lambda: kernels.srp_phat(gcc, (1, 100), 31.25, tdoa.astype(np.float32), 0),
-        lambda: kernels.gcc_lags(gcc[0], 256, 10),
         lambda: kernels.masked_pair_sum(spec.astype(np.complex128), [0], [1], keep, (1, 100)),
         lambda: kernels.masked_pair_sum(spec, [0], [1], keep.astype(np.int8), (1, 100)),
         lambda: kernels.phase_agreement(spec, [0], [1], np.zeros(4, np.float32), (1, 100), 31.25),
@@ -343,8 +321,6 @@ def test_bad_shapes_and_ranges_raise_value_error():
         lambda: kernels.srp_phat(gcc, (-1, 10), 31.25, tdoa, 0),
         lambda: kernels.srp_phat(gcc, (1, 100), 31.25, np.zeros((10, 3)), 0),
         lambda: kernels.srp_phat(gcc, (1, 100), 31.25, tdoa, 4),
-        lambda: kernels.gcc_lags(gcc, 512, 10),
-        lambda: kernels.gcc_lags(gcc, 256, 10, upsample=0),
         lambda: kernels.masked_pair_sum(spec, [0, 1], [1], keep, (1, 100)),
         lambda: kernels.masked_pair_sum(spec, [0], [4], keep, (1, 100)),
         lambda: kernels.masked_pair_sum(spec, [0], [1], keep, (1, 130)),
@@ -370,7 +346,7 @@ def test_bad_shapes_and_ranges_raise_value_error():
 # --- the benchmark runs (no timing assertions: numbers go to the README) -----------------------
 
 
-KERNEL_NAMES = ("stft", "cross_spectra", "gcc_phat", "srp_phat", "gcc_lags", "masked_pair_sum", "phase_agreement",
+KERNEL_NAMES = ("stft", "cross_spectra", "gcc_phat", "srp_phat", "masked_pair_sum", "phase_agreement",
                 "srp_lags", "srp_lags_direct", "srp_interp")
 
 

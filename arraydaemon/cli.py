@@ -337,7 +337,7 @@ def cmd_train(args) -> int:
     data, run = Path(args.data), Path(args.run)
     generate(data, "train", 0, args.stage0_chunks, args.workers, scenes_per_chunk=args.scenes_per_chunk)
     generate(data, "train", 1, args.stage1_chunks, args.workers, scenes_per_chunk=args.scenes_per_chunk)
-    model = {"position": args.position} if args.position else {}
+    model = {k: v for k, v in (("position", args.position), ("input", args.input)) if v}
     cfg = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, model=model, pretrain=not args.no_pretrain,
                       pretrain_steps=min(1000, args.steps // 10), stage0_steps=min(2000, args.steps // 5),
                       checkpoint_every=min(250, args.steps))
@@ -346,13 +346,23 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .evaluate import run_eval
+    from .evaluate import ablation_table, run_eval
     from .neural import WEIGHTS_PATH
 
     weights = Path(args.weights) if args.weights else WEIGHTS_PATH
-    if not weights.is_file():
-        raise UserError(f"{weights}: neural weights not found (train them with `arraydaemon train`)")
-    print(run_eval(args.scenes, args.dry_scenes, weights, Path(args.out)))
+    compare = {}
+    for item in args.compare or []:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise UserError(f"--compare: expected NAME=WEIGHTS, got {item!r}")
+        compare[name] = Path(path)
+    for path in [weights, *compare.values()]:
+        if not path.is_file():
+            raise UserError(f"{path}: neural weights not found (train them with `arraydaemon train`)")
+    if compare:
+        print(ablation_table(compare, args.scenes))
+    else:
+        print(run_eval(args.scenes, args.dry_scenes, weights, Path(args.out)))
     return 0
 
 
@@ -449,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenes-per-chunk", type=int, default=50)
     p.add_argument("--workers", type=int, default=1, help="simulation processes")
     p.add_argument("--position", choices=("relative", "absolute"), help="position encoding (ablation)")
+    p.add_argument("--input", choices=("gcc", "phase"), help="token input: pair GCC-PHAT or raw STFT phase (ablation)")
     p.add_argument("--no-pretrain", action="store_true", help="skip clean-GCC distillation (ablation)")
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     p.set_defaults(func=cmd_train)
@@ -458,6 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenes", type=int, default=150, help="scenes with unseen random geometries")
     p.add_argument("--dry-scenes", type=int, default=4, help="dry-room scenes per bundled profile")
     p.add_argument("--out", default="eval_out", help="directory for the report, records and PNG plot")
+    p.add_argument("--compare", action="append", metavar="NAME=WEIGHTS",
+                   help="instead: one table row per weights file (the model's spectrum alone) on the unseen "
+                        "scenes, plus SRP-PHAT (ablations; repeatable)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="per-stage and per-kernel timings")

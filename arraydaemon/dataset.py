@@ -5,8 +5,9 @@ clusters, apertures 4–30 cm, or a bundled profile), a shoebox room (pyroomacou
 RT60 0.1–1.0 s), 0–3 sources 0.5–4 m away at any azimuth and elevation −40°…60° (espeak-ng speech
 in many voices, broadband and harmonic sounds), optionally a directional noise interferer that is
 *not* a target, diffuse and sensor noise (SNR −5…30 dB). The scene is run through the daemon's own
-feature stage and a few windows are kept, each with its token features, the clean GCC of the
-direct path alone (the distillation target), and the true directions of the sources active in it.
+feature stage and a few windows are kept, each with its token features (and the raw-phase features of
+the input ablation), the clean GCC of the direct path alone (the distillation target), and the true
+directions of the sources active in it.
 
 Everything is deterministic from (split seed, scene index); scenes are cached in chunks of
 ``CHUNK`` scenes as .npz files, so generation can stop and resume.
@@ -24,12 +25,13 @@ import numpy as np
 from . import simulate
 from .features import FeatureConfig, FrameLayout, GccPhatFeatures
 from .messages import AudioBlock
-from .neural_features import GROUPS, N_LAGS, TOKEN_FEATURES, LagProjector, clean_gcc_target, pair_baselines, window_tokens
+from .neural_features import (GROUPS, MAX_PAIRS, MAX_TOKEN_MICS, N_LAGS, PHASE_BINS, TOKEN_FEATURES, LagProjector,
+                              TokenPairs, clean_gcc_target, window_phases, window_tokens)
 from .profiles import available_profiles, load_profile_file, parse_profile
 
 SAMPLE_RATE = 16000
 MAX_MICS = 16
-MAX_PAIRS = MAX_MICS - 1
+DATA_VERSION = 2  # chunk directories are per version: v1 held reference-pair tokens only
 MAX_SOURCES = 3
 SCENE_S = 1.6
 WINDOW_ENDS_S = (0.45, 0.6, 0.75, 0.9, 1.05, 1.2, 1.35, 1.5)
@@ -185,6 +187,7 @@ def make_scene(split: str, index: int, stage: int = 1, geometry: np.ndarray | No
     windows = _windows(profile, audio[:n], WINDOW_ENDS_S)
     clean_windows = _windows(profile, clean_audio[:n], WINDOW_ENDS_S)
     projector = LagProjector.for_layout(FrameLayout.from_config(FeatureConfig(), SAMPLE_RATE))
+    pairs = TokenPairs.for_array(mics, 0)
     hop = int(0.25 * SAMPLE_RATE)
     out = []
     for w, cw in zip(windows, clean_windows):
@@ -192,8 +195,9 @@ def make_scene(split: str, index: int, stage: int = 1, geometry: np.ndarray | No
         active = [float(np.sqrt(np.mean(s[max(0, end - hop):end] ** 2))) > 0.05 * float(np.sqrt(np.mean(s ** 2)) + 1e-12)
                   for s in dry]
         out.append({
-            "tokens": window_tokens(w, projector, 0),
-            "clean": clean_gcc_target(cw, projector, 0),
+            "tokens": window_tokens(w, projector, pairs),
+            "phases": window_phases(w, projector, pairs),
+            "clean": clean_gcc_target(cw, projector, pairs),
             "active": active,
             "level_db": w.level_db,
         })
@@ -201,8 +205,8 @@ def make_scene(split: str, index: int, stage: int = 1, geometry: np.ndarray | No
     orient = g.normal if g.kind == "planar" else (g.axis if g.kind == "linear" else (0.0, 0.0, 0.0))
     return {
         "windows": out,
-        "baselines": pair_baselines(profile.relative_mics, 0),
-        "ref_position": profile.mics[0],
+        "pair_pos": pairs.positions(profile.mics),
+        "pair_slots": np.stack([np.searchsorted(pairs.mics, pairs.pair_i), np.searchsorted(pairs.mics, pairs.pair_j)], 1),
         "mics": mics,
         "dirs": np.array([simulate.direction_vector(a, e) for a, e in true_dirs]).reshape(-1, 3),
         "kind": KIND_CODES[g.kind],
@@ -218,15 +222,16 @@ def make_scene(split: str, index: int, stage: int = 1, geometry: np.ndarray | No
 
 
 def pack_scenes(scenes: list[dict], keep_audio: bool = False) -> dict[str, np.ndarray]:
-    """Flatten scenes into fixed-shape window arrays (pairs padded to MAX_PAIRS)."""
+    """Flatten scenes into fixed-shape window arrays (pairs padded to MAX_PAIRS, mics to MAX_TOKEN_MICS)."""
     rows = [(si, w) for si, s in enumerate(scenes) for w in s["windows"]]
     n = len(rows)
     arr = {
         "tokens": np.zeros((n, GROUPS, MAX_PAIRS, TOKEN_FEATURES), np.float16),
+        "phases": np.zeros((n, GROUPS, MAX_TOKEN_MICS, 2 * PHASE_BINS), np.float16),
+        "pair_slots": np.zeros((n, MAX_PAIRS, 2), np.int8),
         "clean": np.zeros((n, MAX_PAIRS, N_LAGS), np.float16),
         "pair_mask": np.zeros((n, MAX_PAIRS), bool),
-        "baselines": np.zeros((n, MAX_PAIRS, 3), np.float32),
-        "ref_position": np.zeros((n, 3), np.float32),
+        "pair_pos": np.zeros((n, MAX_PAIRS, 2, 3), np.float32),
         "dirs": np.zeros((n, MAX_SOURCES, 3), np.float32),
         "dir_mask": np.zeros((n, MAX_SOURCES), bool),
         "kind": np.zeros(n, np.int8),
@@ -240,12 +245,13 @@ def pack_scenes(scenes: list[dict], keep_audio: bool = False) -> dict[str, np.nd
     }
     for i, (si, w) in enumerate(rows):
         s = scenes[si]
-        p = s["baselines"].shape[0]
+        p = s["pair_pos"].shape[0]
         arr["tokens"][i, :, :p] = w["tokens"]
+        arr["phases"][i, :, :w["phases"].shape[1]] = w["phases"]
+        arr["pair_slots"][i, :p] = s["pair_slots"]
         arr["clean"][i, :p] = w["clean"]
         arr["pair_mask"][i, :p] = True
-        arr["baselines"][i, :p] = s["baselines"]
-        arr["ref_position"][i] = s["ref_position"]
+        arr["pair_pos"][i, :p] = s["pair_pos"]
         k = len(s["dirs"])
         arr["dirs"][i, :k] = s["dirs"]
         arr["dir_mask"][i, :k] = w["active"]
@@ -260,7 +266,7 @@ def pack_scenes(scenes: list[dict], keep_audio: bool = False) -> dict[str, np.nd
 
 
 def chunk_path(root: Path, split: str, stage: int, chunk: int) -> Path:
-    return Path(root) / f"{split}-stage{stage}" / f"chunk_{chunk:05d}.npz"
+    return Path(root) / f"v{DATA_VERSION}" / f"{split}-stage{stage}" / f"chunk_{chunk:05d}.npz"
 
 
 def generate_chunk(root: Path, split: str, stage: int, chunk: int, scenes_per_chunk: int = CHUNK) -> Path:

@@ -50,9 +50,10 @@ class WindowRecord:
     snr_db: float
     estimator: str
     error_deg: float | None  # None: missed (no source reported)
+    window: str = ""  # scene and window end: pairs the estimators' records of one window
 
 
-def evaluate_scene(scene: dict, localizers: dict, set_name: str, array_name: str) -> list[WindowRecord]:
+def evaluate_scene(scene: dict, localizers: dict, set_name: str, array_name: str, scene_id: str = "") -> list[WindowRecord]:
     """Runs every localizer on the scene's windows (one feature pass) and scores the kept ones."""
     profile = dataset.geometry_profile(scene["mics"])
     feats = GccPhatFeatures(profile, FeatureConfig())
@@ -70,7 +71,8 @@ def evaluate_scene(scene: dict, localizers: dict, set_name: str, array_name: str
             est = make(profile).process(window)
             err = (direction_error_deg(np.asarray(est.sources[0].vector), truth, g.kind, orient)
                    if est.sources else None)
-            out.append(WindowRecord(set_name, array_name, g.kind, scene["rt60"], scene["snr_db"], name, err))
+            out.append(WindowRecord(set_name, array_name, g.kind, scene["rt60"], scene["snr_db"], name, err,
+                                    f"{scene_id}@{t_end:.3f}"))
     return out
 
 
@@ -121,7 +123,7 @@ def build_records(n_unseen: int, n_dry_per_profile: int, weights: Path | None, p
             scene = dataset.make_scene("eval", index, stage=1, geometry=mics, n_sources=1,
                                        rt60=float(rng.uniform(0.1, 0.2)), snr_db=float(rng.uniform(20, 30)),
                                        extras=False)
-        records += evaluate_scene(scene, localizers, set_name, array_name)
+        records += evaluate_scene(scene, localizers, set_name, array_name, f"{set_name}:{index}")
     return records
 
 
@@ -139,6 +141,17 @@ def summarize(records: list[WindowRecord], key) -> list[dict]:
                      "within_10": float(np.sum(errs <= 10.0) / n),
                      "miss_rate": float(1 - len(errs) / n)})
     return rows
+
+
+def both_answered(records: list[WindowRecord], estimators=("neural", "srp-phat")) -> list[WindowRecord]:
+    """The records of the windows where every one of ``estimators`` reported a direction: MAE on
+    exactly the same windows (each estimator's own MAE averages only the windows it answered)."""
+    answered: dict[str, set] = {}
+    for r in records:
+        if r.estimator in estimators and r.error_deg is not None:
+            answered.setdefault(r.window, set()).add(r.estimator)
+    keep = {w for w, ests in answered.items() if len(ests) == len(estimators)}
+    return [r for r in records if r.window in keep and r.estimator in estimators]
 
 
 def band_label(value: float, bands, unit: str) -> str:
@@ -161,6 +174,8 @@ def report(records: list[WindowRecord]) -> str:
     dry = [r for r in records if r.set == "dry"]
     parts = [
         "Unseen geometries, overall:\n\n" + markdown_table(summarize(unseen, lambda r: "all"), "set"),
+        "Unseen geometries, windows where both neural and SRP-PHAT reported a direction:\n\n" + markdown_table(
+            summarize(both_answered(unseen), lambda r: band_label(r.rt60, ((0.0, 0.5), (0.5, 1.01)), "s")), "RT60"),
         "Unseen geometries by RT60:\n\n" + markdown_table(
             summarize(unseen, lambda r: band_label(r.rt60, RT60_BANDS, "s")), "RT60"),
         "Unseen geometries by SNR:\n\n" + markdown_table(

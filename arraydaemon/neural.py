@@ -2,9 +2,10 @@
 
 Model (see ``arraydaemon/data/MODEL_CARD.md``):
 
-- tokens are (time group, mic pair) GCC-PHAT lag vectors (``neural_features``), each carrying the
-  pair's mic position relative to the reference mic through a sinusoidal encoding, so any
-  registered array works without retraining and mic order does not matter;
+- tokens are (time group, mic pair) GCC-PHAT lag vectors over every pair of (up to 8) mics
+  (``neural_features``), each carrying the pair's relative position ``r_j - r_i`` through a
+  sinusoidal encoding, so any registered array works without retraining and mic order does not
+  matter;
 - a transformer encoder with a causal mask over time groups (a token sees its own and earlier
   groups only);
 - a physically grounded direction head: from the last group, each pair outputs a cleaned GCC over
@@ -33,8 +34,8 @@ from .errors import UserError
 from .features import FrameLayout
 from .localizer import LocalizerConfig, SrpPhatLocalizer, make_source, pick_peaks
 from .messages import Estimate, FeatureWindow
-from .neural_features import (GROUPS, LAG_STEP_S, MAX_LAG, N_LAGS, TOKEN_FEATURES, LagProjector,
-                              pair_baselines, window_tokens)
+from .neural_features import (GROUPS, LAG_STEP_S, MAX_LAG, N_LAGS, PHASE_BINS, TOKEN_FEATURES, LagProjector,
+                              TokenPairs, group_cross, phase_tokens, tokens_from_cross, window_phases)
 from .profiles import ArrayProfile
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "neural.safetensors"
@@ -50,10 +51,14 @@ class ModelArgs:
     ff: int = 256
     pos_freqs: int = 8
     position: str = "relative"  # "relative" | "absolute" (ablation)
-    token_features: int = TOKEN_FEATURES
+    input: str = "gcc"  # "gcc" | "phase" (ablation: both mics' raw STFT phase instead of the pair's GCC)
     groups: int = GROUPS
     embed_dim: int = 32
     canonical_dirs: int = 64  # directions of the embedding's auxiliary spectrum decoder
+
+    @property
+    def token_features(self) -> int:
+        return TOKEN_FEATURES if self.input == "gcc" else 4 * PHASE_BINS
 
 
 def set_threads(n: int = 1) -> None:
@@ -96,8 +101,8 @@ def srp_scores(clean: torch.Tensor, weight: torch.Tensor, tdoa: torch.Tensor, pa
 
 
 class SpatialTransformer(nn.Module):
-    """tokens ``[shape=(B, G, P, F)]`` + baselines ``[shape=(B, P, 3)]`` → cleaned GCC per pair,
-    pair weights, activity logit and spatial embedding."""
+    """tokens ``[shape=(B, G, P, F)]`` + the pairs' mic positions ``[shape=(B, P, 2, 3)]`` → cleaned
+    GCC per pair, pair weights, activity logit and spatial embedding."""
 
     def __init__(self, args: ModelArgs = ModelArgs()):
         super().__init__()
@@ -119,34 +124,31 @@ class SpatialTransformer(nn.Module):
         self.score_scale = nn.Parameter(torch.tensor(8.0))
         self.score_bias = nn.Parameter(torch.tensor(-4.0))
 
-    def encode_positions(self, baselines: torch.Tensor, ref_position: torch.Tensor | None) -> torch.Tensor:
+    def encode_positions(self, pair_pos: torch.Tensor) -> torch.Tensor:
         if self.args.position == "relative":
-            return position_encoding(baselines, self.args.pos_freqs)
-        # Ablation: absolute positions of the pair's two mics instead of their difference.
-        ref = ref_position[:, None, :].expand_as(baselines)
-        return torch.cat([position_encoding(baselines + ref, self.args.pos_freqs),
-                          position_encoding(ref, self.args.pos_freqs)], dim=-1)
+            return position_encoding(pair_pos[..., 1, :] - pair_pos[..., 0, :], self.args.pos_freqs)
+        # Ablation: the absolute positions of the pair's two mics instead of their difference.
+        return torch.cat([position_encoding(pair_pos[..., 0, :], self.args.pos_freqs),
+                          position_encoding(pair_pos[..., 1, :], self.args.pos_freqs)], dim=-1)
 
     def causal_mask(self, n_pairs: int, device) -> torch.Tensor:
         """True where attention is *not* allowed: to tokens of later time groups."""
         group = torch.arange(self.args.groups, device=device).repeat_interleave(n_pairs)
         return group[None, :] > group[:, None]
 
-    def encode(self, tokens: torch.Tensor, baselines: torch.Tensor, pair_mask: torch.Tensor,
-               ref_position: torch.Tensor | None = None) -> torch.Tensor:
+    def encode(self, tokens: torch.Tensor, pair_pos: torch.Tensor, pair_mask: torch.Tensor) -> torch.Tensor:
         """Token representations ``[shape=(B, G, P, d)]``; group g depends on groups ≤ g only."""
         b, g, p, _ = tokens.shape
         x = self.token_in(tokens)
-        x = x + self.pos_in(self.encode_positions(baselines, ref_position))[:, None]
+        x = x + self.pos_in(self.encode_positions(pair_pos))[:, None]
         x = x + self.group_embedding[None, :, None, :]
         x = x.reshape(b, g * p, -1)
         padding = (~pair_mask)[:, None, :].expand(b, g, p).reshape(b, g * p)
         x = self.encoder(x, mask=self.causal_mask(p, x.device), src_key_padding_mask=padding)
         return x.reshape(b, g, p, -1)
 
-    def forward(self, tokens: torch.Tensor, baselines: torch.Tensor, pair_mask: torch.Tensor,
-                ref_position: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        last = self.norm(self.encode(tokens, baselines, pair_mask, ref_position)[:, -1])  # newest group
+    def forward(self, tokens: torch.Tensor, pair_pos: torch.Tensor, pair_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        last = self.norm(self.encode(tokens, pair_pos, pair_mask)[:, -1])  # newest group
         m = pair_mask[..., None].to(last.dtype)
         pooled = (last * m).sum(1) / m.sum(1).clamp_min(1.0)
         return {
@@ -221,15 +223,18 @@ class NeuralLocalizer(SrpPhatLocalizer):
         self.model = model
         self.model_name = model_name
         self.projector = LagProjector.for_layout(layout)
-        ref = profile.reference_mic
-        self._nn_baselines = torch.from_numpy(pair_baselines(profile.relative_mics, ref)).float()[None]
-        self._nn_ref_position = torch.tensor(profile.mics[ref], dtype=torch.float32)[None]
-        self._nn_pair_mask = torch.ones(1, profile.num_mics - 1, dtype=torch.bool)
-        self._pair_tdoa = np.delete(self._tdoa, ref, axis=1)
-        self._embed_dirs = canonical_directions(EMBED_DIRS)
-        # Pair TDOAs of the fixed direction sets, computed once rather than per window.
-        self._embed_tdoa = np.delete(self._tdoa_of(self._embed_dirs), ref, axis=1)
-        self._scan_tdoa = np.delete(self._tdoa_of(self._scan), ref, axis=1)
+        self.token_pairs = pairs = TokenPairs.for_array(profile.mics, profile.reference_mic)
+        self._nn_pair_pos = torch.from_numpy(pairs.positions(profile.mics)).float()[None]
+        self._nn_pair_mask = torch.ones(1, len(pairs), dtype=torch.bool)
+        self._nn_baselines = pairs.baselines(profile.mics)
+        # Up to 8 mics SRP-PHAT sums the same pairs over the same band: its window sums are the sums
+        # of the token groups' cross-spectra, computed once.
+        self._nn_shares_sums = (np.array_equal(self._pair_i, pairs.pair_i) and np.array_equal(self._pair_j, pairs.pair_j)
+                                and self.projector.span == layout.band)
+        # Pair TDOAs of the grid and of the fixed direction sets, computed once rather than per window.
+        self._pair_tdoa = self._nn_tdoa(self.grid.vectors)
+        self._embed_tdoa = self._nn_tdoa(canonical_directions(EMBED_DIRS))
+        self._scan_tdoa = self._nn_tdoa(self._scan)
         self._scale = float(model.score_scale.detach())
         self._bias = float(model.score_bias.detach())
 
@@ -246,12 +251,21 @@ class NeuralLocalizer(SrpPhatLocalizer):
             name += f"@{meta['train_steps']}"
         return cls(profile, layout, config, model, name)
 
-    def _run(self, window: FeatureWindow) -> dict:
-        """Model outputs for one window as numpy: clean [shape=(P, N_LAGS)], weight [shape=(P,)]."""
-        tokens = torch.from_numpy(window_tokens(window, self.projector, self.profile.reference_mic))[None]
+    def _nn_tdoa(self, vectors: np.ndarray) -> np.ndarray:
+        """Token-pair TDOAs ``tau_j - tau_i`` (s) of unit ``vectors``, ``[shape=(D, P)]``."""
+        return -(np.asarray(vectors, dtype=np.float64) @ self._nn_baselines.T) / self.profile.speed_of_sound
+
+    def _run(self, window: FeatureWindow) -> tuple[dict, np.ndarray]:
+        """Model outputs for one window as numpy — clean [shape=(P, N_LAGS)], weight [shape=(P,)],
+        activity, embedding — and the token pairs' group cross-spectra [shape=(GROUPS, P, bins)]."""
+        cross = group_cross(window.spectra, self.token_pairs, self.projector.span)
+        if self.model.args.input == "gcc":
+            tokens = tokens_from_cross(cross, self.projector)
+        else:
+            tokens = phase_tokens(window_phases(window, self.projector, self.token_pairs), self.token_pairs)
         with torch.inference_mode():
-            out = self.model(tokens, self._nn_baselines, self._nn_pair_mask, self._nn_ref_position)
-        return {k: v[0].numpy() for k, v in out.items()}
+            out = self.model(torch.from_numpy(tokens)[None], self._nn_pair_pos, self._nn_pair_mask)
+        return {k: v[0].numpy() for k, v in out.items()}, cross
 
     def spatial_embedding(self, out: dict) -> np.ndarray:
         """The published embedding, ``[shape=(EMBED_DIRS + embed_dim,)]`` float32, unit length.
@@ -267,8 +281,7 @@ class NeuralLocalizer(SrpPhatLocalizer):
         return np.concatenate([math.sqrt(0.75) * direction, math.sqrt(0.25) * learned]).astype(np.float32)
 
     def _score(self, out: dict, vectors: np.ndarray) -> np.ndarray:
-        tdoa = np.delete(self._tdoa_of(vectors), self.profile.reference_mic, axis=1)
-        return self._score_tdoa(out, tdoa)
+        return self._score_tdoa(out, self._nn_tdoa(vectors))
 
     def _score_tdoa(self, out: dict, tdoa: np.ndarray) -> np.ndarray:
         """Sigmoid spatial spectrum ``[shape=(D,)]`` for ``tdoa [shape=(D, P)]``: the numpy twin of
@@ -286,12 +299,12 @@ class NeuralLocalizer(SrpPhatLocalizer):
 
     def process(self, window: FeatureWindow) -> Estimate:
         cfg = self.config
-        out = self._run(window)
+        out, cross = self._run(window)
         spectrum = self._score_tdoa(out, self._pair_tdoa)
         activity = float(1.0 / (1.0 + np.exp(-float(out["activity"]))))
         sources = []
         if window.level_db >= cfg.min_level_db and activity >= self.activity_threshold:
-            sources = self._fused_sources(window, out) if self.fuse_srp else self._head_sources(out, spectrum)
+            sources = self._fused_sources(window, out, cross) if self.fuse_srp else self._head_sources(out, spectrum)
         return Estimate.of_window(window, self.name, sources, spectrum, embedding=self.spatial_embedding(out),
                                   extras={"activity": activity, "model": self.model_name})
 
@@ -303,13 +316,13 @@ class NeuralLocalizer(SrpPhatLocalizer):
         peaks = peaks[:1] + [i for i in peaks[1:] if spectrum[i] >= self.secondary_threshold]
         return [make_source(*self.refine_with(lambda v: self._score(out, v), self.grid.vectors[i])) for i in peaks]
 
-    def _fused_sources(self, window: FeatureWindow, out: dict) -> list:
+    def _fused_sources(self, window: FeatureWindow, out: dict, cross: np.ndarray) -> list:
         """Sources where the model's spectrum and SRP-PHAT agree: peaks of their product over the
         SRP scan directions, each refined on the exact SRP (sub-degree precision in dry rooms) and
         reported with the model's confidence there. The model decides activity, how many sources
         and which lobe; the physics places them."""
         cfg = self.config
-        gcc, lags = self._lags(self._pair_sum(window))
+        gcc, lags = self._lags(cross.sum(axis=0) if self._nn_shares_sums else self._pair_sum(window))
         srp = kernels.srp_interp(lags, *self._scan_lookup)
         learned = self._score_tdoa(out, self._scan_tdoa)
         fused = learned * np.clip(srp, 0.0, None)

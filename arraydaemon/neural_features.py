@@ -1,14 +1,18 @@
-"""Inputs of the neural localizer, computed from a FeatureWindow by the daemon's numba GCC path.
+"""Inputs of the neural localizer, computed from a FeatureWindow by the daemon's numba kernels.
 
 Tokens are (time group, mic pair): the window's STFT frames are split into ``GROUPS`` consecutive
-groups, and for each group and each non-reference mic the GCC-PHAT against the reference mic is
-evaluated at fixed *time* lags (±1 ms in 31.25 µs steps) in two frequency bands. Lags in seconds
-rather than samples make the features independent of the array's sample rate, so one model serves
-16 and 48 kHz arrays. Live inference and training data generation both call :func:`window_tokens`.
+groups, and for each group and each pair of (up to ``MAX_TOKEN_MICS``) mics the GCC-PHAT is
+evaluated at fixed *time* lags (±1 ms in 31.25 µs steps) in two frequency bands. Every pair, not
+only the pairs with the reference mic: the cross-spectrum of two non-reference mics cannot be
+recovered from their (frame-averaged, PHAT-weighted) spectra against the reference, and SRP-PHAT
+gains most of its reverberation robustness from those pairs. Lags in seconds rather than samples make
+the features independent of the array's sample rate, so one model serves 16 and 48 kHz arrays.
+Live inference and training data generation both call :func:`window_tokens`.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,10 +24,13 @@ from .messages import FeatureWindow
 LAG_STEP_S = 1.0 / 32000.0
 MAX_LAG = 32  # ±1 ms: pairs up to 34 cm apart
 N_LAGS = 2 * MAX_LAG + 1
-GROUPS = 5
+GROUPS = 3
 BANDS_HZ = ((200.0, 2000.0), (2000.0, 7000.0))
 TOKEN_FEATURES = len(BANDS_HZ) * N_LAGS
 LAG_TIMES = np.arange(-MAX_LAG, MAX_LAG + 1) * LAG_STEP_S
+MAX_TOKEN_MICS = 8  # larger arrays: a spread-out subset (all its pairs: at most 28 per group)
+MAX_PAIRS = MAX_TOKEN_MICS * (MAX_TOKEN_MICS - 1) // 2
+PHASE_BINS = 64  # raw-phase ablation input: bins per mic (see :func:`window_phases`)
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,7 +46,9 @@ class LagProjector:
         bands, mats = [], []
         for lo_hz, hi_hz in BANDS_HZ:
             hi_hz = min(hi_hz, 0.5 * layout.sample_rate)
-            idx = np.nonzero((freqs >= lo_hz) & (freqs < hi_hz))[0]
+            # [lo, hi) except the top band, which includes its edge like FrameLayout's band does
+            top = hi_hz if hi_hz < BANDS_HZ[-1][1] else hi_hz + 1e-6
+            idx = np.nonzero((freqs >= lo_hz) & (freqs < top))[0]
             lo, hi = int(idx[0]), int(idx[-1]) + 1
             # gcc(tau) = mean_k Re(G_k exp(j 2π f_k tau)): the same steering sign as srp_phat.
             # Re(G e^{jφ}) = G.re cos φ - G.im sin φ: one real matmul on stacked [re, im].
@@ -49,37 +58,109 @@ class LagProjector:
             mats.append(mat.astype(np.float32))
         return cls(tuple(bands), tuple(mats))
 
+    @property
+    def span(self) -> tuple[int, int]:
+        """Bins ``[lo, hi)`` covering every band (the default feature band: SRP-PHAT's sums are shared)."""
+        return self.bands[0][0], self.bands[-1][1]
+
     def __call__(self, gcc: np.ndarray) -> np.ndarray:
-        """``gcc [shape=(..., mics, bins)]`` → ``[shape=(..., mics, bands * N_LAGS)]`` float32."""
+        """``gcc [shape=(..., pairs, bins)]`` → ``[shape=(..., pairs, bands * N_LAGS)]`` float32."""
         parts = [np.concatenate([gcc[..., lo:hi].real, gcc[..., lo:hi].imag], axis=-1) @ mat
                  for (lo, hi), mat in zip(self.bands, self.matrices)]
         return np.concatenate(parts, axis=-1).astype(np.float32, copy=False)
 
 
-def group_gcc(spectra: np.ndarray, ref: int, groups: int = GROUPS) -> np.ndarray:
-    """GCC-PHAT spectra per time group, ``[shape=(groups, mics, bins)]`` complex64, from the
-    window's STFT frames ``spectra [shape=(frames, mics, bins)]`` (oldest first)."""
-    cross = kernels.cross_spectra(np.ascontiguousarray(spectra), ref)
-    edges = np.linspace(0, cross.shape[0], groups + 1).round().astype(int)
-    return np.stack([kernels.gcc_phat(np.ascontiguousarray(cross[a:b].sum(axis=0)))
-                     for a, b in zip(edges[:-1], edges[1:])])
+@dataclass(frozen=True, eq=False)
+class TokenPairs:
+    """The mic pairs an array's tokens are made of: ``pair_i``, ``pair_j`` ``[shape=(P,)]`` indices."""
+
+    mics: np.ndarray  # [shape=(M,)] the token mics, M ≤ MAX_TOKEN_MICS, ascending
+    pair_i: np.ndarray
+    pair_j: np.ndarray
+
+    @classmethod
+    def for_array(cls, positions: np.ndarray, ref: int) -> "TokenPairs":
+        """All pairs of the array's mics ``positions [shape=(mics, 3)]`` if there are at most
+        ``MAX_TOKEN_MICS``; otherwise of a spread-out subset: farthest-point sampling from the
+        reference mic, which keeps the aperture (resolution) and a mix of short and long baselines."""
+        n = len(positions)
+        chosen = [ref]
+        if n > MAX_TOKEN_MICS:
+            dist = np.linalg.norm(positions - positions[ref], axis=1)
+            while len(chosen) < MAX_TOKEN_MICS:
+                nxt = int(np.argmax(dist))
+                chosen.append(nxt)
+                dist = np.minimum(dist, np.linalg.norm(positions - positions[nxt], axis=1))
+        mics = np.arange(n) if n <= MAX_TOKEN_MICS else np.sort(np.array(chosen))
+        pairs = np.array(list(itertools.combinations(mics, 2)), dtype=np.intp).reshape(-1, 2)
+        return cls(mics, pairs[:, 0].copy(), pairs[:, 1].copy())
+
+    def __len__(self) -> int:
+        return len(self.pair_i)
+
+    def positions(self, mics: np.ndarray) -> np.ndarray:
+        """Both mics' positions per pair, ``[shape=(P, 2, 3)]``."""
+        return np.stack([mics[self.pair_i], mics[self.pair_j]], axis=1)
+
+    def baselines(self, mics: np.ndarray) -> np.ndarray:
+        """``r_j - r_i`` per pair, ``[shape=(P, 3)]`` metres."""
+        return mics[self.pair_j] - mics[self.pair_i]
 
 
-def window_tokens(window: FeatureWindow, projector: LagProjector, ref: int) -> np.ndarray:
-    """Token features of one window, ``[shape=(GROUPS, mics - 1, TOKEN_FEATURES)]`` float32, the
-    reference mic's row removed (it is the origin of every pair)."""
-    gcc = group_gcc(window.spectra, ref)
-    tokens = projector(gcc)
-    return np.delete(tokens, ref, axis=1)
+def group_edges(frames: int, groups: int = GROUPS) -> np.ndarray:
+    """Frame boundaries of the time groups, ``[shape=(groups + 1,)]`` (oldest group first)."""
+    return np.linspace(0, frames, groups + 1).round().astype(int)
 
 
-def clean_gcc_target(window: FeatureWindow, projector: LagProjector, ref: int) -> np.ndarray:
-    """Full-window GCC at ``LAG_TIMES`` per pair, both bands averaged, ``[shape=(mics - 1, N_LAGS)]``;
+def group_cross(spectra: np.ndarray, pairs: TokenPairs, band: tuple[int, int], groups: int = GROUPS) -> np.ndarray:
+    """Pair cross-spectra ``X_j conj(X_i)`` summed within each time group, ``[shape=(groups, P, bins)]``
+    complex64 (0 outside ``band``), from the window's STFT frames ``spectra [shape=(frames, mics, bins)]``."""
+    edges = group_edges(spectra.shape[0], groups)
+    out = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        part = np.ascontiguousarray(spectra[a:b])
+        keep = np.ones((b - a, spectra.shape[2]), dtype=bool)
+        out.append(kernels.masked_pair_sum(part, pairs.pair_i, pairs.pair_j, keep, band))
+    return np.stack(out)
+
+
+def tokens_from_cross(cross: np.ndarray, projector: LagProjector) -> np.ndarray:
+    """Token features ``[shape=(groups, P, TOKEN_FEATURES)]`` float32 of group cross-spectra."""
+    return projector(np.stack([kernels.gcc_phat(c) for c in cross]))
+
+
+def window_tokens(window: FeatureWindow, projector: LagProjector, pairs: TokenPairs) -> np.ndarray:
+    """Token features of one window, ``[shape=(GROUPS, P, TOKEN_FEATURES)]`` float32."""
+    return tokens_from_cross(group_cross(window.spectra, pairs, projector.span), projector)
+
+
+def clean_gcc_target(window: FeatureWindow, projector: LagProjector, pairs: TokenPairs) -> np.ndarray:
+    """Full-window GCC at ``LAG_TIMES`` per pair, both bands averaged, ``[shape=(P, N_LAGS)]``;
     computed on the direct-path (anechoic) rendering of a scene, it is the distillation target."""
-    lags = projector(window.gcc[None])[0].reshape(window.gcc.shape[0], len(BANDS_HZ), N_LAGS).mean(axis=1)
-    return np.delete(lags, ref, axis=0)
+    cross = group_cross(window.spectra, pairs, projector.span, groups=1)[0]
+    lags = projector(kernels.gcc_phat(cross)[None])[0]
+    return lags.reshape(len(pairs), len(BANDS_HZ), N_LAGS).mean(axis=1)
 
 
-def pair_baselines(relative_mics: np.ndarray, ref: int) -> np.ndarray:
-    """Positions of the non-reference mics relative to the reference, ``[shape=(mics - 1, 3)]``."""
-    return np.delete(relative_mics, ref, axis=0)
+def phase_bins(projector: LagProjector) -> np.ndarray:
+    """``PHASE_BINS`` bins spread evenly over the bands, ``[shape=(PHASE_BINS,)]``."""
+    lo, hi = projector.span
+    return np.linspace(lo, hi - 1, PHASE_BINS).round().astype(np.intp)
+
+
+def window_phases(window: FeatureWindow, projector: LagProjector, pairs: TokenPairs) -> np.ndarray:
+    """Raw STFT phase (ablation input): per time group and token mic, cos and sin of the phase of the
+    group's newest frame at :func:`phase_bins`, ``[shape=(GROUPS, M, 2 * PHASE_BINS)]`` float32."""
+    newest = group_edges(window.spectra.shape[0])[1:] - 1
+    spec = window.spectra[newest][:, pairs.mics][:, :, phase_bins(projector)]  # (G, M, bins)
+    phase = np.angle(spec)
+    return np.concatenate([np.cos(phase), np.sin(phase)], axis=-1).astype(np.float32)
+
+
+def phase_tokens(phases: np.ndarray, pairs: TokenPairs) -> np.ndarray:
+    """Pair tokens of the raw-phase ablation: both mics' phase features side by side,
+    ``phases [shape=(G, M, 2 * PHASE_BINS)]`` → ``[shape=(G, P, 4 * PHASE_BINS)]``."""
+    slot = {int(m): k for k, m in enumerate(pairs.mics)}
+    i = np.array([slot[int(m)] for m in pairs.pair_i], dtype=np.intp)
+    j = np.array([slot[int(m)] for m in pairs.pair_j], dtype=np.intp)
+    return np.concatenate([phases[:, i], phases[:, j]], axis=-1)

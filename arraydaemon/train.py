@@ -63,8 +63,7 @@ class TrainConfig:
     rescan_every: int = 500  # pick up chunks generated while training
     seed: int = 0
     threads: int = 1
-    model: dict = field(default_factory=dict)  # ModelArgs overrides (ablations)
-    input: str = "gcc"  # "gcc" | "phase" (ablation: raw STFT phase instead of GCC-PHAT)
+    model: dict = field(default_factory=dict)  # ModelArgs overrides (ablations: position, input)
     pretrain: bool = True
 
 
@@ -120,7 +119,7 @@ class Batches:
 
     def rescan(self) -> None:
         for stage in (0, 1):
-            files = sorted((self.root / f"train-stage{stage}").glob("chunk_*[0-9].npz"))
+            files = sorted(dataset.chunk_path(self.root, "train", stage, 0).parent.glob("chunk_*[0-9].npz"))
             if files and files != self.files.get(stage):
                 self.files[stage] = files
                 self.data[stage] = dataset.load_chunks(files)
@@ -136,21 +135,27 @@ class Batches:
         picks = self.rng.choice(stages, size=batch, p=probs / probs.sum())
         rows = {s: self.rng.integers(0, self.windows(s), size=int((picks == s).sum())) for s in stages}
         b = {k: np.concatenate([self.data[s][k][rows[s]] for s in stages]) for k in
-             ("tokens", "clean", "pair_mask", "baselines", "ref_position", "dirs", "dir_mask", "kind", "orient")}
+             ("tokens", "clean", "pair_mask", "pair_pos", "dirs", "dir_mask", "kind", "orient")}
+        if cfg.model.get("input") == "phase":  # ablation: both mics' raw STFT phase instead of the pair's GCC-PHAT
+            phases = np.concatenate([self.data[s]["phases"][rows[s]] for s in stages])
+            slots = np.concatenate([self.data[s]["pair_slots"][rows[s]] for s in stages]).astype(np.intp)
+            rows_b = np.arange(batch)[:, None]
+            b["tokens"] = np.concatenate([phases[rows_b, :, slots[..., 0]], phases[rows_b, :, slots[..., 1]]],
+                                         axis=-1).transpose(0, 2, 1, 3)
         rot = random_rotations(self.rng, batch)
-        for k in ("baselines", "dirs"):
-            b[k] = np.einsum("bij,bnj->bni", rot, b[k])
-        for k in ("ref_position", "orient"):
-            b[k] = np.einsum("bij,bj->bi", rot, b[k])
+        b["pair_pos"] = np.einsum("bij,bpqj->bpqi", rot, b["pair_pos"])
+        for k in ("dirs", "orient"):
+            b[k] = np.einsum("bij,b...j->b...i", rot, b[k])
         # Directions scored: random ones plus jittered ones near each true source.
         rand = self.rng.standard_normal((batch, cfg.random_dirs, 3))
         near = b["dirs"][:, :, None, :] + self.rng.normal(0, 0.12, (batch, dataset.MAX_SOURCES, cfg.near_dirs, 3))
         grid = np.concatenate([rand, b["dirs"], near.reshape(batch, -1, 3)], 1)
         grid /= np.linalg.norm(grid, axis=-1, keepdims=True) + 1e-12
         b["grid"] = grid
-        b["tdoa"] = -np.einsum("bdk,bpk->bdp", grid, b["baselines"]) / SPEED_OF_SOUND
+        baselines = b["pair_pos"][:, :, 1] - b["pair_pos"][:, :, 0]
+        b["tdoa"] = -np.einsum("bdk,bpk->bdp", grid, baselines) / SPEED_OF_SOUND
         out = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in b.items()}
-        for k in ("tokens", "clean", "baselines", "ref_position", "dirs", "orient", "grid", "tdoa"):
+        for k in ("tokens", "clean", "pair_pos", "dirs", "orient", "grid", "tdoa"):
             out[k] = out[k].float()
         out["kind"] = out["kind"].long()
         return out
@@ -159,7 +164,7 @@ class Batches:
 def losses(model, batch: dict, cfg: TrainConfig, canonical, full: bool) -> dict:
     import torch.nn.functional as F
 
-    out = model(batch["tokens"], batch["baselines"], batch["pair_mask"], batch["ref_position"])
+    out = model(batch["tokens"], batch["pair_pos"], batch["pair_mask"])
     m = batch["pair_mask"][..., None].float()
     clean = ((out["clean"] - batch["clean"]) ** 2 * m).sum() / (m.sum() * out["clean"].shape[-1])
     result = {"clean": clean}
@@ -241,7 +246,8 @@ def train(data_root: Path, run_dir: Path, cfg: TrainConfig, resume: bool = True,
         optimizer.step()
         step += 1
         for k, v in parts.items():
-            running[k] = 0.98 * running.get(k, float(v)) + 0.02 * float(v)
+            v = float(v.detach())
+            running[k] = 0.98 * running.get(k, v) + 0.02 * v
         bar.update()
         bar.set_postfix({k: f"{v:.3f}" for k, v in running.items() if k != "total"})
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:

@@ -16,7 +16,7 @@ from arraydaemon import simulate  # noqa: E402
 from arraydaemon.features import FeatureConfig, GccPhatFeatures  # noqa: E402
 from arraydaemon.localizer import LocalizerConfig  # noqa: E402
 from arraydaemon.messages import AudioBlock  # noqa: E402
-from arraydaemon.neural_features import window_tokens  # noqa: E402
+from arraydaemon.neural_features import TokenPairs, window_tokens  # noqa: E402
 from arraydaemon.neural import (WEIGHTS_PATH, ModelArgs, NeuralLocalizer, SpatialTransformer,  # noqa: E402
                                 load_model)
 from arraydaemon.profiles import load_profile, parse_profile  # noqa: E402
@@ -44,7 +44,7 @@ def test_encoder_is_causal_over_time_groups():
     torch.manual_seed(0)
     model = SpatialTransformer(ModelArgs(d_model=32, heads=2, layers=2, ff=64)).eval()
     tokens = torch.randn(1, model.args.groups, 5, model.args.token_features)
-    base = torch.randn(1, 5, 3) * 0.05
+    base = torch.randn(1, 5, 2, 3) * 0.05
     mask = torch.ones(1, 5, dtype=torch.bool)
     later = tokens.clone()
     later[:, -1] += torch.randn_like(later[:, -1])
@@ -62,11 +62,11 @@ def test_numpy_scoring_matches_the_torch_srp_head():
     feats = GccPhatFeatures(profile, FeatureConfig())
     loc = NeuralLocalizer(profile, feats.layout, LocalizerConfig(), model)
     window = feats.process(AudioBlock(0, 16000, 0.0, 0.0, audio))[0]
-    out_np = loc._run(window)
+    out_np, _ = loc._run(window)
     tdoa = loc._pair_tdoa
     with torch.no_grad():
-        tokens = torch.from_numpy(window_tokens(window, loc.projector, 0))[None]
-        out = model(tokens, loc._nn_baselines, loc._nn_pair_mask)
+        tokens = torch.from_numpy(window_tokens(window, loc.projector, loc.token_pairs))[None]
+        out = model(tokens, loc._nn_pair_pos, loc._nn_pair_mask)
         expected = torch.sigmoid(model.spectrum_logits(out, torch.from_numpy(tdoa).float()[None], loc._nn_pair_mask))[0]
     np.testing.assert_allclose(loc._score_tdoa(out_np, tdoa), expected.numpy(), atol=1e-5)
 

@@ -1,0 +1,61 @@
+"""`arraydaemon eval`: error definitions, same-window pairing, and a small end-to-end run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from arraydaemon import simulate
+from arraydaemon.evaluate import (WindowRecord, both_answered, build_records, direction_error_deg,
+                                  plot_error_vs_rt60, report, summarize)
+
+torch = pytest.importorskip("torch")
+
+
+def test_planar_error_ignores_the_mirror_image_and_elevation():
+    up = np.array([0.0, 0.0, 1.0])
+    truth = simulate.direction_vector(40.0, 30.0)
+    mirrored = simulate.direction_vector(43.0, -30.0)
+    assert direction_error_deg(mirrored, truth, "planar", up) == pytest.approx(3.0, abs=1e-6)
+
+
+def test_linear_error_is_the_cone_angle_error():
+    axis = np.array([0.0, 1.0, 0.0])
+    truth = simulate.direction_vector(60.0, 0.0)  # 30° from the axis
+    same_cone = np.array([0.0, np.cos(np.radians(30.0)), 0.5])  # also 30° from the axis
+    assert direction_error_deg(same_cone, truth, "linear", axis) == pytest.approx(0.0, abs=1e-6)
+    assert direction_error_deg(simulate.direction_vector(0.0, 0.0), truth, "linear", axis) == pytest.approx(60.0)  # broadside
+
+
+def _rec(est, err, window, rt60=0.6):
+    return WindowRecord("unseen", "a", "planar", rt60, 10.0, est, err, window)
+
+
+def test_both_answered_keeps_only_windows_every_estimator_answered():
+    records = [_rec("neural", 5.0, "w1"), _rec("srp-phat", 1.0, "w1"),
+               _rec("neural", 50.0, "w2"), _rec("srp-phat", None, "w2"),
+               _rec("neural", None, "w3"), _rec("srp-phat", 3.0, "w3")]
+    kept = both_answered(records)
+    assert {r.window for r in kept} == {"w1"}
+    rows = {r["estimator"]: r for r in summarize(records, lambda r: "all")}
+    assert rows["neural"]["miss_rate"] == pytest.approx(1 / 3)
+    assert rows["neural"]["mae_deg"] == pytest.approx(27.5)
+    assert rows["srp-phat"]["within_10"] == pytest.approx(2 / 3)
+
+
+def test_small_evaluation_runs_every_estimator_on_the_same_windows(tmp_path):
+    from arraydaemon.neural import ModelArgs, SpatialTransformer, save_model
+
+    torch.manual_seed(0)
+    weights = tmp_path / "w.safetensors"
+    save_model(SpatialTransformer(ModelArgs(d_model=32, heads=2, layers=1, ff=64)), weights)
+    records = build_records(3, 0, weights, progress=False)
+    assert records
+    by_window: dict[str, set] = {}
+    for r in records:
+        by_window.setdefault(r.window, set()).add(r.estimator)
+        assert r.error_deg is None or 0.0 <= r.error_deg <= 180.0
+    assert all(ests == {"neural", "neural-head", "srp-phat"} for ests in by_window.values())
+    text = report(records)
+    assert "Unseen geometries by RT60" in text and "| srp-phat |" in text
+    assert plot_error_vs_rt60(records, tmp_path / "p.png").stat().st_size > 1000

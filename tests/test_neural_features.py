@@ -1,0 +1,100 @@
+"""The neural localizer's inputs: pair selection, group GCC tokens, clean targets, raw-phase tokens."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from arraydaemon import simulate
+from arraydaemon.dataset import random_geometry
+from arraydaemon.features import FeatureConfig, GccPhatFeatures
+from arraydaemon.messages import AudioBlock
+from arraydaemon.neural_features import (GROUPS, LAG_TIMES, MAX_PAIRS, MAX_TOKEN_MICS, LagProjector, TokenPairs,
+                                         clean_gcc_target, group_cross, group_edges, phase_bins, phase_tokens,
+                                         window_phases, window_tokens)
+from arraydaemon.profiles import load_profile
+
+
+def _windows(mics, audio):
+    from arraydaemon.dataset import geometry_profile
+
+    feats = GccPhatFeatures(geometry_profile(mics), FeatureConfig())
+    return feats, feats.process(AudioBlock(0, 16000, 0.0, 0.0, audio.astype(np.float32)))
+
+
+def test_small_arrays_use_every_pair():
+    pairs = TokenPairs.for_array(load_profile("respeaker_6mic_hat").mics, 0)
+    assert list(zip(pairs.pair_i, pairs.pair_j)) == list(itertools.combinations(range(6), 2))
+
+
+def test_large_arrays_use_a_spread_subset_with_the_reference():
+    mics = next(m for seed in range(100) if len(m := random_geometry(np.random.default_rng(seed), "irregular_planar")[0])
+                > MAX_TOKEN_MICS + 3)
+    pairs = TokenPairs.for_array(mics, 2)
+    assert len(pairs.mics) == MAX_TOKEN_MICS and len(pairs) == MAX_PAIRS and 2 in pairs.mics
+    span = lambda pts: np.linalg.norm(pts[:, None] - pts[None], axis=-1).max()
+    assert span(mics[pairs.mics]) >= 0.8 * span(mics)
+    np.testing.assert_allclose(pairs.baselines(mics), mics[pairs.pair_j] - mics[pairs.pair_i])
+
+
+def _reference_tokens(spectra, pairs, projector):
+    """Direct numpy formula: gcc(tau) = mean_k Re(G_k e^{j 2π f_k tau}), G = PHAT of the group sum."""
+    freqs = np.arange(spectra.shape[2]) * 16000 / 512
+    edges = group_edges(spectra.shape[0])
+    out = np.zeros((GROUPS, len(pairs), 2 * len(LAG_TIMES)))
+    for g, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
+        for p, (i, j) in enumerate(zip(pairs.pair_i, pairs.pair_j)):
+            c = (spectra[a:b, j] * np.conj(spectra[a:b, i])).astype(np.complex128).sum(axis=0)
+            phat = c / np.maximum(np.abs(c), 1e-30)
+            for band, (lo, hi) in enumerate(projector.bands):
+                steer = np.exp(2j * np.pi * freqs[lo:hi, None] * LAG_TIMES[None, :])
+                out[g, p, band * len(LAG_TIMES):(band + 1) * len(LAG_TIMES)] = (phat[lo:hi, None] * steer).real.mean(0)
+    return out
+
+
+def test_tokens_match_the_direct_gcc_formula():
+    profile = load_profile("respeaker_4mic_hat")
+    rng = np.random.default_rng(0)
+    feats, windows = _windows(profile.mics, rng.standard_normal((8000, 4)))
+    projector = LagProjector.for_layout(feats.layout)
+    pairs = TokenPairs.for_array(profile.mics, 0)
+    w = windows[-1]
+    np.testing.assert_allclose(window_tokens(w, projector, pairs), _reference_tokens(w.spectra, pairs, projector),
+                               atol=2e-5)
+    # the groups' cross-spectra sum to the whole window's (what SRP-PHAT reuses)
+    cross = group_cross(w.spectra, pairs, feats.layout.band)
+    whole = group_cross(w.spectra, pairs, feats.layout.band, groups=1)[0]
+    np.testing.assert_allclose(cross.sum(0), whole, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("az, el", [(30.0, 10.0), (-120.0, -20.0)])
+def test_each_pair_peaks_at_its_delay_for_a_plane_wave(az, el):
+    mics, _ = random_geometry(np.random.default_rng(7), "cluster_3d")
+    rng = np.random.default_rng(1)
+    sig = rng.standard_normal(16000).astype(np.float32)
+    audio = simulate.free_field_scene(mics, [(sig, az, el)], 16000)
+    feats, windows = _windows(mics, audio)
+    projector = LagProjector.for_layout(feats.layout)
+    pairs = TokenPairs.for_array(mics, 0)
+    target = clean_gcc_target(windows[-1], projector, pairs)
+    delays = -(pairs.baselines(mics) @ simulate.direction_vector(az, el)) / 343.0
+    peaks = LAG_TIMES[np.argmax(target, axis=1)]
+    np.testing.assert_allclose(peaks, delays, atol=LAG_TIMES[1] - LAG_TIMES[0])
+
+
+def test_phase_tokens_pair_up_both_mics_raw_phase():
+    profile = load_profile("matrix_voice")
+    feats, windows = _windows(profile.mics, np.random.default_rng(2).standard_normal((8000, profile.num_mics)))
+    projector = LagProjector.for_layout(feats.layout)
+    pairs = TokenPairs.for_array(profile.mics, 0)
+    w = windows[-1]
+    tokens = phase_tokens(window_phases(w, projector, pairs), pairs)
+    newest = group_edges(w.spectra.shape[0])[1:] - 1
+    g, p = 1, 5
+    i, j = pairs.pair_i[p], pairs.pair_j[p]
+    phase_i = np.angle(w.spectra[newest[g], i, phase_bins(projector)])
+    phase_j = np.angle(w.spectra[newest[g], j, phase_bins(projector)])
+    expected = np.concatenate([np.cos(phase_i), np.sin(phase_i), np.cos(phase_j), np.sin(phase_j)])
+    np.testing.assert_allclose(tokens[g, p], expected, atol=1e-6)

@@ -459,7 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenes-per-chunk", type=int, default=50)
     p.add_argument("--workers", type=int, default=1, help="simulation processes")
     p.add_argument("--position", choices=("relative", "absolute"), help="position encoding (ablation)")
-    p.add_argument("--input", choices=("gcc", "phase"), help="token input: pair GCC-PHAT or raw STFT phase (ablation)")
+    p.add_argument("--input", choices=("gcc", "gcc+energy", "phase"),
+                   help="token input: pair GCC-PHAT, plus energy-weighted GCC, or raw STFT phase (ablation)")
     p.add_argument("--no-pretrain", action="store_true", help="skip clean-GCC distillation (ablation)")
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     p.set_defaults(func=cmd_train)

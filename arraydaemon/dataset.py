@@ -5,8 +5,8 @@ clusters, apertures 4–30 cm, or a bundled profile), a shoebox room (pyroomacou
 RT60 0.1–1.0 s), 0–3 sources 0.5–4 m away at any azimuth and elevation −40°…60° (espeak-ng speech
 in many voices, broadband and harmonic sounds), optionally a directional noise interferer that is
 *not* a target, diffuse and sensor noise (SNR −5…30 dB). The scene is run through the daemon's own
-feature stage and a few windows are kept, each with its token features (and the raw-phase features of
-the input ablation), the clean GCC of the direct path alone (the distillation target), and the true
+feature stage and a few windows are kept, each with its token features (GCC-PHAT and energy-weighted
+GCC per pair, and the raw-phase features of the input ablation), the clean GCC of the direct path alone (the distillation target), and the true
 directions of the sources active in it.
 
 Everything is deterministic from (split seed, scene index); scenes are cached in chunks of
@@ -26,12 +26,13 @@ from . import simulate
 from .features import FeatureConfig, FrameLayout, GccPhatFeatures
 from .messages import AudioBlock
 from .neural_features import (GROUPS, MAX_PAIRS, MAX_TOKEN_MICS, N_LAGS, PHASE_BINS, TOKEN_FEATURES, LagProjector,
-                              TokenPairs, clean_gcc_target, window_phases, window_tokens)
+                              TokenPairs, clean_gcc_target, energy_tokens_from_cross, group_cross, tokens_from_cross,
+                              window_phases)
 from .profiles import available_profiles, load_profile_file, parse_profile
 
 SAMPLE_RATE = 16000
 MAX_MICS = 16
-DATA_VERSION = 2  # chunk directories are per version: v1 held reference-pair tokens only
+DATA_VERSION = 3  # chunk directories are per version: v1 held reference-pair tokens only, v2 no energy tokens
 MAX_SOURCES = 3
 SCENE_S = 1.6
 WINDOW_ENDS_S = (0.45, 0.6, 0.75, 0.9, 1.05, 1.2, 1.35, 1.5)
@@ -194,8 +195,10 @@ def make_scene(split: str, index: int, stage: int = 1, geometry: np.ndarray | No
         end = int(round(w.t_end * SAMPLE_RATE))
         active = [float(np.sqrt(np.mean(s[max(0, end - hop):end] ** 2))) > 0.05 * float(np.sqrt(np.mean(s ** 2)) + 1e-12)
                   for s in dry]
+        cross = group_cross(w.spectra, pairs, projector.span)
         out.append({
-            "tokens": window_tokens(w, projector, pairs),
+            "tokens": tokens_from_cross(cross, projector),
+            "energy": energy_tokens_from_cross(cross, projector),
             "phases": window_phases(w, projector, pairs),
             "clean": clean_gcc_target(cw, projector, pairs),
             "active": active,
@@ -227,6 +230,7 @@ def pack_scenes(scenes: list[dict], keep_audio: bool = False) -> dict[str, np.nd
     n = len(rows)
     arr = {
         "tokens": np.zeros((n, GROUPS, MAX_PAIRS, TOKEN_FEATURES), np.float16),
+        "energy": np.zeros((n, GROUPS, MAX_PAIRS, TOKEN_FEATURES), np.float16),
         "phases": np.zeros((n, GROUPS, MAX_TOKEN_MICS, 2 * PHASE_BINS), np.float16),
         "pair_slots": np.zeros((n, MAX_PAIRS, 2), np.int8),
         "clean": np.zeros((n, MAX_PAIRS, N_LAGS), np.float16),
@@ -247,6 +251,7 @@ def pack_scenes(scenes: list[dict], keep_audio: bool = False) -> dict[str, np.nd
         s = scenes[si]
         p = s["pair_pos"].shape[0]
         arr["tokens"][i, :, :p] = w["tokens"]
+        arr["energy"][i, :, :p] = w["energy"]
         arr["phases"][i, :, :w["phases"].shape[1]] = w["phases"]
         arr["pair_slots"][i, :p] = s["pair_slots"]
         arr["clean"][i, :p] = w["clean"]

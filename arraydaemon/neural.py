@@ -34,8 +34,8 @@ from .errors import UserError
 from .features import FrameLayout
 from .localizer import LocalizerConfig, SrpPhatLocalizer, make_source, pick_peaks
 from .messages import Estimate, FeatureWindow
-from .neural_features import (GROUPS, LAG_STEP_S, MAX_LAG, N_LAGS, PHASE_BINS, TOKEN_FEATURES, LagProjector,
-                              TokenPairs, group_cross, phase_tokens, tokens_from_cross, window_phases)
+from .neural_features import (GROUPS, INPUT_FEATURES, LAG_STEP_S, MAX_LAG, N_LAGS, LagProjector, TokenPairs,
+                              group_cross, model_tokens)
 from .profiles import ArrayProfile
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "neural.safetensors"
@@ -51,14 +51,14 @@ class ModelArgs:
     ff: int = 256
     pos_freqs: int = 8
     position: str = "relative"  # "relative" | "absolute" (ablation)
-    input: str = "gcc"  # "gcc" | "phase" (ablation: both mics' raw STFT phase instead of the pair's GCC)
+    input: str = "gcc"  # a key of INPUT_FEATURES: "gcc", "gcc+energy" or "phase" (ablation)
     groups: int = GROUPS
     embed_dim: int = 32
     canonical_dirs: int = 64  # directions of the embedding's auxiliary spectrum decoder
 
     @property
     def token_features(self) -> int:
-        return TOKEN_FEATURES if self.input == "gcc" else 4 * PHASE_BINS
+        return INPUT_FEATURES[self.input]
 
 
 def set_threads(n: int = 1) -> None:
@@ -136,19 +136,37 @@ class SpatialTransformer(nn.Module):
         group = torch.arange(self.args.groups, device=device).repeat_interleave(n_pairs)
         return group[None, :] > group[:, None]
 
-    def encode(self, tokens: torch.Tensor, pair_pos: torch.Tensor, pair_mask: torch.Tensor) -> torch.Tensor:
-        """Token representations ``[shape=(B, G, P, d)]``; group g depends on groups ≤ g only."""
+    def _embed_tokens(self, tokens: torch.Tensor, pair_pos: torch.Tensor, pair_mask: torch.Tensor):
+        """Input embeddings ``[shape=(B, G * P, d)]`` (group-major) and the key padding mask."""
         b, g, p, _ = tokens.shape
         x = self.token_in(tokens)
         x = x + self.pos_in(self.encode_positions(pair_pos))[:, None]
         x = x + self.group_embedding[None, :, None, :]
-        x = x.reshape(b, g * p, -1)
         padding = (~pair_mask)[:, None, :].expand(b, g, p).reshape(b, g * p)
+        return x.reshape(b, g * p, -1), padding
+
+    def encode(self, tokens: torch.Tensor, pair_pos: torch.Tensor, pair_mask: torch.Tensor) -> torch.Tensor:
+        """Token representations ``[shape=(B, G, P, d)]``; group g depends on groups ≤ g only."""
+        b, g, p, _ = tokens.shape
+        x, padding = self._embed_tokens(tokens, pair_pos, pair_mask)
         x = self.encoder(x, mask=self.causal_mask(p, x.device), src_key_padding_mask=padding)
         return x.reshape(b, g, p, -1)
 
+    def encode_newest(self, tokens: torch.Tensor, pair_pos: torch.Tensor, pair_mask: torch.Tensor) -> torch.Tensor:
+        """``encode(...)[:, -1]`` ``[shape=(B, P, d)]`` without computing the last block for the older
+        groups, whose outputs nothing reads (the newest group may attend to every group: no mask)."""
+        b, g, p, _ = tokens.shape
+        x, padding = self._embed_tokens(tokens, pair_pos, pair_mask)
+        *layers, last = self.encoder.layers
+        mask = self.causal_mask(p, x.device)
+        for layer in layers:
+            x = layer(x, src_mask=mask, src_key_padding_mask=padding)
+        h = last.norm1(x)
+        q = x[:, -p:] + last.self_attn(h[:, -p:], h, h, key_padding_mask=padding, need_weights=False)[0]
+        return q + last.linear2(last.activation(last.linear1(last.norm2(q))))
+
     def forward(self, tokens: torch.Tensor, pair_pos: torch.Tensor, pair_mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        last = self.norm(self.encode(tokens, pair_pos, pair_mask)[:, -1])  # newest group
+        last = self.norm(self.encode_newest(tokens, pair_pos, pair_mask))
         m = pair_mask[..., None].to(last.dtype)
         pooled = (last * m).sum(1) / m.sum(1).clamp_min(1.0)
         return {
@@ -231,10 +249,9 @@ class NeuralLocalizer(SrpPhatLocalizer):
         # of the token groups' cross-spectra, computed once.
         self._nn_shares_sums = (np.array_equal(self._pair_i, pairs.pair_i) and np.array_equal(self._pair_j, pairs.pair_j)
                                 and self.projector.span == layout.band)
-        # Pair TDOAs of the grid and of the fixed direction sets, computed once rather than per window.
-        self._pair_tdoa = self._nn_tdoa(self.grid.vectors)
-        self._embed_tdoa = self._nn_tdoa(canonical_directions(EMBED_DIRS))
-        self._scan_tdoa = self._nn_tdoa(self._scan)
+        # Lag lookups of the scan (the grid first) and of the embedding's fixed directions, once.
+        self._nn_scan_lookup = self._nn_lookup(self._scan)
+        self._nn_embed_lookup = self._nn_lookup(canonical_directions(EMBED_DIRS))
         self._scale = float(model.score_scale.detach())
         self._bias = float(model.score_bias.detach())
 
@@ -259,13 +276,15 @@ class NeuralLocalizer(SrpPhatLocalizer):
         """Model outputs for one window as numpy — clean [shape=(P, N_LAGS)], weight [shape=(P,)],
         activity, embedding — and the token pairs' group cross-spectra [shape=(GROUPS, P, bins)]."""
         cross = group_cross(window.spectra, self.token_pairs, self.projector.span)
-        if self.model.args.input == "gcc":
-            tokens = tokens_from_cross(cross, self.projector)
-        else:
-            tokens = phase_tokens(window_phases(window, self.projector, self.token_pairs), self.token_pairs)
+        tokens = model_tokens(self.model.args.input, window, cross, self.projector, self.token_pairs)
         with torch.inference_mode():
             out = self.model(torch.from_numpy(tokens)[None], self._nn_pair_pos, self._nn_pair_mask)
-        return {k: v[0].numpy() for k, v in out.items()}, cross
+        out = {k: v[0].numpy() for k, v in out.items()}
+        # The head's weighted mean over pairs as a plain mean of weight-scaled GCCs (kernels.srp_interp).
+        w = out["weight"]
+        out["scaled"] = np.ascontiguousarray(out["clean"] * (w * (len(w) / max(float(w.sum()), 1e-6)))[:, None],
+                                             dtype=np.float32)
+        return out, cross
 
     def spatial_embedding(self, out: dict) -> np.ndarray:
         """The published embedding, ``[shape=(EMBED_DIRS + embed_dim,)]`` float32, unit length.
@@ -275,36 +294,34 @@ class NeuralLocalizer(SrpPhatLocalizer):
         is the encoder's pooled representation (trained to decode the spectrum and activity).
         Weights √0.75 and √0.25 make direction dominate the cosine similarity.
         """
-        direction = self._score_tdoa(out, self._embed_tdoa)
+        direction = self._score_lookup(out, self._nn_embed_lookup)
         direction = direction / max(float(np.linalg.norm(direction)), 1e-6)
         learned = out["embedding"] / max(float(np.linalg.norm(out["embedding"])), 1e-6)
         return np.concatenate([math.sqrt(0.75) * direction, math.sqrt(0.25) * learned]).astype(np.float32)
 
-    def _score(self, out: dict, vectors: np.ndarray) -> np.ndarray:
-        return self._score_tdoa(out, self._nn_tdoa(vectors))
+    def _nn_lookup(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Lag-table lookup (:func:`kernels.lag_lookup`) of the token pairs' delays for ``vectors``."""
+        return kernels.lag_lookup(self._nn_tdoa(vectors) / LAG_STEP_S + MAX_LAG, N_LAGS)
 
-    def _score_tdoa(self, out: dict, tdoa: np.ndarray) -> np.ndarray:
-        """Sigmoid spatial spectrum ``[shape=(D,)]`` for ``tdoa [shape=(D, P)]``: the numpy twin of
+    def _score(self, out: dict, vectors: np.ndarray) -> np.ndarray:
+        return self._score_lookup(out, self._nn_lookup(vectors))
+
+    def _score_lookup(self, out: dict, lookup: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """Sigmoid spatial spectrum ``[shape=(D,)]`` of the directions of ``lookup``: the numba twin of
         :func:`srp_scores` (torch call overhead dominates at one window; tests check they agree)."""
-        pos = np.clip(tdoa / LAG_STEP_S + MAX_LAG, 0.0, N_LAGS - 1.000001)
-        lo = pos.astype(np.intp)
-        frac = pos - lo
-        clean = out["clean"]
-        pairs = np.arange(clean.shape[0])
-        v0 = clean[pairs, lo]
-        value = v0 + frac * (clean[pairs, lo + 1] - v0)
-        w = out["weight"]
-        score = (value @ w) / max(float(w.sum()), 1e-6)
+        score = kernels.srp_interp(out["scaled"], *lookup)
         return 1.0 / (1.0 + np.exp(-(self._scale * score + self._bias)))
 
     def process(self, window: FeatureWindow) -> Estimate:
         cfg = self.config
         out, cross = self._run(window)
-        spectrum = self._score_tdoa(out, self._pair_tdoa)
+        learned = self._score_lookup(out, self._nn_scan_lookup)  # the scan starts with the grid
+        spectrum = learned[:len(self.grid)]
         activity = float(1.0 / (1.0 + np.exp(-float(out["activity"]))))
         sources = []
         if window.level_db >= cfg.min_level_db and activity >= self.activity_threshold:
-            sources = self._fused_sources(window, out, cross) if self.fuse_srp else self._head_sources(out, spectrum)
+            sources = (self._fused_sources(window, out, cross, learned) if self.fuse_srp
+                       else self._head_sources(out, spectrum))
         return Estimate.of_window(window, self.name, sources, spectrum, embedding=self.spatial_embedding(out),
                                   extras={"activity": activity, "model": self.model_name})
 
@@ -316,7 +333,7 @@ class NeuralLocalizer(SrpPhatLocalizer):
         peaks = peaks[:1] + [i for i in peaks[1:] if spectrum[i] >= self.secondary_threshold]
         return [make_source(*self.refine_with(lambda v: self._score(out, v), self.grid.vectors[i])) for i in peaks]
 
-    def _fused_sources(self, window: FeatureWindow, out: dict, cross: np.ndarray) -> list:
+    def _fused_sources(self, window: FeatureWindow, out: dict, cross: np.ndarray, learned: np.ndarray) -> list:
         """Sources where the model's spectrum and SRP-PHAT agree: peaks of their product over the
         SRP scan directions, each refined on the exact SRP (sub-degree precision in dry rooms) and
         reported with the model's confidence there. The model decides activity, how many sources
@@ -324,7 +341,6 @@ class NeuralLocalizer(SrpPhatLocalizer):
         cfg = self.config
         gcc, lags = self._lags(cross.sum(axis=0) if self._nn_shares_sums else self._pair_sum(window))
         srp = kernels.srp_interp(lags, *self._scan_lookup)
-        learned = self._score_tdoa(out, self._scan_tdoa)
         fused = learned * np.clip(srp, 0.0, None)
         peaks = pick_peaks(fused, self._scan, cfg.max_sources, cfg.min_separation_deg, 1e-6, cfg.relative_threshold)
         peaks = peaks[:1] + [i for i in peaks[1:] if learned[i] >= self.secondary_threshold]

@@ -31,6 +31,8 @@ LAG_TIMES = np.arange(-MAX_LAG, MAX_LAG + 1) * LAG_STEP_S
 MAX_TOKEN_MICS = 8  # larger arrays: a spread-out subset (all its pairs: at most 28 per group)
 MAX_PAIRS = MAX_TOKEN_MICS * (MAX_TOKEN_MICS - 1) // 2
 PHASE_BINS = 64  # raw-phase ablation input: bins per mic (see :func:`window_phases`)
+# Model inputs: the pairs' GCC-PHAT; plus their energy-weighted GCC; or both mics' raw STFT phase.
+INPUT_FEATURES = {"gcc": TOKEN_FEATURES, "gcc+energy": 2 * TOKEN_FEATURES, "phase": 4 * PHASE_BINS}
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,6 +131,20 @@ def tokens_from_cross(cross: np.ndarray, projector: LagProjector) -> np.ndarray:
     return projector(np.stack([kernels.gcc_phat(c) for c in cross]))
 
 
+def energy_tokens_from_cross(cross: np.ndarray, projector: LagProjector) -> np.ndarray:
+    """Energy-weighted GCC tokens ``[shape=(groups, P, TOKEN_FEATURES)]`` float32: the cross-spectra
+    without PHAT whitening, scaled per pair by the loudest group's mean magnitude over the bands.
+
+    PHAT gives every bin one vote, so a broadband noise 10 dB below a talker wins the many bins the
+    talker leaves empty; these tokens keep the loudness (which source dominates, and how the level
+    moves across the groups) that the whitened tokens discard.
+    """
+    lo, hi = projector.span
+    loudest = np.abs(cross[..., lo:hi]).mean(axis=-1).max(axis=0)  # (P,)
+    scale = 1.0 / np.maximum(loudest, 1e-20)
+    return projector(cross * scale[None, :, None].astype(np.float32))
+
+
 def window_tokens(window: FeatureWindow, projector: LagProjector, pairs: TokenPairs) -> np.ndarray:
     """Token features of one window, ``[shape=(GROUPS, P, TOKEN_FEATURES)]`` float32."""
     return tokens_from_cross(group_cross(window.spectra, pairs, projector.span), projector)
@@ -164,3 +180,15 @@ def phase_tokens(phases: np.ndarray, pairs: TokenPairs) -> np.ndarray:
     i = np.array([slot[int(m)] for m in pairs.pair_i], dtype=np.intp)
     j = np.array([slot[int(m)] for m in pairs.pair_j], dtype=np.intp)
     return np.concatenate([phases[:, i], phases[:, j]], axis=-1)
+
+
+def model_tokens(kind: str, window: FeatureWindow, cross: np.ndarray, projector: LagProjector,
+                 pairs: TokenPairs) -> np.ndarray:
+    """The tokens of model input ``kind`` (a key of ``INPUT_FEATURES``), ``[shape=(GROUPS, P, F)]``,
+    given the window's group cross-spectra ``cross`` (:func:`group_cross`)."""
+    if kind == "phase":
+        return phase_tokens(window_phases(window, projector, pairs), pairs)
+    tokens = tokens_from_cross(cross, projector)
+    if kind == "gcc+energy":
+        tokens = np.concatenate([tokens, energy_tokens_from_cross(cross, projector)], axis=-1)
+    return tokens

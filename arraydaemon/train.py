@@ -136,6 +136,9 @@ class Batches:
         rows = {s: self.rng.integers(0, self.windows(s), size=int((picks == s).sum())) for s in stages}
         b = {k: np.concatenate([self.data[s][k][rows[s]] for s in stages]) for k in
              ("tokens", "clean", "pair_mask", "pair_pos", "dirs", "dir_mask", "kind", "orient")}
+        if cfg.model.get("input") == "gcc+energy":
+            energy = np.concatenate([self.data[s]["energy"][rows[s]] for s in stages])
+            b["tokens"] = np.concatenate([b["tokens"], energy], axis=-1)
         if cfg.model.get("input") == "phase":  # ablation: both mics' raw STFT phase instead of the pair's GCC-PHAT
             phases = np.concatenate([self.data[s]["phases"][rows[s]] for s in stages])
             slots = np.concatenate([self.data[s]["pair_slots"][rows[s]] for s in stages]).astype(np.intp)

@@ -55,7 +55,8 @@ def test_small_evaluation_runs_every_estimator_on_the_same_windows(tmp_path):
     for r in records:
         by_window.setdefault(r.window, set()).add(r.estimator)
         assert r.error_deg is None or 0.0 <= r.error_deg <= 180.0
-    assert all(ests == {"neural", "neural-head", "srp-phat"} for ests in by_window.values())
+    assert all(ests == {"neural", "neural-head", "srp-phat", "srp-phat-ungated"} for ests in by_window.values())
+    assert all(r.error_deg is not None for r in records if r.estimator == "srp-phat-ungated")
     text = report(records)
     assert "Unseen geometries by RT60" in text and "| srp-phat |" in text
     assert plot_error_vs_rt60(records, tmp_path / "p.png").stat().st_size > 1000

@@ -63,12 +63,12 @@ def test_numpy_scoring_matches_the_torch_srp_head():
     loc = NeuralLocalizer(profile, feats.layout, LocalizerConfig(), model)
     window = feats.process(AudioBlock(0, 16000, 0.0, 0.0, audio))[0]
     out_np, _ = loc._run(window)
-    tdoa = loc._pair_tdoa
+    tdoa = loc._nn_tdoa(loc.grid.vectors)
     with torch.no_grad():
         tokens = torch.from_numpy(window_tokens(window, loc.projector, loc.token_pairs))[None]
         out = model(tokens, loc._nn_pair_pos, loc._nn_pair_mask)
         expected = torch.sigmoid(model.spectrum_logits(out, torch.from_numpy(tdoa).float()[None], loc._nn_pair_mask))[0]
-    np.testing.assert_allclose(loc._score_tdoa(out_np, tdoa), expected.numpy(), atol=1e-5)
+    np.testing.assert_allclose(loc._score(out_np, loc.grid.vectors), expected.numpy(), atol=1e-5)
 
 
 @needs_weights
@@ -153,3 +153,17 @@ def test_training_three_steps_on_tiny_data(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "resumed" in proc.stdout + proc.stderr
     assert load_model(out)[1]["train_steps"] == "5"
+
+
+def test_newest_group_shortcut_equals_the_full_encoder():
+    torch.manual_seed(2)
+    model = SpatialTransformer(ModelArgs(d_model=32, heads=2, layers=3, ff=64)).eval()
+    tokens = torch.randn(2, model.args.groups, 6, model.args.token_features)
+    pos = torch.randn(2, 6, 2, 3) * 0.05
+    mask = torch.ones(2, 6, dtype=torch.bool)
+    mask[1, 4:] = False  # a padded 4-pair array in the same batch
+    with torch.no_grad():
+        full = model.encode(tokens, pos, mask)[:, -1]
+        fast = model.encode_newest(tokens, pos, mask)
+    torch.testing.assert_close(fast[0], full[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(fast[1, :4], full[1, :4], atol=1e-5, rtol=1e-5)

@@ -98,3 +98,32 @@ def test_phase_tokens_pair_up_both_mics_raw_phase():
     phase_j = np.angle(w.spectra[newest[g], j, phase_bins(projector)])
     expected = np.concatenate([np.cos(phase_i), np.sin(phase_i), np.cos(phase_j), np.sin(phase_j)])
     np.testing.assert_allclose(tokens[g, p], expected, atol=1e-6)
+
+
+def test_energy_tokens_follow_the_louder_source_and_ignore_overall_gain():
+    from scipy.signal import butter, sosfilt
+
+    from arraydaemon.neural_features import energy_tokens_from_cross, tokens_from_cross
+
+    mics = load_profile("respeaker_6mic_hat").mics
+    rng = np.random.default_rng(3)
+    talker = sosfilt(butter(4, 1500, fs=16000, output="sos"), rng.standard_normal(16000)).astype(np.float32)
+    noise = rng.standard_normal(16000).astype(np.float32)
+    noise *= 10 ** (-12 / 20) * np.std(talker) / np.std(noise)  # broadband, 12 dB quieter
+    audio = simulate.free_field_scene(mics, [(talker, 60.0, 0.0), (noise, -90.0, 0.0)], 16000)
+    feats, windows = _windows(mics, audio)
+    projector = LagProjector.for_layout(feats.layout)
+    pairs = TokenPairs.for_array(mics, 0)
+    cross = group_cross(windows[-1].spectra, pairs, projector.span)
+    n = len(LAG_TIMES)
+    delay_of = lambda az: -(pairs.baselines(mics) @ simulate.direction_vector(az, 0.0)) / 343.0
+    longest = int(np.argmax(np.linalg.norm(pairs.baselines(mics), axis=1)))
+    energy = energy_tokens_from_cross(cross, projector)[-1, longest]
+    phat = tokens_from_cross(cross, projector)[-1, longest]
+    energy_peak = LAG_TIMES[np.argmax(energy[:n] + energy[n:])]
+    assert abs(energy_peak - delay_of(60.0)[longest]) <= 2 * (LAG_TIMES[1] - LAG_TIMES[0])
+    # PHAT's high band (where only the noise has energy) points at the noise instead
+    assert abs(LAG_TIMES[np.argmax(phat[n:])] - delay_of(-90.0)[longest]) <= 2 * (LAG_TIMES[1] - LAG_TIMES[0])
+    louder = group_cross((windows[-1].spectra * 10).astype(np.complex64), pairs, projector.span)
+    np.testing.assert_allclose(energy_tokens_from_cross(louder, projector), energy_tokens_from_cross(cross, projector),
+                               rtol=1e-4, atol=1e-5)

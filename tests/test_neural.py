@@ -167,3 +167,18 @@ def test_newest_group_shortcut_equals_the_full_encoder():
         fast = model.encode_newest(tokens, pos, mask)
     torch.testing.assert_close(fast[0], full[0], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(fast[1, :4], full[1, :4], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("token_input", ["gcc+energy", "phase"])
+def test_training_other_inputs_and_running_them(tmp_path, token_input):
+    out = tmp_path / "w.safetensors"
+    cmd = [sys.executable, "-m", "arraydaemon", "train", "--steps", "2", "--batch", "4", "--stage0-chunks", "1",
+           "--stage1-chunks", "1", "--scenes-per-chunk", "2", "--data", str(tmp_path / "data"),
+           "--run", str(tmp_path / "run"), "--out", str(out), "--input", token_input]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    model, _ = load_model(out)
+    assert model.args.input == token_input
+    profile = load_profile("respeaker_6mic_hat")
+    estimates = _run(profile, _scene(profile.mics, 30.0, 0.0, seed=4, seconds=1.0), model)
+    assert estimates and all(np.all(np.isfinite(e.embedding)) for e in estimates)

@@ -6,8 +6,8 @@ RT60 0.1–1.0 s), 0–3 sources 0.5–4 m away at any azimuth and elevation −
 in many voices, broadband and harmonic sounds), optionally a directional noise interferer that is
 *not* a target, diffuse and sensor noise (SNR −5…30 dB). The scene is run through the daemon's own
 feature stage and a few windows are kept, each with its token features (GCC-PHAT and energy-weighted
-GCC per pair, and the raw-phase features of the input ablation), the clean GCC of the direct path alone (the distillation target), and the true
-directions of the sources active in it.
+GCC per pair, and the raw-phase features of the input ablation), the clean GCC of the direct path
+alone (the distillation target), and the true directions of the sources active in it.
 
 Everything is deterministic from (split seed, scene index); scenes are cached in chunks of
 ``CHUNK`` scenes as .npz files, so generation can stop and resume.
@@ -209,7 +209,7 @@ def make_scene(split: str, index: int, stage: int = 1, geometry: np.ndarray | No
     return {
         "windows": out,
         "pair_pos": pairs.positions(profile.mics),
-        "pair_slots": np.stack([np.searchsorted(pairs.mics, pairs.pair_i), np.searchsorted(pairs.mics, pairs.pair_j)], 1),
+        "pair_slots": pairs.slots,
         "mics": mics,
         "dirs": np.array([simulate.direction_vector(a, e) for a, e in true_dirs]).reshape(-1, 3),
         "kind": KIND_CODES[g.kind],

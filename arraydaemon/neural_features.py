@@ -100,6 +100,11 @@ class TokenPairs:
     def __len__(self) -> int:
         return len(self.pair_i)
 
+    @property
+    def slots(self) -> np.ndarray:
+        """Each pair's two mics as positions in ``mics`` (rows of :func:`window_phases`), ``[shape=(P, 2)]``."""
+        return np.stack([np.searchsorted(self.mics, self.pair_i), np.searchsorted(self.mics, self.pair_j)], axis=1)
+
     def positions(self, mics: np.ndarray) -> np.ndarray:
         """Both mics' positions per pair, ``[shape=(P, 2, 3)]``."""
         return np.stack([mics[self.pair_i], mics[self.pair_j]], axis=1)
@@ -173,13 +178,11 @@ def window_phases(window: FeatureWindow, projector: LagProjector, pairs: TokenPa
     return np.concatenate([np.cos(phase), np.sin(phase)], axis=-1).astype(np.float32)
 
 
-def phase_tokens(phases: np.ndarray, pairs: TokenPairs) -> np.ndarray:
+def phase_tokens(phases: np.ndarray, slots: np.ndarray) -> np.ndarray:
     """Pair tokens of the raw-phase ablation: both mics' phase features side by side,
-    ``phases [shape=(G, M, 2 * PHASE_BINS)]`` → ``[shape=(G, P, 4 * PHASE_BINS)]``."""
-    slot = {int(m): k for k, m in enumerate(pairs.mics)}
-    i = np.array([slot[int(m)] for m in pairs.pair_i], dtype=np.intp)
-    j = np.array([slot[int(m)] for m in pairs.pair_j], dtype=np.intp)
-    return np.concatenate([phases[:, i], phases[:, j]], axis=-1)
+    ``phases [shape=(G, M, 2 * PHASE_BINS)]``, ``slots [shape=(P, 2)]`` (:attr:`TokenPairs.slots`)
+    → ``[shape=(G, P, 4 * PHASE_BINS)]``."""
+    return np.concatenate([phases[:, slots[:, 0]], phases[:, slots[:, 1]]], axis=-1)
 
 
 def model_tokens(kind: str, window: FeatureWindow, cross: np.ndarray, projector: LagProjector,
@@ -187,7 +190,7 @@ def model_tokens(kind: str, window: FeatureWindow, cross: np.ndarray, projector:
     """The tokens of model input ``kind`` (a key of ``INPUT_FEATURES``), ``[shape=(GROUPS, P, F)]``,
     given the window's group cross-spectra ``cross`` (:func:`group_cross`)."""
     if kind == "phase":
-        return phase_tokens(window_phases(window, projector, pairs), pairs)
+        return phase_tokens(window_phases(window, projector, pairs), pairs.slots)
     tokens = tokens_from_cross(cross, projector)
     if kind == "gcc+energy":
         tokens = np.concatenate([tokens, energy_tokens_from_cross(cross, projector)], axis=-1)

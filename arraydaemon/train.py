@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import dataset
+from .neural_features import phase_tokens
 
 SPEED_OF_SOUND = 343.0
 
@@ -142,9 +143,7 @@ class Batches:
         if cfg.model.get("input") == "phase":  # ablation: both mics' raw STFT phase instead of the pair's GCC-PHAT
             phases = np.concatenate([self.data[s]["phases"][rows[s]] for s in stages])
             slots = np.concatenate([self.data[s]["pair_slots"][rows[s]] for s in stages]).astype(np.intp)
-            rows_b = np.arange(batch)[:, None]
-            b["tokens"] = np.concatenate([phases[rows_b, :, slots[..., 0]], phases[rows_b, :, slots[..., 1]]],
-                                         axis=-1).transpose(0, 2, 1, 3)
+            b["tokens"] = np.stack([phase_tokens(ph, sl) for ph, sl in zip(phases, slots)])
         rot = random_rotations(self.rng, batch)
         b["pair_pos"] = np.einsum("bij,bpqj->bpqi", rot, b["pair_pos"])
         for k in ("dirs", "orient"):

@@ -90,7 +90,7 @@ def test_phase_tokens_pair_up_both_mics_raw_phase():
     projector = LagProjector.for_layout(feats.layout)
     pairs = TokenPairs.for_array(profile.mics, 0)
     w = windows[-1]
-    tokens = phase_tokens(window_phases(w, projector, pairs), pairs)
+    tokens = phase_tokens(window_phases(w, projector, pairs), pairs.slots)
     newest = group_edges(w.spectra.shape[0])[1:] - 1
     g, p = 1, 5
     i, j = pairs.pair_i[p], pairs.pair_j[p]

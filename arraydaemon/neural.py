@@ -205,7 +205,7 @@ def load_model(path: Path) -> tuple[SpatialTransformer, dict]:
         args = ModelArgs(**json.loads(meta["model_args"]))
         model = SpatialTransformer(args)
         model.load_state_dict(load_file(str(path)))
-    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise UserError(f"{path}: cannot load neural weights ({str(exc).splitlines()[0]})") from None
     model.eval()
     return model, meta

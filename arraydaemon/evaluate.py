@@ -56,6 +56,7 @@ class WindowRecord:
     estimator: str
     error_deg: float | None  # None: missed (no source reported)
     window: str = ""  # scene and window end: pairs the estimators' records of one window
+    interferer: bool = False  # the scene has a directional noise interferer (not a target)
 
 
 def evaluate_scene(scene: dict, localizers: dict, set_name: str, array_name: str, scene_id: str = "") -> list[WindowRecord]:
@@ -77,7 +78,7 @@ def evaluate_scene(scene: dict, localizers: dict, set_name: str, array_name: str
             err = (direction_error_deg(np.asarray(est.sources[0].vector), truth, g.kind, orient)
                    if est.sources else None)
             out.append(WindowRecord(set_name, array_name, g.kind, scene["rt60"], scene["snr_db"], name, err,
-                                    f"{scene_id}@{t_end:.3f}"))
+                                    f"{scene_id}@{t_end:.3f}", bool(scene["interferer"])))
     return out
 
 
@@ -188,6 +189,8 @@ def report(records: list[WindowRecord]) -> str:
         "Unseen geometries by SNR:\n\n" + markdown_table(
             summarize(unseen, lambda r: band_label(r.snr_db, SNR_BANDS, "dB")), "SNR"),
         "Unseen geometries by array kind:\n\n" + markdown_table(summarize(unseen, lambda r: r.kind), "kind"),
+        "Unseen geometries, with and without a directional noise interferer:\n\n" + markdown_table(
+            summarize(unseen, lambda r: "interferer" if r.interferer else "none"), "interferer"),
         "Bundled profiles, dry rooms (RT60 0.1–0.2 s, SNR 20–30 dB):\n\n" + markdown_table(
             summarize(dry, lambda r: r.array), "array"),
     ]

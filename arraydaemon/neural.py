@@ -51,7 +51,7 @@ class ModelArgs:
     ff: int = 256
     pos_freqs: int = 8
     position: str = "relative"  # "relative" | "absolute" (ablation)
-    input: str = "gcc"  # a key of INPUT_FEATURES: "gcc", "gcc+energy" or "phase" (ablation)
+    input: str = "gcc+energy"  # a key of INPUT_FEATURES: "gcc+energy", "gcc" or "phase" (ablations)
     groups: int = GROUPS
     embed_dim: int = 32
     canonical_dirs: int = 64  # directions of the embedding's auxiliary spectrum decoder

@@ -128,7 +128,8 @@ class Batches:
     def windows(self, stage: int) -> int:
         return len(self.data[stage]["kind"]) if stage in self.data else 0
 
-    def sample(self, batch: int, stage_probs: tuple[float, float], cfg: TrainConfig) -> dict:
+    def sample(self, batch: int, stage_probs: tuple[float, float], cfg: TrainConfig, token_input: str) -> dict:
+        """A batch of ``token_input`` tokens (the model's ``ModelArgs.input``) and their targets."""
         import torch
 
         stages = [s for s in (0, 1) if self.windows(s)]
@@ -137,10 +138,10 @@ class Batches:
         rows = {s: self.rng.integers(0, self.windows(s), size=int((picks == s).sum())) for s in stages}
         b = {k: np.concatenate([self.data[s][k][rows[s]] for s in stages]) for k in
              ("tokens", "clean", "pair_mask", "pair_pos", "dirs", "dir_mask", "kind", "orient")}
-        if cfg.model.get("input") == "gcc+energy":
+        if token_input == "gcc+energy":
             energy = np.concatenate([self.data[s]["energy"][rows[s]] for s in stages])
             b["tokens"] = np.concatenate([b["tokens"], energy], axis=-1)
-        if cfg.model.get("input") == "phase":  # ablation: both mics' raw STFT phase instead of the pair's GCC-PHAT
+        if token_input == "phase":  # ablation: both mics' raw STFT phase instead of the pair's GCC-PHAT
             phases = np.concatenate([self.data[s]["phases"][rows[s]] for s in stages])
             slots = np.concatenate([self.data[s]["pair_slots"][rows[s]] for s in stages]).astype(np.intp)
             b["tokens"] = np.stack([phase_tokens(ph, sl) for ph, sl in zip(phases, slots)])
@@ -240,7 +241,7 @@ def train(data_root: Path, run_dir: Path, cfg: TrainConfig, resume: bool = True,
             g["lr"] = schedule(step)
         stage_probs = (1.0, 0.0) if step < cfg.stage0_steps or not batches.windows(1) else (0.2, 0.8)
         full = not cfg.pretrain or step >= cfg.pretrain_steps
-        batch = batches.sample(cfg.batch, stage_probs, cfg)
+        batch = batches.sample(cfg.batch, stage_probs, cfg, model.args.input)
         parts = losses(model, batch, cfg, canonical, full)
         optimizer.zero_grad(set_to_none=True)
         parts["total"].backward()

@@ -16,7 +16,7 @@ from arraydaemon import simulate  # noqa: E402
 from arraydaemon.features import FeatureConfig, GccPhatFeatures  # noqa: E402
 from arraydaemon.localizer import LocalizerConfig  # noqa: E402
 from arraydaemon.messages import AudioBlock  # noqa: E402
-from arraydaemon.neural_features import TokenPairs, window_tokens  # noqa: E402
+from arraydaemon.neural_features import group_cross, model_tokens  # noqa: E402
 from arraydaemon.neural import (WEIGHTS_PATH, ModelArgs, NeuralLocalizer, SpatialTransformer,  # noqa: E402
                                 load_model)
 from arraydaemon.profiles import load_profile, parse_profile  # noqa: E402
@@ -65,7 +65,8 @@ def test_numpy_scoring_matches_the_torch_srp_head():
     out_np, _ = loc._run(window)
     tdoa = loc._nn_tdoa(loc.grid.vectors)
     with torch.no_grad():
-        tokens = torch.from_numpy(window_tokens(window, loc.projector, loc.token_pairs))[None]
+        cross = group_cross(window.spectra, loc.token_pairs, loc.projector.span)
+        tokens = torch.from_numpy(model_tokens(model.args.input, window, cross, loc.projector, loc.token_pairs))[None]
         out = model(tokens, loc._nn_pair_pos, loc._nn_pair_mask)
         expected = torch.sigmoid(model.spectrum_logits(out, torch.from_numpy(tdoa).float()[None], loc._nn_pair_mask))[0]
     np.testing.assert_allclose(loc._score(out_np, loc.grid.vectors), expected.numpy(), atol=1e-5)

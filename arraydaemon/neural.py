@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -244,6 +245,7 @@ class NeuralLocalizer(SrpPhatLocalizer):
         self.token_pairs = pairs = TokenPairs.for_array(profile.mics, profile.reference_mic)
         self._nn_pair_pos = torch.from_numpy(pairs.positions(profile.mics)).float()[None]
         self._nn_pair_mask = torch.ones(1, len(pairs), dtype=torch.bool)
+        self._nn_forward = traced_forward(model, self._nn_pair_pos, self._nn_pair_mask)
         self._nn_baselines = pairs.baselines(profile.mics)
         # Up to 8 mics SRP-PHAT sums the same pairs over the same band: its window sums are the sums
         # of the token groups' cross-spectra, computed once.
@@ -278,7 +280,7 @@ class NeuralLocalizer(SrpPhatLocalizer):
         cross = group_cross(window.spectra, self.token_pairs, self.projector.span)
         tokens = model_tokens(self.model.args.input, window, cross, self.projector, self.token_pairs)
         with torch.inference_mode():
-            out = self.model(torch.from_numpy(tokens)[None], self._nn_pair_pos, self._nn_pair_mask)
+            out = self._nn_forward(torch.from_numpy(tokens)[None], self._nn_pair_pos, self._nn_pair_mask)
         out = {k: v[0].numpy() for k, v in out.items()}
         # The head's weighted mean over pairs as a plain mean of weight-scaled GCCs (kernels.srp_interp).
         w = out["weight"]
@@ -349,6 +351,24 @@ class NeuralLocalizer(SrpPhatLocalizer):
             vec, _ = self._refine(gcc, self._scan[idx])
             sources.append(make_source(vec, float(self._score(out, vec[None])[0])))
         return sources
+
+
+def traced_forward(model: SpatialTransformer, pair_pos: torch.Tensor, pair_mask: torch.Tensor):
+    """``model``'s forward for one array (``pair_pos [shape=(1, P, 2, 3)]``), traced and frozen with
+    TorchScript when the model is in eval mode: the per-window graph is small, so per-operator
+    overhead dominates, and the traced graph cuts it by about a quarter with identical outputs
+    (tested). The pair count is baked in, which is why it is traced per array."""
+    if model.training:
+        return model
+    example = torch.zeros(1, model.args.groups, pair_pos.shape[1], model.args.token_features)
+    # TorchScript is deprecated in favour of torch.compile, which needs a C++ toolchain at run time and
+    # compiles for seconds; the pinned torch traces fine. The tracer's warnings are about branches on
+    # the (constant, all-real) pair mask, which the trace rightly fixes.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        traced = torch.jit.trace(model, (example, pair_pos, pair_mask), strict=False, check_trace=False)
+        return torch.jit.freeze(traced)
 
 
 def canonical_directions(n: int) -> np.ndarray:

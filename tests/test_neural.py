@@ -183,3 +183,18 @@ def test_training_other_inputs_and_running_them(tmp_path, token_input):
     profile = load_profile("respeaker_6mic_hat")
     estimates = _run(profile, _scene(profile.mics, 30.0, 0.0, seed=4, seconds=1.0), model)
     assert estimates and all(np.all(np.isfinite(e.embedding)) for e in estimates)
+
+
+def test_traced_forward_matches_the_model():
+    from arraydaemon.neural import traced_forward
+
+    torch.manual_seed(3)
+    model = SpatialTransformer(ModelArgs(d_model=32, heads=2, layers=2, ff=64)).eval()
+    pos = torch.randn(1, 10, 2, 3) * 0.05
+    mask = torch.ones(1, 10, dtype=torch.bool)
+    traced = traced_forward(model, pos, mask)
+    tokens = torch.randn(1, model.args.groups, 10, model.args.token_features)
+    with torch.inference_mode():
+        expected, got = model(tokens, pos, mask), traced(tokens, pos, mask)
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], atol=1e-5, rtol=1e-5)

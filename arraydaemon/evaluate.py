@@ -82,40 +82,47 @@ def evaluate_scene(scene: dict, localizers: dict, set_name: str, array_name: str
     return out
 
 
-def _localizer_factories(weights: Path | None) -> dict:
+def _localizer_factories(weights: Path | None, heads: dict[str, Path] | None = None) -> dict:
+    """Estimator name → factory(profile). ``weights``: the neural estimator and its spectrum alone
+    (``neural-head``); ``heads``: further models' spectra alone, as ``head:NAME`` (ablations)."""
     from .neural import NeuralLocalizer, load_model
 
     cache: dict = {}
-    model = load_model(weights)[0] if weights else None
     layout = FrameLayout.from_config(FeatureConfig(), dataset.SAMPLE_RATE)
 
     def cached(kind, build):
         def make(profile):
-            key = (kind, profile.mics.tobytes())
-            if key not in cache:
-                if len(cache) > 8:  # scenes come one geometry at a time: keep memory bounded
-                    cache.clear()
-                cache[key] = build(profile)
-            return cache[key]
+            geometry = profile.mics.tobytes()
+            if cache.get("geometry") != geometry:  # scenes come one geometry at a time: keep only its localizers
+                cache.clear()
+                cache["geometry"] = geometry
+            if kind not in cache:
+                cache[kind] = build(profile)
+            return cache[kind]
         return make
+
+    def head_only(model):
+        def build(p):
+            loc = NeuralLocalizer(p, layout, LocalizerConfig(), model)
+            loc.fuse_srp = False
+            return loc
+        return build
 
     out = {"srp-phat": cached("srp", lambda p: SrpPhatLocalizer(p, layout, LocalizerConfig())),
            # the same without its activity gates: it always answers, like a model that is never silent
            "srp-phat-ungated": cached("srp-ungated", lambda p: SrpPhatLocalizer(p, layout, UNGATED))}
-    if model is not None:
+    if weights is not None:
+        model = load_model(weights)[0]
         out["neural"] = cached("nn", lambda p: NeuralLocalizer(p, layout, LocalizerConfig(), model))
-
-        def head_only(p):
-            loc = NeuralLocalizer(p, layout, LocalizerConfig(), model)
-            loc.fuse_srp = False
-            return loc
-
-        out["neural-head"] = cached("head", head_only)
+        out["neural-head"] = cached("head", head_only(model))
+    for name, path in (heads or {}).items():
+        out[f"head:{name}"] = cached(f"head:{name}", head_only(load_model(path)[0]))
     return out
 
 
-def build_records(n_unseen: int, n_dry_per_profile: int, weights: Path | None, progress: bool = True) -> list[WindowRecord]:
-    localizers = _localizer_factories(weights)
+def build_records(n_unseen: int, n_dry_per_profile: int, weights: Path | None, progress: bool = True,
+                  heads: dict[str, Path] | None = None) -> list[WindowRecord]:
+    localizers = _localizer_factories(weights, heads)
     records: list[WindowRecord] = []
     jobs = [("unseen", i, None, None) for i in range(n_unseen)]
     for name, mics in dataset.bundled_geometries():
@@ -252,10 +259,9 @@ def ablation_table(weights: dict[str, Path], n_unseen: int) -> str:
         reverberant = summarize([r for r in records if r.estimator == estimator and r.rt60 >= 0.5], lambda r: "all")
         return {**overall, "mae_rt60_05": reverberant[0]["mae_deg"] if reverberant else float("nan")}
 
-    rows = []
-    for name, path in weights.items():
-        records = [r for r in build_records(n_unseen, 0, path, progress=False) if r.set == "unseen"]
-        rows.append((name, row(records, "neural-head")))
+    # Every scene is simulated once and every model scored on it.
+    records = [r for r in build_records(n_unseen, 0, None, progress=False, heads=weights) if r.set == "unseen"]
+    rows = [(name, row(records, f"head:{name}")) for name in weights]
     rows += [(f"{est} (reference)", row(records, est)) for est in ("srp-phat", "srp-phat-ungated")]
     lines = ["| model | windows | MAE (°) | MAE, RT60 ≥ 0.5 s (°) | within 10° | miss rate |", "|---|---|---|---|---|---|"]
     for name, r in rows:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from arraydaemon import simulate
-from arraydaemon.evaluate import (WindowRecord, both_answered, build_records, direction_error_deg,
+from arraydaemon.evaluate import (WindowRecord, ablation_table, both_answered, build_records, direction_error_deg,
                                   plot_error_vs_rt60, report, summarize)
 
 torch = pytest.importorskip("torch")
@@ -43,12 +43,16 @@ def test_both_answered_keeps_only_windows_every_estimator_answered():
     assert rows["srp-phat"]["within_10"] == pytest.approx(2 / 3)
 
 
-def test_small_evaluation_runs_every_estimator_on_the_same_windows(tmp_path):
+def _tiny_weights(path, seed=0):
     from arraydaemon.neural import ModelArgs, SpatialTransformer, save_model
 
-    torch.manual_seed(0)
-    weights = tmp_path / "w.safetensors"
-    save_model(SpatialTransformer(ModelArgs(d_model=32, heads=2, layers=1, ff=64)), weights)
+    torch.manual_seed(seed)
+    save_model(SpatialTransformer(ModelArgs(d_model=32, heads=2, layers=1, ff=64)), path)
+    return path
+
+
+def test_small_evaluation_runs_every_estimator_on_the_same_windows(tmp_path):
+    weights = _tiny_weights(tmp_path / "w.safetensors")
     records = build_records(3, 0, weights, progress=False)
     assert records
     by_window: dict[str, set] = {}
@@ -60,3 +64,12 @@ def test_small_evaluation_runs_every_estimator_on_the_same_windows(tmp_path):
     text = report(records)
     assert "Unseen geometries by RT60" in text and "| srp-phat |" in text
     assert plot_error_vs_rt60(records, tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_ablation_table_has_a_row_per_model_and_the_references(tmp_path):
+    table = ablation_table({"a": _tiny_weights(tmp_path / "a.safetensors", 1),
+                            "b": _tiny_weights(tmp_path / "b.safetensors", 2)}, 3)
+    names = [line.split("|")[1].strip() for line in table.splitlines()[2:]]
+    assert names == ["a", "b", "srp-phat (reference)", "srp-phat-ungated (reference)"]
+    windows = {line.split("|")[2].strip() for line in table.splitlines()[2:]}
+    assert len(windows) == 1 and int(windows.pop()) > 0  # every row scored on the same windows

@@ -228,7 +228,7 @@ class SrpPhatLocalizer:
 
     def _pair_delays(self, vectors: np.ndarray) -> np.ndarray:
         """Pair TDOAs ``tau_j - tau_i`` in seconds, ``[shape=(directions, pairs)]``."""
-        return -(np.asarray(vectors, dtype=np.float64) @ self._baselines.T) / self.profile.speed_of_sound
+        return pair_delays(vectors, self._baselines, self.profile.speed_of_sound)
 
     def _lag_positions(self, vectors: np.ndarray) -> np.ndarray:
         """Fractional indices into the lag table of each direction's pair delays, ``[shape=(n, pairs)]``."""
@@ -405,6 +405,12 @@ class SrpPhatLocalizer:
                 if cfg.max_sources > 1:
                     sources.extend(self._secondary_sources(window, vec, value))
         return Estimate.of_window(window, self.name, sources, spectrum)
+
+
+def pair_delays(vectors: np.ndarray, baselines: np.ndarray, speed_of_sound: float) -> np.ndarray:
+    """TDOAs ``tau_j - tau_i`` (s) of plane waves from unit ``vectors [shape=(D, 3)]`` at mic pairs with
+    baselines ``r_j - r_i [shape=(P, 3)]``: ``[shape=(D, P)]``."""
+    return -(np.asarray(vectors, dtype=np.float64) @ baselines.T) / speed_of_sound
 
 
 def quadratic_vertex(values: np.ndarray, patch: np.ndarray) -> np.ndarray | None:

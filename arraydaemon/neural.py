@@ -33,7 +33,7 @@ from torch import nn
 from . import grids, kernels
 from .errors import UserError
 from .features import FrameLayout
-from .localizer import LocalizerConfig, SrpPhatLocalizer, make_source, pick_peaks
+from .localizer import LocalizerConfig, SrpPhatLocalizer, make_source, pair_delays, pick_peaks
 from .messages import Estimate, FeatureWindow
 from .neural_features import (GROUPS, INPUT_FEATURES, LAG_STEP_S, MAX_LAG, N_LAGS, LagProjector, TokenPairs,
                               group_cross, model_tokens)
@@ -270,10 +270,6 @@ class NeuralLocalizer(SrpPhatLocalizer):
             name += f"@{meta['train_steps']}"
         return cls(profile, layout, config, model, name)
 
-    def _nn_tdoa(self, vectors: np.ndarray) -> np.ndarray:
-        """Token-pair TDOAs ``tau_j - tau_i`` (s) of unit ``vectors``, ``[shape=(D, P)]``."""
-        return -(np.asarray(vectors, dtype=np.float64) @ self._nn_baselines.T) / self.profile.speed_of_sound
-
     def _run(self, window: FeatureWindow) -> tuple[dict, np.ndarray]:
         """Model outputs for one window as numpy — clean [shape=(P, N_LAGS)], weight [shape=(P,)],
         activity, embedding — and the token pairs' group cross-spectra [shape=(GROUPS, P, bins)]."""
@@ -303,7 +299,8 @@ class NeuralLocalizer(SrpPhatLocalizer):
 
     def _nn_lookup(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Lag-table lookup (:func:`kernels.lag_lookup`) of the token pairs' delays for ``vectors``."""
-        return kernels.lag_lookup(self._nn_tdoa(vectors) / LAG_STEP_S + MAX_LAG, N_LAGS)
+        delays = pair_delays(vectors, self._nn_baselines, self.profile.speed_of_sound)
+        return kernels.lag_lookup(delays / LAG_STEP_S + MAX_LAG, N_LAGS)
 
     def _score(self, out: dict, vectors: np.ndarray) -> np.ndarray:
         return self._score_lookup(out, self._nn_lookup(vectors))

@@ -7,7 +7,8 @@ only the pairs with the reference mic: the cross-spectrum of two non-reference m
 recovered from their (frame-averaged, PHAT-weighted) spectra against the reference, and SRP-PHAT
 gains most of its reverberation robustness from those pairs. Lags in seconds rather than samples make
 the features independent of the array's sample rate, so one model serves 16 and 48 kHz arrays.
-Live inference and training data generation both call :func:`window_tokens`.
+Live inference and training data generation both build them with :func:`group_cross`
+and :func:`tokens_from_cross`.
 """
 
 from __future__ import annotations
@@ -85,15 +86,14 @@ class TokenPairs:
         """All pairs of the array's mics ``positions [shape=(mics, 3)]`` if there are at most
         ``MAX_TOKEN_MICS``; otherwise of a spread-out subset: farthest-point sampling from the
         reference mic, which keeps the aperture (resolution) and a mix of short and long baselines."""
-        n = len(positions)
-        chosen = [ref]
-        if n > MAX_TOKEN_MICS:
+        mics = np.arange(len(positions))
+        if len(mics) > MAX_TOKEN_MICS:
+            chosen = [ref]
             dist = np.linalg.norm(positions - positions[ref], axis=1)
             while len(chosen) < MAX_TOKEN_MICS:
-                nxt = int(np.argmax(dist))
-                chosen.append(nxt)
-                dist = np.minimum(dist, np.linalg.norm(positions - positions[nxt], axis=1))
-        mics = np.arange(n) if n <= MAX_TOKEN_MICS else np.sort(np.array(chosen))
+                chosen.append(int(np.argmax(dist)))
+                dist = np.minimum(dist, np.linalg.norm(positions - positions[chosen[-1]], axis=1))
+            mics = np.sort(np.array(chosen))
         pairs = np.array(list(itertools.combinations(mics, 2)), dtype=np.intp).reshape(-1, 2)
         return cls(mics, pairs[:, 0].copy(), pairs[:, 1].copy())
 
@@ -148,11 +148,6 @@ def energy_tokens_from_cross(cross: np.ndarray, projector: LagProjector) -> np.n
     loudest = np.abs(cross[..., lo:hi]).mean(axis=-1).max(axis=0)  # (P,)
     scale = 1.0 / np.maximum(loudest, 1e-20)
     return projector(cross * scale[None, :, None].astype(np.float32))
-
-
-def window_tokens(window: FeatureWindow, projector: LagProjector, pairs: TokenPairs) -> np.ndarray:
-    """Token features of one window, ``[shape=(GROUPS, P, TOKEN_FEATURES)]`` float32."""
-    return tokens_from_cross(group_cross(window.spectra, pairs, projector.span), projector)
 
 
 def clean_gcc_target(window: FeatureWindow, projector: LagProjector, pairs: TokenPairs) -> np.ndarray:

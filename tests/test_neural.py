@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 from arraydaemon import simulate  # noqa: E402
 from arraydaemon.features import FeatureConfig, GccPhatFeatures  # noqa: E402
-from arraydaemon.localizer import LocalizerConfig  # noqa: E402
+from arraydaemon.localizer import LocalizerConfig, pair_delays  # noqa: E402
 from arraydaemon.messages import AudioBlock  # noqa: E402
 from arraydaemon.neural_features import group_cross, model_tokens  # noqa: E402
 from arraydaemon.neural import (WEIGHTS_PATH, ModelArgs, NeuralLocalizer, SpatialTransformer,  # noqa: E402
@@ -40,12 +40,17 @@ def _scene(mics, az, el, seed, seconds=1.5, rt60=0.3):
                                snr_db=25.0, rng=rng).audio
 
 
+def _tiny_model_and_inputs(seed: int, batch: int, pairs: int, layers: int = 2):
+    """An untrained small model in eval mode and random tokens, pair positions and an all-real mask."""
+    torch.manual_seed(seed)
+    model = SpatialTransformer(ModelArgs(d_model=32, heads=2, layers=layers, ff=64)).eval()
+    tokens = torch.randn(batch, model.args.groups, pairs, model.args.token_features)
+    pos = torch.randn(batch, pairs, 2, 3) * 0.05
+    return model, tokens, pos, torch.ones(batch, pairs, dtype=torch.bool)
+
+
 def test_encoder_is_causal_over_time_groups():
-    torch.manual_seed(0)
-    model = SpatialTransformer(ModelArgs(d_model=32, heads=2, layers=2, ff=64)).eval()
-    tokens = torch.randn(1, model.args.groups, 5, model.args.token_features)
-    base = torch.randn(1, 5, 2, 3) * 0.05
-    mask = torch.ones(1, 5, dtype=torch.bool)
+    model, tokens, base, mask = _tiny_model_and_inputs(0, batch=1, pairs=5)
     later = tokens.clone()
     later[:, -1] += torch.randn_like(later[:, -1])
     with torch.no_grad():
@@ -63,7 +68,7 @@ def test_numpy_scoring_matches_the_torch_srp_head():
     loc = NeuralLocalizer(profile, feats.layout, LocalizerConfig(), model)
     window = feats.process(AudioBlock(0, 16000, 0.0, 0.0, audio))[0]
     out_np, _ = loc._run(window)
-    tdoa = loc._nn_tdoa(loc.grid.vectors)
+    tdoa = pair_delays(loc.grid.vectors, loc.token_pairs.baselines(profile.mics), profile.speed_of_sound)
     with torch.no_grad():
         cross = group_cross(window.spectra, loc.token_pairs, loc.projector.span)
         tokens = torch.from_numpy(model_tokens(model.args.input, window, cross, loc.projector, loc.token_pairs))[None]
@@ -157,11 +162,7 @@ def test_training_three_steps_on_tiny_data(tmp_path):
 
 
 def test_newest_group_shortcut_equals_the_full_encoder():
-    torch.manual_seed(2)
-    model = SpatialTransformer(ModelArgs(d_model=32, heads=2, layers=3, ff=64)).eval()
-    tokens = torch.randn(2, model.args.groups, 6, model.args.token_features)
-    pos = torch.randn(2, 6, 2, 3) * 0.05
-    mask = torch.ones(2, 6, dtype=torch.bool)
+    model, tokens, pos, mask = _tiny_model_and_inputs(2, batch=2, pairs=6, layers=3)
     mask[1, 4:] = False  # a padded 4-pair array in the same batch
     with torch.no_grad():
         full = model.encode(tokens, pos, mask)[:, -1]
@@ -188,12 +189,8 @@ def test_training_other_inputs_and_running_them(tmp_path, token_input):
 def test_traced_forward_matches_the_model():
     from arraydaemon.neural import traced_forward
 
-    torch.manual_seed(3)
-    model = SpatialTransformer(ModelArgs(d_model=32, heads=2, layers=2, ff=64)).eval()
-    pos = torch.randn(1, 10, 2, 3) * 0.05
-    mask = torch.ones(1, 10, dtype=torch.bool)
+    model, tokens, pos, mask = _tiny_model_and_inputs(3, batch=1, pairs=10)
     traced = traced_forward(model, pos, mask)
-    tokens = torch.randn(1, model.args.groups, 10, model.args.token_features)
     with torch.inference_mode():
         expected, got = model(tokens, pos, mask), traced(tokens, pos, mask)
     for key in expected:

@@ -12,8 +12,8 @@ from arraydaemon.dataset import random_geometry
 from arraydaemon.features import FeatureConfig, GccPhatFeatures
 from arraydaemon.messages import AudioBlock
 from arraydaemon.neural_features import (GROUPS, LAG_TIMES, MAX_PAIRS, MAX_TOKEN_MICS, LagProjector, TokenPairs,
-                                         clean_gcc_target, group_cross, group_edges, phase_bins, phase_tokens,
-                                         window_phases, window_tokens)
+                                         clean_gcc_target, group_cross, group_edges, model_tokens, phase_bins,
+                                         phase_tokens, window_phases)
 from arraydaemon.profiles import load_profile
 
 
@@ -61,10 +61,10 @@ def test_tokens_match_the_direct_gcc_formula():
     projector = LagProjector.for_layout(feats.layout)
     pairs = TokenPairs.for_array(profile.mics, 0)
     w = windows[-1]
-    np.testing.assert_allclose(window_tokens(w, projector, pairs), _reference_tokens(w.spectra, pairs, projector),
-                               atol=2e-5)
-    # the groups' cross-spectra sum to the whole window's (what SRP-PHAT reuses)
     cross = group_cross(w.spectra, pairs, feats.layout.band)
+    np.testing.assert_allclose(model_tokens("gcc", w, cross, projector, pairs),
+                               _reference_tokens(w.spectra, pairs, projector), atol=2e-5)
+    # the groups' cross-spectra sum to the whole window's (what SRP-PHAT reuses)
     whole = group_cross(w.spectra, pairs, feats.layout.band, groups=1)[0]
     np.testing.assert_allclose(cross.sum(0), whole, rtol=1e-4, atol=1e-3)
 

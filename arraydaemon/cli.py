@@ -451,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="cache/data", help="simulated-data cache directory")
     p.add_argument("--run", default="training/neural", help="checkpoint directory (resumed unless --fresh)")
     p.add_argument("--out", help="weights file to write (default: the shipped arraydaemon/data/neural.safetensors)")
-    p.add_argument("--steps", type=int, default=10000)
+    p.add_argument("--steps", type=int, default=12000)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stage0-chunks", type=int, default=20, help="chunks of clean single-source scenes")

@@ -3,8 +3,9 @@
 Each scene draws an array geometry (3–16 mics: circles, lines, grids, irregular planar and 3-D
 clusters, apertures 4–30 cm, or a bundled profile), a shoebox room (pyroomacoustics image sources,
 RT60 0.1–1.0 s), 0–3 sources 0.5–4 m away at any azimuth and elevation −40°…60° (espeak-ng speech
-in many voices, broadband and harmonic sounds), optionally a directional noise interferer that is
-*not* a target, diffuse and sensor noise (SNR −5…30 dB). The scene is run through the daemon's own
+in many voices, broadband and harmonic sounds), optionally a stationary directional machine-noise
+interferer (fan, motor; 5–20 dB below the targets in RMS) that is *not* a target, diffuse and sensor
+noise (SNR −5…30 dB). The scene is run through the daemon's own
 feature stage and a few windows are kept, each with its token features (GCC-PHAT and energy-weighted
 GCC per pair, and the raw-phase features of the input ablation), the clean GCC of the direct path
 alone (the distillation target), and the true directions of the sources active in it.
@@ -32,7 +33,8 @@ from .profiles import available_profiles, load_profile_file, parse_profile
 
 SAMPLE_RATE = 16000
 MAX_MICS = 16
-DATA_VERSION = 3  # chunk directories are per version: v1 held reference-pair tokens only, v2 no energy tokens
+DATA_VERSION = 4  # chunk directories are per version: v1 reference-pair tokens only, v2 no energy tokens,
+# v3 peak-normalised noise-burst interferers
 MAX_SOURCES = 3
 SCENE_S = 1.6
 WINDOW_ENDS_S = (0.45, 0.6, 0.75, 0.9, 1.05, 1.2, 1.35, 1.5)
@@ -131,6 +133,25 @@ def _separated_directions(rng, n: int, min_sep_deg: float = 25.0) -> list[tuple[
     return out
 
 
+_NOMINAL_RMS = 0.1  # about a peak-normalised talker's active RMS: the interferer's reference when no target
+
+
+def _active_rms(signal: np.ndarray, frame: int = 400) -> float:
+    """RMS over the 25 ms frames where ``signal`` is within 30 dB of its loudest frame."""
+    frames = signal[: len(signal) // frame * frame].reshape(-1, frame)
+    power = np.mean(frames.astype(np.float64) ** 2, axis=1)
+    active = power > power.max() * 1e-3
+    return float(np.sqrt(power[active].mean())) if active.any() else 0.0
+
+
+def machine_interferer(rng: np.random.Generator, targets: list[np.ndarray]) -> np.ndarray:
+    """Stationary machine noise ``[shape=(SCENE_S * SAMPLE_RATE,)]`` 5–20 dB below the loudest dry
+    target's active RMS (below a nominal talker's with no target). Levels are set in RMS: noise has a
+    lower crest factor than speech, so at equal peaks it would sit only a few dB below the talker."""
+    level = max((_active_rms(t) for t in targets), default=_NOMINAL_RMS)
+    return simulate.stationary_noise_source(rng, SCENE_S, SAMPLE_RATE) * level * 10 ** (-rng.uniform(5, 20) / 20)
+
+
 def _windows(profile, audio: np.ndarray, ends_s) -> list:
     feats = GccPhatFeatures(profile, FeatureConfig())
     windows = feats.process(AudioBlock(0, SAMPLE_RATE, 0.0, 0.0, audio.astype(np.float32)))
@@ -170,8 +191,7 @@ def make_scene(split: str, index: int, stage: int = 1, geometry: np.ndarray | No
         specs.append(simulate.SourceSpec(sig, az, el, float(rng.uniform(0.5, 4.0))))
     interferer = extras and stage > 0 and rng.random() < 0.25
     if interferer:
-        sig = simulate.noise_burst_source(rng, SCENE_S, SAMPLE_RATE) * 10 ** (-rng.uniform(5, 20) / 20)
-        specs.append(simulate.SourceSpec(sig, dirs[-1][0], dirs[-1][1], float(rng.uniform(1.0, 4.0))))
+        specs.append(simulate.SourceSpec(machine_interferer(rng, dry), dirs[-1][0], dirs[-1][1], float(rng.uniform(1.0, 4.0))))
     diffuse_db = float(rng.uniform(0, 30)) if (extras and stage > 0 and rng.random() < 0.5) else None
     if specs:
         scene = simulate.room_scene(mics, specs, sample_rate=SAMPLE_RATE, rt60=rt60, snr_db=snr, rng=rng,

@@ -40,6 +40,7 @@ __all__ = [
     "free_field_scene",
     "harmonic_source",
     "noise_burst_source",
+    "stationary_noise_source",
     "random_dry_source",
     "room_scene",
     "speech_source",
@@ -374,6 +375,36 @@ def noise_burst_source(rng: np.random.Generator, duration_s: float, sample_rate:
         out[pos : pos + take] += x[:take]
         pos += length + int(rng.uniform(0.05, 0.5) * sample_rate)
     return _normalize_peak(out)
+
+
+def stationary_noise_source(rng: np.random.Generator, duration_s: float, sample_rate: int) -> np.ndarray:
+    """Stationary machine noise, the directional interferer of a room: fan, motor, HVAC vent.
+
+    White to brown noise (sometimes band-passed), plus for half of them the hum of a motor (2-8
+    harmonics of a 50-400 Hz fundamental), with a slow amplitude drift (0.1-2 Hz, up to 20 %). It
+    runs for the whole duration without onsets or pauses, which is what tells it apart from a
+    target; unit RMS, so callers set its level against the targets' in RMS (a peak-normalised
+    noise sits only a few dB below a peak-normalised talker in RMS).
+
+    Returns float32 ``[shape=(samples,)]``.
+    """
+    n = _num_samples(duration_s, sample_rate)
+    x = _colored_noise(rng, n, float(rng.uniform(0.0, 2.0)), sample_rate)
+    nyq = sample_rate / 2.0
+    if rng.random() < 0.4:
+        lo = rng.uniform(80.0, 0.4 * nyq)
+        hi = min(lo * rng.uniform(2.0, 10.0), 0.95 * nyq)
+        x = scipy.signal.sosfilt(scipy.signal.butter(4, [lo, hi], btype="bandpass", fs=sample_rate, output="sos"), x)
+        x /= np.std(x) + 1e-12
+    t = np.arange(n) / sample_rate
+    if rng.random() < 0.5:
+        f0 = rng.uniform(50.0, 400.0)
+        harmonics = [k for k in range(1, int(rng.integers(2, 9)) + 1) if k * f0 < 0.95 * nyq]
+        hum = sum(rng.uniform(0.2, 1.0) / k * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 2 * np.pi))
+                  for k in harmonics)
+        x = x + rng.uniform(0.5, 2.0) * hum / (np.std(hum) + 1e-12)
+    x *= 1.0 + rng.uniform(0.0, 0.2) * np.sin(2 * np.pi * rng.uniform(0.1, 2.0) * t + rng.uniform(0, 2 * np.pi))
+    return (x / (np.std(x) + 1e-12)).astype(np.float32)
 
 
 def _formant_filter(rng: np.random.Generator, x: np.ndarray, sample_rate: int) -> np.ndarray:

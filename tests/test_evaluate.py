@@ -7,7 +7,7 @@ import pytest
 
 from arraydaemon import simulate
 from arraydaemon.evaluate import (WindowRecord, ablation_table, both_answered, build_records, direction_error_deg,
-                                  plot_error_vs_rt60, report, summarize)
+                                  plot_error_vs_rt60, report, summarize, target_lines)
 
 torch = pytest.importorskip("torch")
 
@@ -41,6 +41,24 @@ def test_both_answered_keeps_only_windows_every_estimator_answered():
     assert rows["neural"]["miss_rate"] == pytest.approx(1 / 3)
     assert rows["neural"]["mae_deg"] == pytest.approx(27.5)
     assert rows["srp-phat"]["within_10"] == pytest.approx(2 / 3)
+
+
+def test_target_lines_measure_each_target_on_own_and_shared_windows():
+    def dry(est, err, window, array):
+        return WindowRecord("dry", array, "planar", 0.15, 25.0, est, err, window)
+
+    records = [_rec("neural", 4.0, "w1"), _rec("srp-phat", 10.0, "w1"),
+               _rec("neural", 30.0, "w2"), _rec("srp-phat", None, "w2"),
+               _rec("neural", 1.0, "w3", rt60=0.2), _rec("srp-phat", 1.0, "w3", rt60=0.2),
+               dry("neural", 1.0, "d1", "a"), dry("srp-phat", 1.0, "d1", "a"),
+               dry("neural", 40.0, "d2", "a"), dry("srp-phat", None, "d2", "a"),
+               dry("neural", 2.0, "d3", "b"), dry("srp-phat", 0.5, "d3", "b")]
+    lines = target_lines(records)
+    assert "neural MAE 17.0° vs SRP-PHAT 10.0° = 1.70× (target ≤ 0.60×: not met)" in lines[0]
+    assert "windows both answered: neural MAE 4.0° vs SRP-PHAT 10.0° = 0.40× (target ≤ 0.60×: met)" in lines[1]
+    assert "67 % (target ≥ 85 %: not met)" in lines[2]
+    assert "own answers: neural at most +19.5° from SRP-PHAT (a) (target ≤ +1°: not met)" in lines[3]
+    assert "both answered: neural at most +1.5° from SRP-PHAT (b) (target ≤ +1°: not met)" in lines[4]
 
 
 def _tiny_weights(path, seed=0):

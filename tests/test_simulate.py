@@ -130,6 +130,17 @@ def test_other_sources(fn):
     assert np.sqrt(np.mean(a**2)) > 0.02
 
 
+def test_stationary_noise_source_is_unit_rms_and_stationary():
+    a = sim.stationary_noise_source(np.random.default_rng(5), 2.0, FS)
+    np.testing.assert_array_equal(a, sim.stationary_noise_source(np.random.default_rng(5), 2.0, FS))
+    assert a.dtype == np.float32 and a.shape == (32000,)
+    assert np.sqrt(np.mean(a.astype(np.float64) ** 2)) == pytest.approx(1.0, rel=1e-3)
+    for seed in range(8):  # no onsets or pauses: every 100 ms frame within a factor 2 of the others
+        x = sim.stationary_noise_source(np.random.default_rng(seed), 2.0, FS)
+        frame_rms = np.sqrt(np.mean(x.reshape(-1, 1600).astype(np.float64) ** 2, axis=1))
+        assert frame_rms.max() < 2.0 * frame_rms.min()
+
+
 def test_harmonic_source_is_harmonic():
     x = sim.harmonic_source(np.random.default_rng(4), 3.0, FS)
     f, p = scipy.signal.welch(x, FS, nperseg=4096)

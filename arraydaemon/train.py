@@ -22,6 +22,7 @@ from . import dataset
 from .neural_features import phase_tokens
 
 SPEED_OF_SOUND = 343.0
+HELD_OUT_CHUNKS = 2  # eval-split chunks of full-mix scenes for the held-out loss curve
 
 
 def generate(root: Path, split: str, stage: int, n_chunks: int, workers: int = 1, start: int = 0,
@@ -111,16 +112,17 @@ def random_rotations(rng: np.random.Generator, n: int) -> np.ndarray:
 class Batches:
     """Random training batches from the cached chunks, with rotation augmentation."""
 
-    def __init__(self, root: Path, rng: np.random.Generator):
+    def __init__(self, root: Path, rng: np.random.Generator, split: str = "train"):
         self.root = Path(root)
         self.rng = rng
+        self.split = split
         self.data: dict[int, dict] = {}
         self.files: dict[int, list] = {}
         self.rescan()
 
     def rescan(self) -> None:
         for stage in (0, 1):
-            files = sorted(dataset.chunk_path(self.root, "train", stage, 0).parent.glob("chunk_*[0-9].npz"))
+            files = sorted(dataset.chunk_path(self.root, self.split, stage, 0).parent.glob("chunk_*[0-9].npz"))
             if files and files != self.files.get(stage):
                 self.files[stage] = files
                 self.data[stage] = dataset.load_chunks(files)
@@ -189,6 +191,39 @@ def losses(model, batch: dict, cfg: TrainConfig, canonical, full: bool) -> dict:
     return result
 
 
+class HeldOut:
+    """Held-out loss: full-mix scenes of the ``eval`` split (other seeds, rooms and geometries), the
+    same batches every time (fixed seed), so the curve in ``losses.csv`` shows over-fitting."""
+
+    def __init__(self, root: Path, batches: int = 24):
+        self.root, self.n = Path(root), batches
+        self.available = bool(Batches(root, np.random.default_rng(0), split="eval").windows(1))
+
+    def losses(self, model, cfg: "TrainConfig", canonical) -> dict[str, float]:
+        import torch
+
+        held = Batches(self.root, np.random.default_rng(0), split="eval")
+        total: dict[str, float] = {}
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            for _ in range(self.n):
+                for k, v in losses(model, held.sample(cfg.batch, (0.0, 1.0), cfg, model.args.input), cfg,
+                                   canonical, True).items():
+                    total[k] = total.get(k, 0.0) + float(v) / self.n
+        model.train(was_training)
+        return total
+
+
+def append_loss_row(path: Path, row: dict[str, float]) -> None:
+    """One CSV row per checkpoint (header written with the first)."""
+    new = not path.exists()
+    with open(path, "a") as f:
+        if new:
+            f.write(",".join(row) + "\n")
+        f.write(",".join(f"{v:.5g}" for v in row.values()) + "\n")
+
+
 def save_checkpoint(path: Path, model, optimizer, step: int, cfg: TrainConfig, rng: np.random.Generator,
                     elapsed_s: float) -> None:
     import json
@@ -219,6 +254,8 @@ def train(data_root: Path, run_dir: Path, cfg: TrainConfig, resume: bool = True,
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ckpt_path = Path(run_dir) / "checkpoint.pt"
     step, elapsed = 0, 0.0
+    if not resume:
+        (Path(run_dir) / "losses.csv").unlink(missing_ok=True)
     if resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, weights_only=True)
         model.load_state_dict(ck["model"])
@@ -228,6 +265,7 @@ def train(data_root: Path, run_dir: Path, cfg: TrainConfig, resume: bool = True,
         torch.set_rng_state(ck["torch_rng"])
         log(f"resumed from {ckpt_path} at step {step} ({elapsed / 60:.1f} min trained)")
     batches = Batches(data_root, rng)
+    held_out = HeldOut(data_root)
     canonical = torch.from_numpy(canonical_directions(model.args.canonical_dirs)).float()
     schedule = lambda s: cfg.lr * (min(1.0, (s + 1) / 300) * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
     model.train()
@@ -255,6 +293,11 @@ def train(data_root: Path, run_dir: Path, cfg: TrainConfig, resume: bool = True,
         bar.set_postfix({k: f"{v:.3f}" for k, v in running.items() if k != "total"})
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             save_checkpoint(ckpt_path, model, optimizer, step, cfg, rng, time.monotonic() - t_start)
+            if held_out.available and full:
+                row = {"step": step, "minutes": (time.monotonic() - t_start) / 60}
+                row.update({f"train_{k}": v for k, v in running.items()})
+                row.update({f"heldout_{k}": v for k, v in held_out.losses(model, cfg, canonical).items()})
+                append_loss_row(Path(run_dir) / "losses.csv", row)
     bar.close()
     elapsed = time.monotonic() - t_start
     model.eval()

@@ -337,7 +337,7 @@ def cmd_train(args) -> int:
     data, run = Path(args.data), Path(args.run)
     generate(data, "train", 0, args.stage0_chunks, args.workers, scenes_per_chunk=args.scenes_per_chunk)
     generate(data, "train", 1, args.stage1_chunks, args.workers, scenes_per_chunk=args.scenes_per_chunk)
-    generate(data, "eval", 1, HELD_OUT_CHUNKS, args.workers, scenes_per_chunk=args.scenes_per_chunk)  # held-out loss
+    generate(data, "val", 1, HELD_OUT_CHUNKS, args.workers, scenes_per_chunk=args.scenes_per_chunk)  # held-out loss
     model = {k: v for k, v in (("position", args.position), ("input", args.input)) if v}
     cfg = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, model=model, pretrain=not args.no_pretrain,
                       pretrain_steps=min(1000, args.steps // 10), stage0_steps=min(2000, args.steps // 5),

@@ -41,7 +41,7 @@ WINDOW_ENDS_S = (0.45, 0.6, 0.75, 0.9, 1.05, 1.2, 1.35, 1.5)
 CHUNK = 50
 KIND_CODES = {"3d": 0, "planar": 1, "linear": 2}
 GEOMETRY_KINDS = ("circle", "circle_centre", "line", "grid", "irregular_planar", "cluster_3d", "rings_3d")
-SPLIT_SEEDS = {"train": 1_000_000, "eval": 9_000_000}
+SPLIT_SEEDS = {"train": 1_000_000, "val": 5_000_000, "eval": 9_000_000}  # val: held-out loss, calibration
 
 
 @dataclass(frozen=True)

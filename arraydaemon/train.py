@@ -22,7 +22,7 @@ from . import dataset
 from .neural_features import phase_tokens
 
 SPEED_OF_SOUND = 343.0
-HELD_OUT_CHUNKS = 2  # eval-split chunks of full-mix scenes for the held-out loss curve
+HELD_OUT_CHUNKS = 2  # val-split chunks of full-mix scenes for the held-out loss curve
 
 
 def generate(root: Path, split: str, stage: int, n_chunks: int, workers: int = 1, start: int = 0,
@@ -192,23 +192,25 @@ def losses(model, batch: dict, cfg: TrainConfig, canonical, full: bool) -> dict:
 
 
 class HeldOut:
-    """Held-out loss: full-mix scenes of the ``eval`` split (other seeds, rooms and geometries), the
-    same batches every time (fixed seed), so the curve in ``losses.csv`` shows over-fitting."""
+    """Held-out loss: full-mix scenes of the ``val`` split (other seeds, rooms and geometries than
+    training, and than the ``eval`` test set), the same batches every time (fixed seed), so the curve
+    in ``losses.csv`` shows over-fitting."""
 
     def __init__(self, root: Path, batches: int = 24):
-        self.root, self.n = Path(root), batches
-        self.available = bool(Batches(root, np.random.default_rng(0), split="eval").windows(1))
+        self.n = batches
+        self.batches = Batches(root, np.random.default_rng(0), split="val")
+        self.available = bool(self.batches.windows(1))
 
     def losses(self, model, cfg: "TrainConfig", canonical) -> dict[str, float]:
         import torch
 
-        held = Batches(self.root, np.random.default_rng(0), split="eval")
+        self.batches.rng = np.random.default_rng(0)  # the same batches every time
         total: dict[str, float] = {}
         was_training = model.training
         model.eval()
         with torch.no_grad():
             for _ in range(self.n):
-                for k, v in losses(model, held.sample(cfg.batch, (0.0, 1.0), cfg, model.args.input), cfg,
+                for k, v in losses(model, self.batches.sample(cfg.batch, (0.0, 1.0), cfg, model.args.input), cfg,
                                    canonical, True).items():
                     total[k] = total.get(k, 0.0) + float(v) / self.n
         model.train(was_training)

@@ -159,11 +159,11 @@ def test_training_three_steps_on_tiny_data(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "resumed" in proc.stdout + proc.stderr
     assert load_model(out)[1]["train_steps"] == "5"
-    # one held-out loss row per checkpoint, on eval-split scenes
+    # one held-out loss row per checkpoint, on val-split scenes
     rows = (tmp_path / "run" / "losses.csv").read_text().splitlines()
     assert rows[0].startswith("step,minutes,") and "heldout_spectrum" in rows[0]
     assert [r.split(",")[0] for r in rows[1:]] == ["3", "5"]
-    assert (tmp_path / "data" / f"v{dataset.DATA_VERSION}" / "eval-stage1").is_dir()
+    assert (tmp_path / "data" / f"v{dataset.DATA_VERSION}" / "val-stage1").is_dir()
 
 
 def test_newest_group_shortcut_equals_the_full_encoder():

@@ -12,7 +12,7 @@ SCENES=${1:-80}
 mkdir -p "$OUT"
 run() {  # name, extra train options...
     local name=$1; shift
-    "$AD" train --steps 3000 --run "$OUT/$name" --out "$OUT/$name.safetensors" "$@" > "$OUT/$name.log" 2>&1
+    "$AD" train --fresh --steps 3000 --run "$OUT/$name" --out "$OUT/$name.safetensors" "$@" > "$OUT/$name.log" 2>&1
 }
 run energy --input gcc+energy & run baseline --input gcc; wait
 run phase --input phase & run absolute --input gcc+energy --position absolute; wait

@@ -320,17 +320,19 @@ class NeuralLocalizer(SrpPhatLocalizer):
         sources = []
         if window.level_db >= cfg.min_level_db and activity >= self.activity_threshold:
             sources = (self._fused_sources(window, out, cross, learned) if self.fuse_srp
-                       else self._head_sources(out, spectrum))
+                       else self._head_sources(out, learned))
         return Estimate.of_window(window, self.name, sources, spectrum, embedding=self.spatial_embedding(out),
                                   extras={"activity": activity, "model": self.model_name})
 
-    def _head_sources(self, out: dict, spectrum: np.ndarray) -> list:
-        """Sources from the model's own spatial spectrum, refined on it (``fuse_srp = False``)."""
+    def _head_sources(self, out: dict, learned: np.ndarray) -> list:
+        """Sources from the model's own spatial spectrum over the scan ``learned [shape=(scan,)]``,
+        refined on it (``fuse_srp = False``). The scan, not just the grid: on a planar array's
+        azimuth ring an elevated source's delays match no direction, so its peak lies off the ring."""
         cfg = self.config
-        peaks = pick_peaks(spectrum, self.grid.vectors, cfg.max_sources, cfg.min_separation_deg,
+        peaks = pick_peaks(learned, self._scan, cfg.max_sources, cfg.min_separation_deg,
                            self.peak_threshold, cfg.relative_threshold)
-        peaks = peaks[:1] + [i for i in peaks[1:] if spectrum[i] >= self.secondary_threshold]
-        return [make_source(*self.refine_with(lambda v: self._score(out, v), self.grid.vectors[i])) for i in peaks]
+        peaks = peaks[:1] + [i for i in peaks[1:] if learned[i] >= self.secondary_threshold]
+        return [make_source(*self.refine_with(lambda v: self._score(out, v), self._scan[i])) for i in peaks]
 
     def _fused_sources(self, window: FeatureWindow, out: dict, cross: np.ndarray, learned: np.ndarray) -> list:
         """Sources where the model's spectrum and SRP-PHAT agree: peaks of their product over the

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,13 +143,19 @@ def build_records(n_unseen: int, n_dry_per_profile: int, weights: Path | None, p
     return records
 
 
+def _group_order(group) -> tuple:
+    """Band labels ("0.3–0.5 s", "-5–5 dB") in numeric order of their lower edge, then names."""
+    lower = re.match(r"-?\d+(\.\d+)?", str(group))
+    return (0, float(lower.group()), "") if lower else (1, 0.0, str(group))
+
+
 def summarize(records: list[WindowRecord], key) -> list[dict]:
-    """Rows of MAE / within-10° / miss rate per (group, estimator)."""
+    """Rows of MAE / within-10° / miss rate per (group, estimator), bands in numeric order."""
     groups: dict = {}
     for r in records:
         groups.setdefault((key(r), r.estimator), []).append(r)
     rows = []
-    for (group, est), rs in sorted(groups.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
+    for (group, est), rs in sorted(groups.items(), key=lambda kv: (_group_order(kv[0][0]), kv[0][1])):
         errs = np.array([r.error_deg for r in rs if r.error_deg is not None])
         n = len(rs)
         rows.append({"group": group, "estimator": est, "windows": n,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from arraydaemon import simulate
-from arraydaemon.evaluate import (WindowRecord, ablation_table, both_answered, build_records, direction_error_deg,
-                                  plot_error_vs_rt60, report, summarize, target_lines)
+from arraydaemon.evaluate import (WindowRecord, ablation_table, band_label, both_answered, build_records,
+                                  direction_error_deg, plot_error_vs_rt60, report, summarize, target_lines)
 
 torch = pytest.importorskip("torch")
 
@@ -41,6 +41,13 @@ def test_both_answered_keeps_only_windows_every_estimator_answered():
     assert rows["neural"]["miss_rate"] == pytest.approx(1 / 3)
     assert rows["neural"]["mae_deg"] == pytest.approx(27.5)
     assert rows["srp-phat"]["within_10"] == pytest.approx(2 / 3)
+
+
+def test_summarize_orders_bands_numerically():
+    records = [WindowRecord("unseen", "a", "planar", 0.6, snr, "neural", 1.0, f"w{snr}") for snr in (20.0, -2.0, 8.0)]
+    labels = [r["group"] for r in summarize(records, lambda r: band_label(r.snr_db, ((-5, 5), (5, 15), (15, 99)), "dB"))]
+    assert labels == ["-5–5 dB", "5–15 dB", "15–30 dB"]
+    assert [r["group"] for r in summarize(records, lambda r: r.array)] == ["a"]
 
 
 def test_target_lines_measure_each_target_on_own_and_shared_windows():

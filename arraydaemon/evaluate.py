@@ -28,8 +28,10 @@ from .localizer import LocalizerConfig, SrpPhatLocalizer
 from .messages import AudioBlock
 
 UNGATED = LocalizerConfig(min_confidence=-1.0, min_prominence=-1.0, min_level_db=-math.inf)
-RT60_BANDS = ((0.0, 0.3), (0.3, 0.5), (0.5, 0.7), (0.7, 1.01))
-SNR_BANDS = ((-5.0, 5.0), (5.0, 15.0), (15.0, 30.1))
+RT60_BANDS = ((0.0, 0.3), (0.3, 0.5), (0.5, 0.7), (0.7, 1.0))
+SNR_BANDS = ((-5.0, 5.0), (5.0, 15.0), (15.0, 30.0))
+APERTURE_BANDS = ((3.0, 10.0), (10.0, 20.0), (20.0, 32.0))  # cm; random geometries span 3.1–31.9
+MIC_BANDS = ((3, 4), (5, 8), (9, 16))  # inclusive counts
 
 
 def direction_error_deg(estimate: np.ndarray, truth: np.ndarray, kind: str, orient) -> float:
@@ -58,6 +60,8 @@ class WindowRecord:
     error_deg: float | None  # None: missed (no source reported)
     window: str = ""  # scene and window end: pairs the estimators' records of one window
     interferer: bool = False  # the scene has a directional machine-noise interferer (not a target)
+    mics: int = 0
+    aperture_cm: float = 0.0  # largest mic-to-mic distance
 
 
 def evaluate_scene(scene: dict, localizers: dict, set_name: str, array_name: str, scene_id: str = "") -> list[WindowRecord]:
@@ -79,7 +83,8 @@ def evaluate_scene(scene: dict, localizers: dict, set_name: str, array_name: str
             err = (direction_error_deg(np.asarray(est.sources[0].vector), truth, g.kind, orient)
                    if est.sources else None)
             out.append(WindowRecord(set_name, array_name, g.kind, scene["rt60"], scene["snr_db"], name, err,
-                                    f"{scene_id}@{t_end:.3f}", bool(scene["interferer"])))
+                                    f"{scene_id}@{t_end:.3f}", bool(scene["interferer"]),
+                                    len(profile.mics), 100.0 * g.aperture_m))
     return out
 
 
@@ -177,10 +182,18 @@ def both_answered(records: list[WindowRecord], estimators=("neural", "srp-phat")
 
 
 def band_label(value: float, bands, unit: str) -> str:
-    for lo, hi in bands:
-        if lo <= value < hi:
-            return f"{lo:g}–{min(hi, 30 if unit == 'dB' else 1.0):g} {unit}"
+    """"lo–hi unit" of the band holding ``value``: bands are half-open, the last one includes its top."""
+    for i, (lo, hi) in enumerate(bands):
+        if lo <= value < hi or (i == len(bands) - 1 and value == hi):
+            return f"{lo:g}–{hi:g} {unit}"
     return f"{value:g} {unit}"
+
+
+def mic_count_label(mics: int) -> str:
+    for lo, hi in MIC_BANDS:
+        if lo <= mics <= hi:
+            return f"{lo}–{hi} mics"
+    return f"{mics} mics"
 
 
 def markdown_table(rows: list[dict], title: str) -> str:
@@ -231,12 +244,16 @@ def report(records: list[WindowRecord]) -> str:
         "Targets:\n\n" + "\n".join(target_lines(records)),
         "Unseen geometries, overall:\n\n" + markdown_table(summarize(unseen, lambda r: "all"), "set"),
         "Unseen geometries, windows where both neural and SRP-PHAT reported a direction:\n\n" + markdown_table(
-            summarize(both_answered(unseen), lambda r: band_label(r.rt60, ((0.0, 0.5), (0.5, 1.01)), "s")), "RT60"),
+            summarize(both_answered(unseen), lambda r: band_label(r.rt60, ((0.0, 0.5), (0.5, 1.0)), "s")), "RT60"),
         "Unseen geometries by RT60:\n\n" + markdown_table(
             summarize(unseen, lambda r: band_label(r.rt60, RT60_BANDS, "s")), "RT60"),
         "Unseen geometries by SNR:\n\n" + markdown_table(
             summarize(unseen, lambda r: band_label(r.snr_db, SNR_BANDS, "dB")), "SNR"),
         "Unseen geometries by array kind:\n\n" + markdown_table(summarize(unseen, lambda r: r.kind), "kind"),
+        "Unseen geometries by number of mics:\n\n" + markdown_table(
+            summarize(unseen, lambda r: mic_count_label(r.mics)), "mics"),
+        "Unseen geometries by aperture:\n\n" + markdown_table(
+            summarize(unseen, lambda r: band_label(r.aperture_cm, APERTURE_BANDS, "cm")), "aperture"),
         "Unseen geometries, with and without a machine-noise interferer:\n\n" + markdown_table(
             summarize(unseen, lambda r: "interferer" if r.interferer else "none"), "interferer"),
         "Bundled profiles, dry rooms (RT60 0.1–0.2 s, SNR 20–30 dB):\n\n" + markdown_table(

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from arraydaemon import simulate
-from arraydaemon.evaluate import (WindowRecord, ablation_table, band_label, both_answered, build_records,
-                                  direction_error_deg, plot_error_vs_rt60, report, summarize, target_lines)
+from arraydaemon.evaluate import (SNR_BANDS, WindowRecord, ablation_table, band_label, both_answered, build_records,
+                                  direction_error_deg, mic_count_label, plot_error_vs_rt60, report, summarize,
+                                  target_lines)
 
 torch = pytest.importorskip("torch")
 
@@ -45,8 +46,10 @@ def test_both_answered_keeps_only_windows_every_estimator_answered():
 
 def test_summarize_orders_bands_numerically():
     records = [WindowRecord("unseen", "a", "planar", 0.6, snr, "neural", 1.0, f"w{snr}") for snr in (20.0, -2.0, 8.0)]
-    labels = [r["group"] for r in summarize(records, lambda r: band_label(r.snr_db, ((-5, 5), (5, 15), (15, 99)), "dB"))]
+    labels = [r["group"] for r in summarize(records, lambda r: band_label(r.snr_db, SNR_BANDS, "dB"))]
     assert labels == ["-5–5 dB", "5–15 dB", "15–30 dB"]
+    assert band_label(30.0, SNR_BANDS, "dB") == "15–30 dB"  # the last band includes its top
+    assert [mic_count_label(n) for n in (3, 4, 5, 16)] == ["3–4 mics", "3–4 mics", "5–8 mics", "9–16 mics"]
     assert [r["group"] for r in summarize(records, lambda r: r.array)] == ["a"]
 
 
@@ -84,10 +87,12 @@ def test_small_evaluation_runs_every_estimator_on_the_same_windows(tmp_path):
     for r in records:
         by_window.setdefault(r.window, set()).add(r.estimator)
         assert r.error_deg is None or 0.0 <= r.error_deg <= 180.0
+        assert 3 <= r.mics <= 16 and 3.0 <= r.aperture_cm <= 32.0
     assert all(ests == {"neural", "neural-head", "srp-phat", "srp-phat-ungated"} for ests in by_window.values())
     assert all(r.error_deg is not None for r in records if r.estimator == "srp-phat-ungated")
     text = report(records)
     assert "Unseen geometries by RT60" in text and "| srp-phat |" in text
+    assert "Unseen geometries by number of mics" in text and "Unseen geometries by aperture" in text
     assert plot_error_vs_rt60(records, tmp_path / "p.png").stat().st_size > 1000
 
 

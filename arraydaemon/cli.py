@@ -32,6 +32,9 @@ def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("pipeline")
     g.add_argument("--estimator", choices=("neural", "srp-phat"), default=None,
                    help="localizer (default: neural when shipped weights are present, else srp-phat)")
+    g.add_argument("--weights", default=None, metavar="FILE",
+                   help="neural weights (safetensors from `arraydaemon train --out`) instead of the shipped model; "
+                   "implies --estimator neural")
     g.add_argument("--hop", type=_positive_float, default=None, metavar="SECONDS",
                    help="time between windows (default 0.1; windows are 0.25 s)")
     g.add_argument("--fmin", type=_positive_float, default=None, metavar="HZ", help="band low edge (default 200)")
@@ -71,8 +74,13 @@ def pipeline_options(args, base=None):
     tracker = opts.tracker
     if getattr(args, "track_silence", None) is not None:
         tracker = replace(tracker, max_silence_s=args.track_silence)
-    estimator = args.estimator or (base.estimator if base is not None else default_estimator())
-    return replace(opts, estimator=estimator, features=feats, localizer=loc, tracker=tracker)
+    flag_weights = getattr(args, "weights", None)
+    estimator = args.estimator or ("neural" if flag_weights else base.estimator if base is not None
+                                   else default_estimator())
+    if flag_weights and estimator != "neural":
+        raise UserError(f"--weights is for the neural estimator, not --estimator {estimator}")
+    weights = (flag_weights or opts.weights) if estimator == "neural" else None
+    return replace(opts, estimator=estimator, weights=weights, features=feats, localizer=loc, tracker=tracker)
 
 
 def default_estimator() -> str:

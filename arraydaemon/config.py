@@ -6,6 +6,7 @@ optional; command-line flags override the file. Keys:
 =========== ============================================================================
 endpoint    ZeroMQ PUB endpoint, e.g. ``tcp://127.0.0.1:5570`` or ``ipc:///run/arraydaemon/doa``
 estimator   ``srp-phat`` or ``neural``
+weights     neural weights file (relative paths are relative to the config file); implies ``neural``
 hop         seconds between windows, in (0, 0.25]
 profile     array profile name or YAML path (relative paths are relative to the config file)
 log_level   ``debug``, ``info``, ``warning`` or ``error``
@@ -50,6 +51,7 @@ class DaemonConfig:
     device: str | int | None = None
     wait: bool | None = None
     latency: str | float | None = None
+    weights: str | None = None
     path: Path | None = None
 
     def as_dict(self) -> dict:
@@ -97,6 +99,13 @@ def parse_config(data, source: str = "<config>", path: Path | None = None) -> Da
         if v not in ESTIMATORS:
             raise _fail(source, "estimator", f"one of {', '.join(ESTIMATORS)}", v)
         out["estimator"] = v
+    if "weights" in data:
+        v = data["weights"]
+        if not isinstance(v, str) or not v:
+            raise _fail(source, "weights", "a path to a neural weights file (.safetensors)", v)
+        out["weights"] = _relative_to(path, v)
+    if out.get("weights") and out.get("estimator", "neural") != "neural":
+        raise ConfigError(f"{source}: key 'weights' is for the neural estimator, but 'estimator' is {out['estimator']}")
     if "hop" in data:
         v = data["hop"]
         if not _is_number(v) or not 0 < v <= MAX_HOP_S:
@@ -106,8 +115,8 @@ def parse_config(data, source: str = "<config>", path: Path | None = None) -> Da
         v = data["profile"]
         if not isinstance(v, str) or not v:
             raise _fail(source, "profile", "a profile name or a path to a profile YAML file", v)
-        if path is not None and (v.endswith((".yaml", ".yml")) or os.sep in v) and not os.path.isabs(v):
-            v = str(path.parent / v)
+        if v.endswith((".yaml", ".yml")) or os.sep in v:
+            v = _relative_to(path, v)
         out["profile"] = v
     if "log_level" in data:
         v = data["log_level"]
@@ -133,6 +142,13 @@ def parse_config(data, source: str = "<config>", path: Path | None = None) -> Da
     if "latency" in data:
         out["latency"] = parse_latency(data["latency"], f"{source}: key 'latency'")
     return DaemonConfig(path=path, **out)
+
+
+def _relative_to(config_path: Path | None, value: str) -> str:
+    """A path from the file, made relative to the config file's directory unless absolute."""
+    if config_path is None or os.path.isabs(value):
+        return value
+    return str(config_path.parent / value)
 
 
 def parse_latency(value, where: str) -> str | float:
@@ -182,5 +198,10 @@ def cmd_config_check(args) -> int:
 
         profile = load_profile(cfg.profile)  # a missing or invalid profile is an error here too
         print(f"profile ok   {profile.name}: {profile.num_mics} mics at {profile.sample_rate} Hz ({profile.path})")
+    if cfg.weights is not None:
+        from .neural import load_model
+
+        _, meta = load_model(Path(cfg.weights))  # a missing or unreadable file is an error here too
+        print(f"weights ok   {meta.get('model_name', 'model')}, {meta.get('train_steps', '?')} training steps")
     print("ok")
     return 0

@@ -76,8 +76,9 @@ def resolve_settings(args) -> RunSettings:
         feats = replace(feats, hop_s=cfg.hop)
     if cfg.band is not None:
         feats = replace(feats, fmin_hz=cfg.band[0], fmax_hz=cfg.band[1])
-    estimator = args.estimator or cfg.estimator or default_estimator()  # torch only if needed
-    base = PipelineOptions(estimator=estimator, features=feats)
+    # torch is imported only if needed
+    estimator = args.estimator or cfg.estimator or ("neural" if cfg.weights else default_estimator())
+    base = PipelineOptions(estimator=estimator, weights=cfg.weights, features=feats)
     options = pipeline_options(args, base)
     profile_ref = args.profile or cfg.profile
     if not profile_ref:

@@ -197,7 +197,7 @@ def save_model(model: SpatialTransformer, path: Path, extra_metadata: dict | Non
 
 
 def load_model(path: Path) -> tuple[SpatialTransformer, dict]:
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
     try:
@@ -206,7 +206,7 @@ def load_model(path: Path) -> tuple[SpatialTransformer, dict]:
         args = ModelArgs(**json.loads(meta["model_args"]))
         model = SpatialTransformer(args)
         model.load_state_dict(load_file(str(path)))
-    except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError, SafetensorError) as exc:
         raise UserError(f"{path}: cannot load neural weights ({str(exc).splitlines()[0]})") from None
     model.eval()
     return model, meta
@@ -260,10 +260,13 @@ class NeuralLocalizer(SrpPhatLocalizer):
     @classmethod
     def from_shipped(cls, profile: ArrayProfile, layout: FrameLayout, config: LocalizerConfig,
                      path: Path | None = None) -> "NeuralLocalizer":
-        path = path or WEIGHTS_PATH
-        if not path.is_file():
-            raise UserError(f"neural weights not found at {path}; use --estimator srp-phat or train them "
-                            "with `arraydaemon train`")
+        if path is None:
+            path = WEIGHTS_PATH
+            if not path.is_file():
+                raise UserError(f"neural weights not found at {path}; use --estimator srp-phat or train them "
+                                "with `arraydaemon train`")
+        elif not path.is_file():
+            raise UserError(f"{path}: neural weights not found")
         model, meta = load_model(path)
         name = meta.get("model_name", MODEL_NAME)
         if "train_steps" in meta:

@@ -10,6 +10,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -27,6 +28,7 @@ ESTIMATORS = ("srp-phat", "neural")
 @dataclass(frozen=True)
 class PipelineOptions:
     estimator: str = "srp-phat"
+    weights: str | None = None  # neural weights file; None: the shipped model
     features: FeatureConfig = field(default_factory=FeatureConfig)
     localizer: LocalizerConfig = field(default_factory=LocalizerConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
@@ -57,13 +59,14 @@ class WindowResult:
     tracks: Tracks | None = None
 
 
-def make_localizer(name: str, profile: ArrayProfile, features: GccPhatFeatures, config: LocalizerConfig):
+def make_localizer(name: str, profile: ArrayProfile, features: GccPhatFeatures, config: LocalizerConfig,
+                   weights: str | None = None):
     if name == "srp-phat":
         return SrpPhatLocalizer(profile, features.layout, config)
     if name == "neural":
         from .neural import NeuralLocalizer  # torch is imported only when asked for
 
-        return NeuralLocalizer.from_shipped(profile, features.layout, config)
+        return NeuralLocalizer.from_shipped(profile, features.layout, config, Path(weights) if weights else None)
     raise UserError(f"unknown estimator {name!r}; choose one of {', '.join(ESTIMATORS)}")
 
 
@@ -75,7 +78,7 @@ class Pipeline:
         self.profile = profile
         self.options = options
         self.features = GccPhatFeatures(profile, options.features)
-        self.localizer = make_localizer(options.estimator, profile, self.features, options.localizer)
+        self.localizer = make_localizer(options.estimator, profile, self.features, options.localizer, options.weights)
         self.tracker = Tracker(profile.geometry, options.tracker)
         self.publish = PublishStage(publisher, profile)
         self.timer = StageTimer()

@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+import arraydaemon
 from arraydaemon import simulate
 from arraydaemon.profiles import load_profile
 
@@ -101,16 +104,22 @@ BAD_CASES = [
     ("bad-max-sources", ["replay", "{d}/good.wav", "--profile", "demo", "--max-sources", "0"], "--max-sources"),
     ("bad-endpoint", ["replay", "{d}/good.wav", "--profile", "demo", "--endpoint", "localhost:5570"],
      "expected tcp://HOST:PORT"),
+    ("missing-weights", ["replay", "{d}/good.wav", "--profile", "demo", "--weights", "{d}/nope.safetensors"],
+     "nope.safetensors: neural weights not found"),
+    ("corrupt-weights", ["replay", "{d}/good.wav", "--profile", "demo", "--weights", "{d}/text.wav"],
+     "text.wav: cannot load neural weights"),
+    ("weights-with-srp", ["replay", "{d}/good.wav", "--profile", "demo", "--weights", "{d}/text.wav",
+                          "--estimator", "srp-phat"], "--weights is for the neural estimator, not --estimator srp-phat"),
 ]
 
 
 def test_bad_input_exits_2_with_one_line_and_no_traceback(bad_inputs):
-    common = ["--fast", "--no-publish", "--estimator", "srp-phat"]
     procs = []
     for name, args, _ in BAD_CASES:
         args = [a.format(d=bad_inputs) for a in args]
         if args[0] == "replay":
-            args += [a for a in common if not (a == "--no-publish" and "--endpoint" in args)]
+            args += ["--fast"] + ([] if "--endpoint" in args else ["--no-publish"])
+            args += [] if "--weights" in args else ["--estimator", "srp-phat"]
         procs.append(start(*args))
     failures = []
     for (name, _, expected), proc in zip(BAD_CASES, procs):
@@ -150,6 +159,21 @@ def test_replay_jsonl_prints_one_object_per_window_with_correct_directions(tmp_p
             assert s["elevation_deg"] == pytest.approx(ELEVATION, abs=3.0)
     assert_directions(records)
     assert "replayed 2.00 s" in done.stderr and f"{len(records)} windows" in done.stderr
+
+
+def test_replay_with_weights_from_a_file_runs_the_neural_estimator(tmp_path):
+    # the shipped model, copied: what an installer's own `arraydaemon train --out FILE` weights look like
+    weights = tmp_path / "mine.safetensors"
+    shutil.copy(Path(arraydaemon.__file__).parent / "data" / "neural.safetensors", weights)
+    profile = load_profile("respeaker_4mic_hat")
+    path = tmp_path / "rec.wav"
+    sf.write(path, plane_wave(profile.mics, 16000, seconds=1.5), 16000)
+    done = run("replay", path, "--profile", "respeaker_4mic_hat", "--fast", "--jsonl", "-", "--no-publish",
+               "--weights", weights)
+    assert done.returncode == 0, done.stderr
+    records = parse_jsonl(done.stdout)
+    assert records and all(r["estimator"] == "neural" for r in records)
+    assert_directions(records)
 
 
 def test_replay_jsonl_to_file_and_real_time_pacing(tmp_path):

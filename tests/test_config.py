@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import arraydaemon
 from arraydaemon.cli import build_parser
 from arraydaemon.config import DaemonConfig, load_config, parse_config
 from arraydaemon.daemon import resolve_settings
@@ -63,6 +66,8 @@ def test_empty_file_is_an_empty_config(tmp_path):
     ("device: true\n", "key 'device': expected a substring"),
     ("wait: yes please\n", "key 'wait': expected true or false"),
     ("latency: medium\n", "key 'latency': expected 'low', 'high' or seconds in (0, 2]"),
+    ("weights: 3\n", "key 'weights': expected a path to a neural weights file"),
+    ("estimator: srp-phat\nweights: m.safetensors\n", "key 'weights' is for the neural estimator, but 'estimator' is srp-phat"),
     ("- endpoint\n", "expected a YAML mapping of settings"),
     ("hop: [\n", "invalid YAML at line 2"),
 ])
@@ -79,9 +84,12 @@ def test_missing_file_is_an_error(tmp_path):
         load_config(tmp_path / "nope.yaml")
 
 
-def test_relative_profile_paths_are_relative_to_the_config_file(tmp_path):
-    cfg = parse_config({"profile": "arrays/mine.yaml"}, "x", tmp_path / "etc" / "arraydaemon.yaml")
+def test_relative_profile_and_weights_paths_are_relative_to_the_config_file(tmp_path):
+    cfg = parse_config({"profile": "arrays/mine.yaml", "weights": "models/mine.safetensors"}, "x",
+                       tmp_path / "etc" / "arraydaemon.yaml")
     assert cfg.profile == str(tmp_path / "etc" / "arrays" / "mine.yaml")
+    assert cfg.weights == str(tmp_path / "etc" / "models" / "mine.safetensors")
+    assert parse_config({"weights": "/opt/m.safetensors"}, "x", tmp_path / "a.yaml").weights == "/opt/m.safetensors"
     assert parse_config({"profile": "respeaker_4mic_hat"}, "x", tmp_path / "a.yaml").profile == "respeaker_4mic_hat"
 
 
@@ -111,6 +119,16 @@ def test_flags_override_the_file_and_the_file_overrides_defaults(tmp_path):
     assert s.options.features.hop_s == 0.1
 
 
+def test_weights_in_the_file_select_the_neural_estimator_unless_a_flag_says_otherwise(tmp_path):
+    path = write(tmp_path, "profile: demo\nweights: mine.safetensors\n")
+    s = resolve_settings(_run_args("--config", str(path)))
+    assert (s.options.estimator, s.options.weights) == ("neural", str(tmp_path / "mine.safetensors"))
+    s = resolve_settings(_run_args("--config", str(path), "--estimator", "srp-phat"))
+    assert (s.options.estimator, s.options.weights) == ("srp-phat", None)
+    s = resolve_settings(_run_args("--config", str(path), "--weights", "/opt/other.safetensors"))
+    assert (s.options.estimator, s.options.weights) == ("neural", "/opt/other.safetensors")
+
+
 def test_run_needs_a_profile_from_somewhere(tmp_path):
     path = write(tmp_path, "estimator: srp-phat\n")
     out = subprocess.run(ARRAYDAEMON + ["run", "--config", str(path)], capture_output=True, text=True, timeout=60)
@@ -136,3 +154,14 @@ def test_config_check_command(tmp_path):
     out = subprocess.run(ARRAYDAEMON + ["config", "check", str(missing)], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 2 and "did you mean 'respeaker_4mic_hat'?" in out.stderr
+
+    # and one naming weights that cannot be loaded
+    weights = write(tmp_path, "weights: not_weights.yaml\n", "weights.yaml")
+    out = subprocess.run(ARRAYDAEMON + ["config", "check", str(weights)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().startswith(f"arraydaemon: error: {tmp_path / 'not_weights.yaml'}: cannot load neural weights")
+    shutil.copy(Path(arraydaemon.__file__).parent / "data" / "neural.safetensors", tmp_path / "mine.safetensors")
+    weights.write_text("weights: mine.safetensors\n")
+    out = subprocess.run(ARRAYDAEMON + ["config", "check", str(weights)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"weights ok   \S+, \d+ training steps", out.stdout)

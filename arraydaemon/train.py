@@ -121,11 +121,18 @@ class Batches:
         self.rescan()
 
     def rescan(self) -> None:
+        """Load chunks that appeared since the last scan (a generator may still be writing them)."""
         for stage in (0, 1):
             files = sorted(dataset.chunk_path(self.root, self.split, stage, 0).parent.glob("chunk_*[0-9].npz"))
-            if files and files != self.files.get(stage):
-                self.files[stage] = files
-                self.data[stage] = dataset.load_chunks(files)
+            known = set(self.files.get(stage, []))
+            new = [f for f in files if f not in known]
+            if not new:
+                continue
+            loaded = dataset.load_chunks(new)
+            if stage in self.data:  # only new chunks are read; the ones already loaded stay
+                loaded = {k: np.concatenate([self.data[stage][k], v]) for k, v in loaded.items()}
+            self.files[stage] = self.files.get(stage, []) + new
+            self.data[stage] = loaded
 
     def windows(self, stage: int) -> int:
         return len(self.data[stage]["kind"]) if stage in self.data else 0

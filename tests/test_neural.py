@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -164,6 +165,18 @@ def test_training_three_steps_on_tiny_data(tmp_path):
     assert rows[0].startswith("step,minutes,") and "heldout_spectrum" in rows[0]
     assert [r.split(",")[0] for r in rows[1:]] == ["3", "5"]
     assert (tmp_path / "data" / f"v{dataset.DATA_VERSION}" / "val-stage1").is_dir()
+    # chunks written while training runs are picked up, the loaded ones kept as they are
+    from arraydaemon.train import Batches
+
+    batches = Batches(tmp_path / "data", np.random.default_rng(0))
+    before = {k: v.copy() for k, v in batches.data[1].items()}
+    chunk = dataset.chunk_path(tmp_path / "data", "train", 1, 0)
+    shutil.copy(chunk, dataset.chunk_path(tmp_path / "data", "train", 1, 1))
+    batches.rescan()
+    assert batches.windows(1) == 2 * len(before["kind"])
+    for k, v in before.items():
+        np.testing.assert_array_equal(batches.data[1][k][:len(v)], v)
+        np.testing.assert_array_equal(batches.data[1][k][len(v):], v)
 
 
 def test_newest_group_shortcut_equals_the_full_encoder():

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from . import __version__, wire
+from .config import INTEGRATION_S, MAX_INTEGRATION_S
 from .errors import UserError
 
 log = logging.getLogger("arraydaemon")
@@ -25,6 +26,13 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def integration_seconds(value: float) -> float:
+    """``--integration``, checked here (a one-line error) rather than by argparse (usage + error)."""
+    if not (math.isfinite(value) and 0 <= value <= MAX_INTEGRATION_S):
+        raise UserError(f"--integration: expected seconds in [0, {MAX_INTEGRATION_S:g}] (0: none), got {value:g}")
     return value
 
 
@@ -43,6 +51,9 @@ def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
                    help="direction grid resolution in degrees (default 1 for planar/linear arrays; "
                    "a 2000-point sphere, about 4.5 degrees, for 3-D arrays)")
     g.add_argument("--max-sources", type=int, default=None, metavar="N", help="sources per window (default 4)")
+    g.add_argument("--integration", type=float, default=None, metavar="SECONDS",
+                   help=f"time constant of the integration over past windows (default {INTEGRATION_S:g}; 0: every "
+                   "window on its own, faster to follow a moving source, less accurate in reverberant rooms)")
     g.add_argument("--track-silence", type=_positive_float, default=None, metavar="SECONDS",
                    help="retire a tracked source not heard for this long (default 1.5)")
 
@@ -67,6 +78,8 @@ def pipeline_options(args, base=None):
         if not 1 <= args.max_sources <= 8:
             raise UserError(f"--max-sources: expected 1..8, got {args.max_sources}")
         loc = replace(loc, max_sources=args.max_sources)
+    if getattr(args, "integration", None) is not None:
+        loc = replace(loc, integration_s=integration_seconds(args.integration))
     try:
         feats.validate()
     except ValueError as exc:
@@ -369,9 +382,9 @@ def cmd_eval(args) -> int:
         if not path.is_file():
             raise UserError(f"{path}: neural weights not found (train them with `arraydaemon train`)")
     if compare:
-        print(ablation_table(compare, args.scenes))
+        print(ablation_table(compare, args.scenes, integration_seconds(args.integration)))
     else:
-        print(run_eval(args.scenes, args.dry_scenes, weights, Path(args.out)))
+        print(run_eval(args.scenes, args.dry_scenes, weights, Path(args.out), integration_seconds(args.integration)))
     return 0
 
 
@@ -482,6 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", action="append", metavar="NAME=WEIGHTS",
                    help="instead: one table row per weights file (the model's spectrum alone) on the unseen "
                         "scenes, plus SRP-PHAT (ablations; repeatable)")
+    p.add_argument("--integration", type=float, default=INTEGRATION_S, metavar="SECONDS",
+                   help=f"every estimator's integration over past windows (default {INTEGRATION_S:g}; 0: none)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="per-stage and per-kernel timings")

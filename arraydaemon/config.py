@@ -14,6 +14,7 @@ band        ``[fmin, fmax]`` in Hz, the analysis band
 device      PortAudio device: a name substring or an index (default: the profile's ``device``)
 wait        ``true`` to wait for a missing device instead of exiting
 latency     PortAudio input latency: ``low``, ``high`` or seconds
+integration seconds, the time constant of the localizer's integration over past windows (0: none)
 =========== ============================================================================
 
 Errors name the file, the key and what was expected, and suggest a key for a misspelt one, like
@@ -30,12 +31,13 @@ from pathlib import Path
 
 
 from .errors import ConfigError
-from .profiles import read_yaml_file
 
 DEFAULT_PATH = Path("/etc/arraydaemon/arraydaemon.yaml")
 ESTIMATORS = ("srp-phat", "neural")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 MAX_HOP_S = 0.25  # the analysis window; a hop longer than it would skip audio
+INTEGRATION_S = 0.4  # localizer integration time constant, chosen on validation scenes (model card)
+MAX_INTEGRATION_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class DaemonConfig:
     wait: bool | None = None
     latency: str | float | None = None
     weights: str | None = None
+    integration: float | None = None
     path: Path | None = None
 
     def as_dict(self) -> dict:
@@ -141,6 +144,11 @@ def parse_config(data, source: str = "<config>", path: Path | None = None) -> Da
         out["wait"] = v
     if "latency" in data:
         out["latency"] = parse_latency(data["latency"], f"{source}: key 'latency'")
+    if "integration" in data:
+        v = data["integration"]
+        if not _is_number(v) or not 0 <= v <= MAX_INTEGRATION_S:
+            raise _fail(source, "integration", f"seconds in [0, {MAX_INTEGRATION_S:g}] (0: no integration)", v)
+        out["integration"] = float(v)
     return DaemonConfig(path=path, **out)
 
 
@@ -168,6 +176,8 @@ def parse_latency(value, where: str) -> str | float:
 
 def load_config(path: str | os.PathLike) -> DaemonConfig:
     """Load and validate one configuration file."""
+    from .profiles import read_yaml_file  # numpy and yaml: not for the commands that never read a config
+
     path = Path(path)
     data = read_yaml_file(path, ConfigError, "configuration")
     return parse_config(data, str(path), path)

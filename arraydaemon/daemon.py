@@ -78,7 +78,10 @@ def resolve_settings(args) -> RunSettings:
         feats = replace(feats, fmin_hz=cfg.band[0], fmax_hz=cfg.band[1])
     # torch is imported only if needed
     estimator = args.estimator or cfg.estimator or ("neural" if cfg.weights else default_estimator())
-    base = PipelineOptions(estimator=estimator, weights=cfg.weights, features=feats)
+    localizer = PipelineOptions().localizer
+    if cfg.integration is not None:
+        localizer = replace(localizer, integration_s=cfg.integration)
+    base = PipelineOptions(estimator=estimator, weights=cfg.weights, features=feats, localizer=localizer)
     options = pipeline_options(args, base)
     profile_ref = args.profile or cfg.profile
     if not profile_ref:

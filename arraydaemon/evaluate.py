@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from . import dataset, grids
 from .features import FeatureConfig, FrameLayout, GccPhatFeatures
+from .config import INTEGRATION_S
 from .localizer import LocalizerConfig, SrpPhatLocalizer
 from .messages import AudioBlock
 
@@ -65,34 +66,42 @@ class WindowRecord:
 
 
 def evaluate_scene(scene: dict, localizers: dict, set_name: str, array_name: str, scene_id: str = "") -> list[WindowRecord]:
-    """Runs every localizer on the scene's windows (one feature pass) and scores the kept ones."""
+    """Runs every localizer on all of the scene's windows in order, as the daemon would (one feature
+    pass; each localizer starts afresh, then integrates over the windows), and scores the kept ones."""
     profile = dataset.geometry_profile(scene["mics"])
     feats = GccPhatFeatures(profile, FeatureConfig())
     windows = feats.process(AudioBlock(0, dataset.SAMPLE_RATE, 0.0, 0.0, scene["audio"].astype(np.float32)))
-    by_end = {round(w.t_end, 6): w for w in windows}
+    kept_at = {round(t_end, 6): kept for t_end, kept in zip(scene["window_ends"], scene["windows"])}
     truth = scene["dirs"][0]
     g = profile.geometry
     orient = g.normal if g.kind == "planar" else g.axis
+    stages = {name: make(profile) for name, make in localizers.items()}
+    for stage in stages.values():
+        stage.reset()
     out = []
-    for t_end, kept in zip(scene["window_ends"], scene["windows"]):
-        if not kept["active"] or not kept["active"][0]:
+    for window in windows:
+        estimates = {name: stage.process(window) for name, stage in stages.items()}
+        kept = kept_at.get(round(window.t_end, 6))
+        if kept is None or not kept["active"] or not kept["active"][0]:
             continue
-        window = by_end[round(t_end, 6)]
-        for name, make in localizers.items():
-            est = make(profile).process(window)
+        for name, est in estimates.items():
             err = (direction_error_deg(np.asarray(est.sources[0].vector), truth, g.kind, orient)
                    if est.sources else None)
             out.append(WindowRecord(set_name, array_name, g.kind, scene["rt60"], scene["snr_db"], name, err,
-                                    f"{scene_id}@{t_end:.3f}", bool(scene["interferer"]),
+                                    f"{scene_id}@{window.t_end:.3f}", bool(scene["interferer"]),
                                     len(profile.mics), 100.0 * g.aperture_m))
     return out
 
 
-def _localizer_factories(weights: Path | None, heads: dict[str, Path] | None = None) -> dict:
+def _localizer_factories(weights: Path | None, heads: dict[str, Path] | None = None,
+                         integration_s: float = INTEGRATION_S) -> dict:
     """Estimator name → factory(profile). ``weights``: the neural estimator and its spectrum alone
-    (``neural-head``); ``heads``: further models' spectra alone, as ``head:NAME`` (ablations)."""
+    (``neural-head``); ``heads``: further models' spectra alone, as ``head:NAME`` (ablations).
+    Every estimator integrates over windows with time constant ``integration_s`` (0: none)."""
     from .neural import NeuralLocalizer, load_model
 
+    config = LocalizerConfig(integration_s=integration_s)
+    ungated = replace(UNGATED, integration_s=integration_s)
     cache: dict = {}
     layout = FrameLayout.from_config(FeatureConfig(), dataset.SAMPLE_RATE)
 
@@ -109,17 +118,17 @@ def _localizer_factories(weights: Path | None, heads: dict[str, Path] | None = N
 
     def head_only(model):
         def build(p):
-            loc = NeuralLocalizer(p, layout, LocalizerConfig(), model)
+            loc = NeuralLocalizer(p, layout, config, model)
             loc.fuse_srp = False
             return loc
         return build
 
-    out = {"srp-phat": cached("srp", lambda p: SrpPhatLocalizer(p, layout, LocalizerConfig())),
+    out = {"srp-phat": cached("srp", lambda p: SrpPhatLocalizer(p, layout, config)),
            # the same without its activity gates: it always answers, like a model that is never silent
-           "srp-phat-ungated": cached("srp-ungated", lambda p: SrpPhatLocalizer(p, layout, UNGATED))}
+           "srp-phat-ungated": cached("srp-ungated", lambda p: SrpPhatLocalizer(p, layout, ungated))}
     if weights is not None:
         model = load_model(weights)[0]
-        out["neural"] = cached("nn", lambda p: NeuralLocalizer(p, layout, LocalizerConfig(), model))
+        out["neural"] = cached("nn", lambda p: NeuralLocalizer(p, layout, config, model))
         out["neural-head"] = cached("head", head_only(model))
     for name, path in (heads or {}).items():
         out[f"head:{name}"] = cached(f"head:{name}", head_only(load_model(path)[0]))
@@ -127,8 +136,8 @@ def _localizer_factories(weights: Path | None, heads: dict[str, Path] | None = N
 
 
 def build_records(n_unseen: int, n_dry_per_profile: int, weights: Path | None, progress: bool = True,
-                  heads: dict[str, Path] | None = None) -> list[WindowRecord]:
-    localizers = _localizer_factories(weights, heads)
+                  heads: dict[str, Path] | None = None, integration_s: float = INTEGRATION_S) -> list[WindowRecord]:
+    localizers = _localizer_factories(weights, heads, integration_s)
     records: list[WindowRecord] = []
     jobs = [("unseen", i, None, None) for i in range(n_unseen)]
     for name, mics in dataset.bundled_geometries():
@@ -299,8 +308,9 @@ def plot_error_vs_rt60(records: list[WindowRecord], path: Path) -> Path | None:
     return path
 
 
-def run_eval(n_unseen: int, n_dry_per_profile: int, weights: Path | None, out_dir: Path) -> str:
-    records = build_records(n_unseen, n_dry_per_profile, weights)
+def run_eval(n_unseen: int, n_dry_per_profile: int, weights: Path | None, out_dir: Path,
+             integration_s: float = INTEGRATION_S) -> str:
+    records = build_records(n_unseen, n_dry_per_profile, weights, integration_s=integration_s)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "eval_records.json").write_text(json.dumps([r.__dict__ for r in records]))
     text = report(records)
@@ -311,7 +321,7 @@ def run_eval(n_unseen: int, n_dry_per_profile: int, weights: Path | None, out_di
     return text
 
 
-def ablation_table(weights: dict[str, Path], n_unseen: int) -> str:
+def ablation_table(weights: dict[str, Path], n_unseen: int, integration_s: float = INTEGRATION_S) -> str:
     """Unseen-geometry metrics of several weight files on the same scenes, each model's spectrum
     alone (``neural-head``), plus the SRP-PHAT rows (with and without its gates) as references."""
     def row(records, estimator):
@@ -320,7 +330,8 @@ def ablation_table(weights: dict[str, Path], n_unseen: int) -> str:
         return {**overall, "mae_rt60_05": reverberant[0]["mae_deg"] if reverberant else float("nan")}
 
     # Every scene is simulated once and every model scored on it.
-    records = [r for r in build_records(n_unseen, 0, None, progress=False, heads=weights) if r.set == "unseen"]
+    records = [r for r in build_records(n_unseen, 0, None, progress=False, heads=weights,
+                                             integration_s=integration_s) if r.set == "unseen"]
     rows = [(name, row(records, f"head:{name}")) for name in weights]
     rows += [(f"{est} (reference)", row(records, est)) for est in ("srp-phat", "srp-phat-ungated")]
     lines = ["| model | windows | MAE (°) | MAE, RT60 ≥ 0.5 s (°) | within 10° | miss rate |", "|---|---|---|---|---|---|"]

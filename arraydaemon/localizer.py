@@ -59,6 +59,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import grids, kernels
+from .config import INTEGRATION_S
 from .features import FrameLayout
 from .messages import Estimate, FeatureWindow, SourceDirection
 from .profiles import ArrayProfile
@@ -77,6 +78,9 @@ class LocalizerConfig:
     pairs: str = "auto"  # SRP-PHAT mic pairs: "all", "reference" or "auto" (all up to 8 mics)
     mask_agreement: float = 0.5  # STFT bins agreeing this well with a found source are removed
     min_prominence: float = 0.1  # a peak must stand this far above the spectrum's median (diffuse noise: < 0.1)
+    # Time constant of the exponential integration of the pair cross-spectra (and of the neural
+    # spectrum) over past windows; 0 localizes every window on its own. See SrpPhatLocalizer.
+    integration_s: float = INTEGRATION_S
 
 
 def pick_peaks(spectrum: np.ndarray, vectors: np.ndarray, max_peaks: int, min_separation_deg: float,
@@ -129,7 +133,17 @@ def planar_scan_step(geometry, band_hz: float, speed_of_sound: float = 343.0) ->
 
 
 class SrpPhatLocalizer:
-    """Stage: FeatureWindow → Estimate with up to ``max_sources`` directions."""
+    """Stage: FeatureWindow → Estimate with up to ``max_sources`` directions.
+
+    Temporal integration (``config.integration_s`` = tau > 0): the first source is searched in the
+    pair cross-spectra summed over the window's frames *plus* the integrated sums of earlier windows
+    decayed by ``exp(-dt / tau)``, before PHAT whitening. Unwhitened sums weight loud frames more, so
+    a talker's direct path adds up over windows while reverberation and noise, which change from
+    window to window, do not; silence contributes little. Activity decisions stay per window (level
+    and prominence gates on the window's own SRP here, the activity head in the neural stage), and
+    further sources are searched in the window alone. Causal; :meth:`reset` forgets the past, and a window whose time
+    does not advance (a new stream) starts afresh.
+    """
 
     name = "srp-phat"
 
@@ -144,6 +158,7 @@ class SrpPhatLocalizer:
         self._pair_i, self._pair_j = self._choose_pairs(config.pairs)
         self._baselines = profile.mics[self._pair_j] - profile.mics[self._pair_i]  # (pairs, 3)
         self._keep_all = np.ones((layout.window_frames, layout.bins), dtype=bool)
+        self.reset()
         self._init_scan()
         self._init_refinement()
 
@@ -210,7 +225,26 @@ class SrpPhatLocalizer:
             self._patches = [mesh * s for s in (step, step / 4, step / 16, step / 64)]
 
     def reset(self) -> None:
-        pass  # stateless: every window is localized on its own
+        self._integrated: np.ndarray | None = None  # [shape=(pairs, bins)] complex64
+        self._last_t_end: float | None = None
+
+    def _decay(self, window: FeatureWindow) -> float:
+        """Weight of the integrated past at ``window``: ``exp(-dt / tau)`` for the time since the
+        previous window, 0 without integration or when time did not advance (a new stream)."""
+        last, self._last_t_end = self._last_t_end, window.t_end
+        tau = self.config.integration_s
+        if tau <= 0.0 or last is None or not window.t_end > last:
+            return 0.0
+        return math.exp(-(window.t_end - last) / tau)
+
+    def _integrate(self, sums: np.ndarray, decay: float) -> np.ndarray:
+        """``sums [shape=(pairs, bins)]`` plus the decayed integral of the earlier windows' sums."""
+        if decay > 0.0 and self._integrated is not None and self._integrated.shape == sums.shape:
+            self._integrated *= np.float32(decay)
+            self._integrated += sums
+        else:
+            self._integrated = np.array(sums, dtype=np.complex64)
+        return self._integrated
 
     def _tdoa_of(self, vectors: np.ndarray) -> np.ndarray:
         return grids.tdoa_table(vectors, self._rel, self.profile.speed_of_sound)
@@ -389,21 +423,34 @@ class SrpPhatLocalizer:
             best, value = cand[i], float(values[i])
         return best, value
 
+    def _gated_peak(self, scan: np.ndarray) -> int | None:
+        """Index of the highest peak of ``scan [shape=(scan,)]`` if it passes the absolute and the
+        prominence gates, else None."""
+        peaks = pick_peaks(scan, self._scan, 1, self.config.min_separation_deg, self.config.min_confidence, 0.0)
+        if not peaks or self._prominence(scan, peaks[0]) < self.config.min_prominence:
+            return None
+        return peaks[0]
+
     def process(self, window: FeatureWindow) -> Estimate:
         cfg = self.config
-        gcc, lags = self._lags(self._pair_sum(window))
+        sums = self._pair_sum(window)
+        gcc, lags = self._lags(sums)
         scan = kernels.srp_interp(lags, *self._scan_lookup)
+        peak = self._gated_peak(scan) if window.level_db >= cfg.min_level_db else None
+        if cfg.integration_s > 0.0:
+            # Whether: this window's gates (an integrated diffuse field converges to its coherence,
+            # whose fixed phases make a steadier peak than any one window shows). Where: the integral.
+            gcc, lags = self._lags(self._integrate(sums, self._decay(window)))
+            scan = kernels.srp_interp(lags, *self._scan_lookup)
+            if peak is not None:
+                peak = int(np.argmax(scan))
         spectrum = scan[:len(self.grid)].copy()
         sources: list[SourceDirection] = []
-        if window.level_db >= cfg.min_level_db:
-            peaks = pick_peaks(scan, self._scan, 1, cfg.min_separation_deg, cfg.min_confidence, 0.0)
-            if peaks and self._prominence(scan, peaks[0]) < cfg.min_prominence:
-                peaks = []
-            if peaks:
-                vec, value = self._refine(gcc, self._scan[peaks[0]])
-                sources.append(make_source(vec, value))
-                if cfg.max_sources > 1:
-                    sources.extend(self._secondary_sources(window, vec, value))
+        if peak is not None:
+            vec, value = self._refine(gcc, self._scan[peak])
+            sources.append(make_source(vec, value))
+            if cfg.max_sources > 1:
+                sources.extend(self._secondary_sources(window, vec, value))
         return Estimate.of_window(window, self.name, sources, spectrum)
 
 

@@ -314,15 +314,35 @@ class NeuralLocalizer(SrpPhatLocalizer):
         score = kernels.srp_interp(out["scaled"], *lookup)
         return 1.0 / (1.0 + np.exp(-(self._scale * score + self._bias)))
 
+    def reset(self) -> None:
+        super().reset()
+        self._learned_sum: np.ndarray | None = None
+        self._learned_weight = 0.0
+
+    def _integrate_learned(self, learned: np.ndarray, activity: float, decay: float) -> np.ndarray:
+        """The model's spectrum over the scan ``learned [shape=(scan,)]`` averaged with the earlier
+        windows' (decayed by ``decay``), each weighted by its activity probability."""
+        if decay > 0.0 and self._learned_sum is not None:
+            self._learned_sum = decay * self._learned_sum + activity * learned
+            self._learned_weight = decay * self._learned_weight + activity
+        else:
+            self._learned_sum, self._learned_weight = activity * learned, activity
+        if self._learned_weight < 1e-3:  # nothing active lately: this window's spectrum as it is
+            return learned
+        return self._learned_sum / self._learned_weight
+
     def process(self, window: FeatureWindow) -> Estimate:
         cfg = self.config
         out, cross = self._run(window)
-        learned = self._score_lookup(out, self._nn_scan_lookup)  # the scan starts with the grid
-        spectrum = learned[:len(self.grid)]
         activity = float(1.0 / (1.0 + np.exp(-float(out["activity"]))))
+        decay = self._decay(window)
+        # The scan starts with the grid.
+        learned = self._integrate_learned(self._score_lookup(out, self._nn_scan_lookup), activity, decay)
+        sums = self._integrate(cross.sum(axis=0) if self._nn_shares_sums else self._pair_sum(window), decay)
+        spectrum = learned[:len(self.grid)]
         sources = []
         if window.level_db >= cfg.min_level_db and activity >= self.activity_threshold:
-            sources = (self._fused_sources(window, out, cross, learned) if self.fuse_srp
+            sources = (self._fused_sources(out, sums, learned) if self.fuse_srp
                        else self._head_sources(out, learned))
         return Estimate.of_window(window, self.name, sources, spectrum, embedding=self.spatial_embedding(out),
                                   extras={"activity": activity, "model": self.model_name})
@@ -337,19 +357,26 @@ class NeuralLocalizer(SrpPhatLocalizer):
         peaks = peaks[:1] + [i for i in peaks[1:] if learned[i] >= self.secondary_threshold]
         return [make_source(*self.refine_with(lambda v: self._score(out, v), self._scan[i])) for i in peaks]
 
-    def _fused_sources(self, window: FeatureWindow, out: dict, cross: np.ndarray, learned: np.ndarray) -> list:
-        """Sources where the model's spectrum and SRP-PHAT agree: peaks of their product over the
-        SRP scan directions, each refined on the exact SRP (sub-degree precision in dry rooms) and
-        reported with the model's confidence there. The model decides activity, how many sources
-        and which lobe; the physics places them."""
+    def _fused_sources(self, out: dict, sums: np.ndarray, learned: np.ndarray) -> list:
+        """Sources where the model's spectrum and SRP-PHAT agree, refined on the exact SRP of the
+        (integrated) pair cross-spectra ``sums [shape=(pairs, bins)]`` (sub-degree precision in dry
+        rooms) and reported with the model's confidence there. The first is SRP-PHAT's own peak when
+        it passes SRP-PHAT's gates (it is then right ~9 times in 10 on validation scenes), else the
+        peak of the product of both spectra over the scan directions; further sources are peaks of
+        the product. The model decides activity, how many sources and, where the physics is
+        ambiguous, which lobe; the physics places them."""
         cfg = self.config
-        gcc, lags = self._lags(cross.sum(axis=0) if self._nn_shares_sums else self._pair_sum(window))
+        gcc, lags = self._lags(sums)
         srp = kernels.srp_interp(lags, *self._scan_lookup)
         fused = learned * np.clip(srp, 0.0, None)
         peaks = pick_peaks(fused, self._scan, cfg.max_sources, cfg.min_separation_deg, 1e-6, cfg.relative_threshold)
+        clear = self._gated_peak(srp)
+        if clear is not None:
+            near = self._scan_separation_cos(self._scan[clear]) >= math.cos(math.radians(cfg.min_separation_deg))
+            peaks = [clear] + [i for i in peaks if not near[i]]
         peaks = peaks[:1] + [i for i in peaks[1:] if learned[i] >= self.secondary_threshold]
         sources = []
-        for idx in peaks:
+        for idx in peaks[:cfg.max_sources]:
             vec, _ = self._refine(gcc, self._scan[idx])
             sources.append(make_source(vec, float(self._score(out, vec[None])[0])))
         return sources

@@ -102,6 +102,8 @@ BAD_CASES = [
      "out.jsonl: cannot write"),
     ("bad-band", ["replay", "{d}/good.wav", "--profile", "demo", "--fmin", "7000", "--fmax", "300"], "frequency band"),
     ("bad-max-sources", ["replay", "{d}/good.wav", "--profile", "demo", "--max-sources", "0"], "--max-sources"),
+    ("bad-integration", ["replay", "{d}/good.wav", "--profile", "demo", "--integration", "-1"],
+     "--integration: expected seconds in [0, 5] (0: none), got -1"),
     ("bad-endpoint", ["replay", "{d}/good.wav", "--profile", "demo", "--endpoint", "localhost:5570"],
      "expected tcp://HOST:PORT"),
     ("missing-weights", ["replay", "{d}/good.wav", "--profile", "demo", "--weights", "{d}/nope.safetensors"],

@@ -12,7 +12,7 @@ import pytest
 
 import arraydaemon
 from arraydaemon.cli import build_parser
-from arraydaemon.config import DaemonConfig, load_config, parse_config
+from arraydaemon.config import INTEGRATION_S, DaemonConfig, load_config, parse_config
 from arraydaemon.daemon import resolve_settings
 from arraydaemon.errors import ConfigError
 
@@ -28,6 +28,7 @@ band: [300, 6000]
 device: seeed
 wait: true
 latency: 0.02
+integration: 0.25
 """
 
 
@@ -41,7 +42,8 @@ def test_a_full_config_parses(tmp_path):
     cfg = load_config(write(tmp_path, GOOD))
     assert cfg == DaemonConfig(endpoint="tcp://127.0.0.1:5581", estimator="srp-phat", hop=0.05,
                                profile="respeaker_4mic_hat", log_level="info", band=(300.0, 6000.0),
-                               device="seeed", wait=True, latency=0.02, path=tmp_path / "arraydaemon.yaml")
+                               device="seeed", wait=True, latency=0.02, integration=0.25,
+                               path=tmp_path / "arraydaemon.yaml")
 
 
 def test_empty_file_is_an_empty_config(tmp_path):
@@ -67,6 +69,8 @@ def test_empty_file_is_an_empty_config(tmp_path):
     ("wait: yes please\n", "key 'wait': expected true or false"),
     ("latency: medium\n", "key 'latency': expected 'low', 'high' or seconds in (0, 2]"),
     ("weights: 3\n", "key 'weights': expected a path to a neural weights file"),
+    ("integration: -0.1\n", "key 'integration': expected seconds in [0, 5] (0: no integration), got -0.1"),
+    ("integration: long\n", "key 'integration': expected seconds in [0, 5]"),
     ("estimator: srp-phat\nweights: m.safetensors\n", "key 'weights' is for the neural estimator, but 'estimator' is srp-phat"),
     ("- endpoint\n", "expected a YAML mapping of settings"),
     ("hop: [\n", "invalid YAML at line 2"),
@@ -104,19 +108,20 @@ def test_flags_override_the_file_and_the_file_overrides_defaults(tmp_path):
         "respeaker_4mic_hat", "tcp://127.0.0.1:5581", "seeed", True, 0.02)
     assert s.options.estimator == "srp-phat" and s.options.features.hop_s == 0.05
     assert (s.options.features.fmin_hz, s.options.features.fmax_hz) == (300.0, 6000.0)
-    assert s.log_level == "info"
+    assert s.log_level == "info" and s.options.localizer.integration_s == 0.25
 
     s = resolve_settings(_run_args("--config", str(path), "--profile", "demo", "--endpoint", "ipc:///tmp/x",
-                                   "--device", "3", "--hop", "0.08", "--fmax", "5000", "--latency", "high"))
+                                   "--device", "3", "--hop", "0.08", "--fmax", "5000", "--latency", "high",
+                                   "--integration", "0"))
     assert (s.profile_ref, s.endpoint, s.device, s.latency) == ("demo", "ipc:///tmp/x", "3", "high")
-    assert s.options.features.hop_s == 0.08
+    assert s.options.features.hop_s == 0.08 and s.options.localizer.integration_s == 0.0
     assert (s.options.features.fmin_hz, s.options.features.fmax_hz) == (300.0, 5000.0)
 
     # nothing in a file: built-in defaults
     s = resolve_settings(_run_args("--config", str(write(tmp_path, "", "empty.yaml")), "--profile", "demo",
                                    "--estimator", "srp-phat"))
     assert (s.endpoint, s.device, s.wait, s.latency) == ("tcp://127.0.0.1:5570", None, False, "low")
-    assert s.options.features.hop_s == 0.1
+    assert s.options.features.hop_s == 0.1 and s.options.localizer.integration_s == INTEGRATION_S
 
 
 def test_weights_in_the_file_select_the_neural_estimator_unless_a_flag_says_otherwise(tmp_path):

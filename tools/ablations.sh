@@ -17,7 +17,7 @@ run() {  # name, extra train options...
 run energy --input gcc+energy & run baseline --input gcc; wait
 run phase --input phase & run absolute --input gcc+energy --position absolute; wait
 run nopretrain --input gcc+energy --no-pretrain
-"$AD" eval --scenes "$SCENES" \
+"$AD" eval --scenes "$SCENES" --integration 0 \
     --compare "shipped recipe: GCC-PHAT + energy-weighted GCC, relative positions, pretraining=$OUT/energy.safetensors" \
     --compare "GCC-PHAT only=$OUT/baseline.safetensors" \
     --compare "raw STFT phase input=$OUT/phase.safetensors" \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -213,3 +214,26 @@ def test_traced_forward_matches_the_model():
         expected, got = model(tokens, pos, mask), traced(tokens, pos, mask)
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], atol=1e-5, rtol=1e-5)
+
+
+def test_the_neural_stage_runs_numpy_blas_and_torch_on_one_thread():
+    # Run in a fresh interpreter: the limit is process-wide and the test run may have set it already.
+    code = (
+        "import json, torch\n"
+        "from threadpoolctl import threadpool_info\n"
+        "from arraydaemon.features import FeatureConfig, FrameLayout\n"
+        "from arraydaemon.localizer import LocalizerConfig\n"
+        "from arraydaemon.neural import NeuralLocalizer, SpatialTransformer\n"
+        "from arraydaemon.profiles import load_profile\n"
+        "p = load_profile('respeaker_6mic_hat')\n"
+        "before = [i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas']\n"
+        "NeuralLocalizer(p, FrameLayout.from_config(FeatureConfig(), 16000), LocalizerConfig(), SpatialTransformer())\n"
+        "after = [i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas']\n"
+        "print(json.dumps({'before': before, 'after': after, 'torch': torch.get_num_threads()}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["after"] and all(n == 1 for n in result["after"]), result
+    assert result["torch"] == 1

@@ -239,6 +239,8 @@ class SrpPhatLocalizer:
 
     def _integrate(self, sums: np.ndarray, decay: float) -> np.ndarray:
         """``sums [shape=(pairs, bins)]`` plus the decayed integral of the earlier windows' sums."""
+        if self.config.integration_s <= 0.0:
+            return sums
         if decay > 0.0 and self._integrated is not None and self._integrated.shape == sums.shape:
             self._integrated *= np.float32(decay)
             self._integrated += sums

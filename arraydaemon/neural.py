@@ -326,6 +326,8 @@ class NeuralLocalizer(SrpPhatLocalizer):
     def _integrate_learned(self, learned: np.ndarray, activity: float, decay: float) -> np.ndarray:
         """The model's spectrum over the scan ``learned [shape=(scan,)]`` averaged with the earlier
         windows' (decayed by ``decay``), each weighted by its activity probability."""
+        if self.config.integration_s <= 0.0:
+            return learned
         if decay > 0.0 and self._learned_sum is not None:
             self._learned_sum = decay * self._learned_sum + activity * learned
             self._learned_weight = decay * self._learned_weight + activity

@@ -38,14 +38,14 @@ def reverberant_scene():
     return profile, scene
 
 
-def _summed_features(profile, audio):
+def _feature_windows(profile, audio):
     feats = GccPhatFeatures(profile, FeatureConfig())
     return feats.layout, feats.process(AudioBlock(0, FS, 0.0, 0.0, audio))
 
 
 def test_without_integration_each_window_is_localized_on_its_own_and_reset_forgets(reverberant_scene):
     profile, scene = reverberant_scene
-    layout, windows = _summed_features(profile, scene.audio)
+    layout, windows = _feature_windows(profile, scene.audio)
     per_window = SrpPhatLocalizer(profile, layout, LocalizerConfig(integration_s=0.0))
     integrating = SrpPhatLocalizer(profile, layout, LocalizerConfig())
     differs = 0

@@ -105,6 +105,25 @@ def srp_scores(clean: torch.Tensor, weight: torch.Tensor, tdoa: torch.Tensor, pa
     return (value * w[:, None, :]).sum(-1) / w.sum(-1, keepdim=True).clamp_min(1e-6)
 
 
+def group_causal_attention(attn: nn.MultiheadAttention, h: torch.Tensor, n_pairs: int, first_group: int,
+                           keys: torch.Tensor | None) -> torch.Tensor:
+    """``attn``'s self-attention over ``h [shape=(B, G * P, d)]`` (group-major tokens) for the
+    queries of groups ``first_group``..G-1, each attending to its own and the earlier groups' tokens:
+    ``[shape=(B, (G - first_group) * P, d)]``. ``keys [shape=(B, G * P)]``: True for real tokens
+    (None: all). The same as ``attn`` with the causal mask of ``SpatialTransformer.causal_mask``."""
+    b, n, d = h.shape
+    heads = attn.num_heads
+    qkv = nn.functional.linear(h, attn.in_proj_weight, attn.in_proj_bias)
+    q, k, v = qkv.view(b, n, 3, heads, d // heads).permute(2, 0, 3, 1, 4).unbind(0)  # (B, heads, N, d/heads)
+    out = []
+    for group in range(first_group, n // n_pairs):
+        start, end = group * n_pairs, (group + 1) * n_pairs
+        mask = None if keys is None else keys[:, None, None, :end]
+        out.append(nn.functional.scaled_dot_product_attention(q[:, :, start:end], k[:, :, :end], v[:, :, :end],
+                                                              attn_mask=mask))
+    return attn.out_proj(torch.cat(out, dim=2).transpose(1, 2).reshape(b, -1, d))
+
+
 class SpatialTransformer(nn.Module):
     """tokens ``[shape=(B, G, P, F)]`` + the pairs' mic positions ``[shape=(B, P, 2, 3)]`` → cleaned
     GCC per pair, pair weights, activity logit and spatial embedding."""
@@ -158,16 +177,20 @@ class SpatialTransformer(nn.Module):
         return x.reshape(b, g, p, -1)
 
     def encode_newest(self, tokens: torch.Tensor, pair_pos: torch.Tensor, pair_mask: torch.Tensor) -> torch.Tensor:
-        """``encode(...)[:, -1]`` ``[shape=(B, P, d)]`` without computing the last block for the older
-        groups, whose outputs nothing reads (the newest group may attend to every group: no mask)."""
+        """``encode(...)[:, -1]`` ``[shape=(B, P, d)]``, computed faster: the causal mask becomes
+        separate attention calls, group g's queries against the keys of groups 0..g (no masked
+        softmax, the slowest operation at these sizes: 8 mics, 5.4 → 2.7 ms), and the last block runs
+        for the newest group only, since nothing reads the older groups' outputs (tested equal)."""
         b, g, p, _ = tokens.shape
         x, padding = self._embed_tokens(tokens, pair_pos, pair_mask)
+        # Keys to attend to, for arrays padded to a batch's largest; None when all pairs are real
+        # (always at run time, where the trace fixes this branch for the array).
+        keys = None if bool(pair_mask.all()) else ~padding
         *layers, last = self.encoder.layers
-        mask = self.causal_mask(p, x.device)
         for layer in layers:
-            x = layer(x, src_mask=mask, src_key_padding_mask=padding)
-        h = last.norm1(x)
-        q = x[:, -p:] + last.self_attn(h[:, -p:], h, h, key_padding_mask=padding, need_weights=False)[0]
+            x = x + group_causal_attention(layer.self_attn, layer.norm1(x), p, 0, keys)
+            x = x + layer.linear2(layer.activation(layer.linear1(layer.norm2(x))))
+        q = x[:, -p:] + group_causal_attention(last.self_attn, last.norm1(x), p, g - 1, keys)
         return q + last.linear2(last.activation(last.linear1(last.norm2(q))))
 
     def forward(self, tokens: torch.Tensor, pair_pos: torch.Tensor, pair_mask: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -350,16 +350,23 @@ def cmd_listen(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .neural import WEIGHTS_PATH
+    from .neural import WEIGHTS_PATH, ModelArgs
     from .train import HELD_OUT_CHUNKS, TrainConfig, generate, train
 
     if args.steps < 1:
         raise UserError(f"--steps: expected a positive number of steps, got {args.steps}")
+    for flag, value in (("--d-model", args.d_model), ("--layers", args.layers), ("--heads", args.heads), ("--ff", args.ff)):
+        if value is not None and value < 1:
+            raise UserError(f"{flag}: expected a positive number, got {value}")
+    width, heads = args.d_model or ModelArgs.d_model, args.heads or ModelArgs.heads
+    if width % heads:
+        raise UserError(f"--d-model: expected a multiple of --heads ({heads}), got {width}")
     data, run = Path(args.data), Path(args.run)
     generate(data, "train", 0, args.stage0_chunks, args.workers, scenes_per_chunk=args.scenes_per_chunk)
     generate(data, "train", 1, args.stage1_chunks, args.workers, scenes_per_chunk=args.scenes_per_chunk)
     generate(data, "val", 1, HELD_OUT_CHUNKS, args.workers, scenes_per_chunk=args.scenes_per_chunk)  # held-out loss
-    model = {k: v for k, v in (("position", args.position), ("input", args.input)) if v}
+    model = {k: v for k, v in (("position", args.position), ("input", args.input), ("d_model", args.d_model),
+                               ("layers", args.layers), ("heads", args.heads), ("ff", args.ff)) if v}
     cfg = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, model=model, pretrain=not args.no_pretrain,
                       pretrain_steps=min(1000, args.steps // 10), stage0_steps=min(2000, args.steps // 5),
                       checkpoint_every=min(250, args.steps))
@@ -484,6 +491,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", choices=("gcc", "gcc+energy", "phase"),
                    help="token input: pair GCC-PHAT, plus energy-weighted GCC, or raw STFT phase (ablation)")
     p.add_argument("--no-pretrain", action="store_true", help="skip clean-GCC distillation (ablation)")
+    p.add_argument("--d-model", type=int, help="encoder width (default 128; capacity ablation)")
+    p.add_argument("--layers", type=int, help="encoder blocks (default 4)")
+    p.add_argument("--heads", type=int, help="attention heads (default 4)")
+    p.add_argument("--ff", type=int, help="feed-forward width (default 256)")
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     p.set_defaults(func=cmd_train)
 

@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import dataset
+from .errors import UserError
 from .neural_features import phase_tokens
 
 SPEED_OF_SOUND = 343.0
@@ -267,6 +268,12 @@ def train(data_root: Path, run_dir: Path, cfg: TrainConfig, resume: bool = True,
         (Path(run_dir) / "losses.csv").unlink(missing_ok=True)
     if resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, weights_only=True)
+        saved = ModelArgs(**json.loads(ck["config"]).get("model", {}))
+        if saved != model.args:
+            changed = ", ".join(f"{k} {v!r} (now {getattr(model.args, k)!r})" for k, v in asdict(saved).items()
+                                if getattr(model.args, k) != v)
+            raise UserError(f"{ckpt_path}: the checkpoint's model differs: {changed}; "
+                            "train with its options to resume, or with --fresh")
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         step, elapsed = int(ck["step"]), float(ck["elapsed_s"])

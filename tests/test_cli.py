@@ -110,6 +110,8 @@ BAD_CASES = [
      "nope.safetensors: neural weights not found"),
     ("corrupt-weights", ["replay", "{d}/good.wav", "--profile", "demo", "--weights", "{d}/text.wav"],
      "text.wav: cannot load neural weights"),
+    ("train-bad-layers", ["train", "--layers", "0"], "--layers: expected a positive number, got 0"),
+    ("train-bad-width", ["train", "--d-model", "100", "--heads", "3"], "--d-model: expected a multiple of --heads (3), got 100"),
     ("weights-with-srp", ["replay", "{d}/good.wav", "--profile", "demo", "--weights", "{d}/text.wav",
                           "--estimator", "srp-phat"], "--weights is for the neural estimator, not --estimator srp-phat"),
 ]

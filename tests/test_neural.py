@@ -161,6 +161,10 @@ def test_training_three_steps_on_tiny_data(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "resumed" in proc.stdout + proc.stderr
     assert load_model(out)[1]["train_steps"] == "5"
+    # a checkpoint of another model size is not resumed: one line naming what differs, exit 2
+    proc = subprocess.run(cmd + ["--d-model", "64", "--heads", "2"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "checkpoint's model differs: d_model 128 (now 64), heads 4 (now 2)" in proc.stderr
     # one held-out loss row per checkpoint, on val-split scenes
     rows = (tmp_path / "run" / "losses.csv").read_text().splitlines()
     assert rows[0].startswith("step,minutes,") and "heldout_spectrum" in rows[0]
@@ -190,16 +194,18 @@ def test_newest_group_shortcut_equals_the_full_encoder():
     torch.testing.assert_close(fast[1, :4], full[1, :4], atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("token_input", ["gcc", "phase"])
-def test_training_other_inputs_and_running_them(tmp_path, token_input):
+@pytest.mark.parametrize("token_input, size", [("gcc", {}), ("phase", {"d_model": 64, "heads": 2, "layers": 2, "ff": 96})])
+def test_training_other_inputs_and_running_them(tmp_path, token_input, size):
     out = tmp_path / "w.safetensors"
     cmd = [sys.executable, "-m", "arraydaemon", "train", "--steps", "2", "--batch", "4", "--stage0-chunks", "1",
            "--stage1-chunks", "1", "--scenes-per-chunk", "2", "--data", str(tmp_path / "data"),
            "--run", str(tmp_path / "run"), "--out", str(out), "--input", token_input]
+    cmd += [a for k, v in size.items() for a in (f"--{k.replace('_', '-')}", str(v))]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     model, _ = load_model(out)
     assert model.args.input == token_input
+    assert all(getattr(model.args, k) == v for k, v in size.items())
     profile = load_profile("respeaker_6mic_hat")
     estimates = _run(profile, _scene(profile.mics, 30.0, 0.0, seed=4, seconds=1.0), model)
     assert estimates and all(np.all(np.isfinite(e.embedding)) for e in estimates)

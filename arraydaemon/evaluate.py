@@ -65,28 +65,44 @@ class WindowRecord:
     aperture_cm: float = 0.0  # largest mic-to-mic distance
 
 
-def evaluate_scene(scene: dict, localizers: dict, set_name: str, array_name: str, scene_id: str = "") -> list[WindowRecord]:
-    """Runs every localizer on all of the scene's windows in order, as the daemon would (one feature
-    pass; each localizer starts afresh, then integrates over the windows), and scores the kept ones."""
+def scene_windows(scene: dict):
+    """A simulated scene as the daemon sees it: ``(profile, windows, error_deg)`` — the array
+    profile, every feature window in order paired with whether it is scored (one of the scene's kept
+    windows, with its target talking), and ``error_deg(vector)``, a direction's error from the target
+    under the geometry's ambiguity."""
     profile = dataset.geometry_profile(scene["mics"])
     feats = GccPhatFeatures(profile, FeatureConfig())
     windows = feats.process(AudioBlock(0, dataset.SAMPLE_RATE, 0.0, 0.0, scene["audio"].astype(np.float32)))
     kept_at = {round(t_end, 6): kept for t_end, kept in zip(scene["window_ends"], scene["windows"])}
-    truth = scene["dirs"][0]
+
+    def scored(window) -> bool:
+        kept = kept_at.get(round(window.t_end, 6))
+        return kept is not None and bool(kept["active"]) and bool(kept["active"][0])
+
     g = profile.geometry
     orient = g.normal if g.kind == "planar" else g.axis
+
+    def error_deg(vector) -> float:
+        return direction_error_deg(np.asarray(vector), scene["dirs"][0], g.kind, orient)
+
+    return profile, [(w, scored(w)) for w in windows], error_deg
+
+
+def evaluate_scene(scene: dict, localizers: dict, set_name: str, array_name: str, scene_id: str = "") -> list[WindowRecord]:
+    """Runs every localizer on all of the scene's windows in order, as the daemon would (one feature
+    pass; each localizer starts afresh, then integrates over the windows), and scores the kept ones."""
+    profile, windows, error_deg = scene_windows(scene)
+    g = profile.geometry
     stages = {name: make(profile) for name, make in localizers.items()}
     for stage in stages.values():
         stage.reset()
     out = []
-    for window in windows:
+    for window, scored in windows:
         estimates = {name: stage.process(window) for name, stage in stages.items()}
-        kept = kept_at.get(round(window.t_end, 6))
-        if kept is None or not kept["active"] or not kept["active"][0]:
+        if not scored:
             continue
         for name, est in estimates.items():
-            err = (direction_error_deg(np.asarray(est.sources[0].vector), truth, g.kind, orient)
-                   if est.sources else None)
+            err = error_deg(est.sources[0].vector) if est.sources else None
             out.append(WindowRecord(set_name, array_name, g.kind, scene["rt60"], scene["snr_db"], name, err,
                                     f"{scene_id}@{window.t_end:.3f}", bool(scene["interferer"]),
                                     len(profile.mics), 100.0 * g.aperture_m))

@@ -179,8 +179,9 @@ class SpatialTransformer(nn.Module):
     def encode_newest(self, tokens: torch.Tensor, pair_pos: torch.Tensor, pair_mask: torch.Tensor) -> torch.Tensor:
         """``encode(...)[:, -1]`` ``[shape=(B, P, d)]``, computed faster: the causal mask becomes
         separate attention calls, group g's queries against the keys of groups 0..g (no masked
-        softmax, the slowest operation at these sizes: forward 5.4 → 4.3 ms at 8 mics), and the last block runs
-        for the newest group only, since nothing reads the older groups' outputs (tested equal)."""
+        softmax, the slowest operation at these sizes: forward 5.4 → 4.3 ms at 8 mics), and the last
+        block runs for the newest group only, since nothing reads the older groups' outputs (tested
+        equal)."""
         b, g, p, _ = tokens.shape
         x, padding = self._embed_tokens(tokens, pair_pos, pair_mask)
         # Keys to attend to, for arrays padded to a batch's largest; None when all pairs are real

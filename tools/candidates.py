@@ -18,9 +18,8 @@ import argparse
 import numpy as np
 
 from arraydaemon import dataset, evaluate, kernels
-from arraydaemon.features import FeatureConfig, FrameLayout, GccPhatFeatures
+from arraydaemon.features import FeatureConfig, FrameLayout
 from arraydaemon.localizer import LocalizerConfig, pick_peaks
-from arraydaemon.messages import AudioBlock
 from arraydaemon.neural import WEIGHTS_PATH, NeuralLocalizer, load_model
 
 TOP = 6
@@ -46,28 +45,22 @@ def scene_rows(split: str, index: int, model, layout) -> list[dict]:
     scene = dataset.make_scene(split, index, stage=1, n_sources=1)
     if scene["geometry"].startswith("profile:"):
         return []  # a bundled geometry: seen in training
-    profile = dataset.geometry_profile(scene["mics"])
-    windows = GccPhatFeatures(profile, FeatureConfig()).process(
-        AudioBlock(0, dataset.SAMPLE_RATE, 0.0, 0.0, scene["audio"].astype(np.float32)))
-    kept_at = {round(t, 6): k for t, k in zip(scene["window_ends"], scene["windows"])}
-    g = profile.geometry
-    orient = g.normal if g.kind == "planar" else g.axis
+    profile, windows, error_deg = evaluate.scene_windows(scene)
 
     def right(vector) -> bool:
-        return evaluate.direction_error_deg(np.asarray(vector), scene["dirs"][0], g.kind, orient) <= WITHIN_DEG
+        return error_deg(vector) <= WITHIN_DEG
 
     estimator = CandidateRecorder(profile, layout, LocalizerConfig(), model)
     rows = []
-    for window in windows:
+    for window, scored in windows:
         estimator.candidates = None
         estimate = estimator.process(window)
-        kept = kept_at.get(round(window.t_end, 6))
-        if kept is None or not kept["active"] or not kept["active"][0]:
+        if not scored:
             continue
         found = estimator.candidates or {"srp": [], "model": []}
         rows.append({"answer": bool(estimate.sources) and right(estimate.sources[0].vector),
                      "srp": [right(v) for v in found["srp"]], "model": [right(v) for v in found["model"]],
-                     "snr": scene["snr_db"], "aperture_cm": 100.0 * g.aperture_m})
+                     "snr": scene["snr_db"], "aperture_cm": 100.0 * profile.geometry.aperture_m})
     return rows
 
 

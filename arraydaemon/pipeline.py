@@ -14,13 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
-from .features import FeatureConfig, GccPhatFeatures
-from .localizer import LocalizerConfig, SrpPhatLocalizer
-from .messages import AudioBlock, Estimate, Tracks
-from .profiles import ArrayProfile
-from .publisher import PublishStage, ZmqPublisher
-from .tracker import Tracker, TrackerConfig
+from arraydaemon.core.errors import UserError
+from arraydaemon.stages.features import FeatureConfig, GccPhatFeatures
+from arraydaemon.localizers.srp_phat import LocalizerConfig, SrpPhatLocalizer
+from arraydaemon.core.messages import AudioBlock, Estimate, Tracks
+from arraydaemon.core.profiles import ArrayProfile
+from arraydaemon.io.publisher import ZmqPublisher
+from arraydaemon.stages.publish import PublishStage
+from arraydaemon.stages.tracker import Tracker, TrackerConfig
 
 ESTIMATORS = ("srp-phat", "neural")
 
@@ -64,7 +65,7 @@ def make_localizer(name: str, profile: ArrayProfile, features: GccPhatFeatures, 
     if name == "srp-phat":
         return SrpPhatLocalizer(profile, features.layout, config)
     if name == "neural":
-        from .neural import NeuralLocalizer  # torch is imported only when asked for
+        from arraydaemon.localizers.neural.stage import NeuralLocalizer  # torch is imported only when asked for
 
         return NeuralLocalizer.from_shipped(profile, features.layout, config, Path(weights) if weights else None)
     raise UserError(f"unknown estimator {name!r}; choose one of {', '.join(ESTIMATORS)}")

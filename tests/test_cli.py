@@ -16,8 +16,8 @@ import pytest
 import soundfile as sf
 
 import arraydaemon
-from arraydaemon import simulate
-from arraydaemon.profiles import load_profile
+from arraydaemon.research import simulate
+from arraydaemon.core.profiles import load_profile
 
 CLI = [sys.executable, "-m", "arraydaemon"]
 AZIMUTH, ELEVATION = 135.0, 10.0

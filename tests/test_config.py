@@ -12,9 +12,9 @@ import pytest
 
 import arraydaemon
 from arraydaemon.cli import build_parser
-from arraydaemon.config import INTEGRATION_S, DaemonConfig, load_config, parse_config
-from arraydaemon.daemon import resolve_settings
-from arraydaemon.errors import ConfigError
+from arraydaemon.service.settings import INTEGRATION_S, DaemonConfig, load_config, parse_config
+from arraydaemon.service.daemon import resolve_settings
+from arraydaemon.core.errors import ConfigError
 
 ARRAYDAEMON = [sys.executable, "-m", "arraydaemon"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from arraydaemon import simulate
-from arraydaemon.evaluate import (SNR_BANDS, WindowRecord, ablation_table, band_label, both_answered, build_records,
+from arraydaemon.research import simulate
+from arraydaemon.research.evaluate import (SNR_BANDS, WindowRecord, ablation_table, band_label, both_answered, build_records,
                                   direction_error_deg, mic_count_label, plot_error_vs_rt60, report, summarize,
                                   target_lines)
 
@@ -72,7 +72,7 @@ def test_target_lines_measure_each_target_on_own_and_shared_windows():
 
 
 def _tiny_weights(path, seed=0):
-    from arraydaemon.neural import ModelArgs, SpatialTransformer, save_model
+    from arraydaemon.localizers.neural.stage import ModelArgs, SpatialTransformer, save_model
 
     torch.manual_seed(seed)
     save_model(SpatialTransformer(ModelArgs(d_model=32, heads=2, layers=1, ff=64)), path)

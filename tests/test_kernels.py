@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from arraydaemon import kernels, reference
-from arraydaemon.features import hann
+from arraydaemon.core import kernels, reference
+from arraydaemon.stages.features import hann
 
 TOL = 1e-5
 
@@ -351,7 +351,7 @@ KERNEL_NAMES = ("stft", "cross_spectra", "gcc_phat", "srp_phat", "masked_pair_su
 
 
 def test_benchmark_prints_both_tables():
-    from arraydaemon.bench import run_benchmarks
+    from arraydaemon.research.bench import run_benchmarks
 
     lines: list[str] = []
     results = run_benchmarks([4], seconds=0.5, repeats=2, three_d=False, out=lines.append, neural=False)
@@ -364,7 +364,7 @@ def test_benchmark_prints_both_tables():
 
 
 def test_benchmark_times_the_neural_estimator_when_its_weights_are_installed():
-    from arraydaemon.bench import neural_available, run_benchmarks
+    from arraydaemon.research.bench import neural_available, run_benchmarks
 
     if not neural_available():
         pytest.skip("no neural weights installed (arraydaemon/data/neural.safetensors)")

@@ -23,8 +23,10 @@ import numpy as np
 import pytest
 import zmq
 
-from arraydaemon import simulate, wire
-from arraydaemon.capture import AdcSmoother, BlockQueue, CapturedBlock, ClockMap
+from arraydaemon.research import simulate
+
+from arraydaemon.io import wire
+from arraydaemon.io.capture.parent import AdcSmoother, BlockQueue, CapturedBlock, ClockMap
 
 RATE = 16000
 PERIOD = 256

@@ -10,13 +10,17 @@ import zlib
 import numpy as np
 import pytest
 
-from arraydaemon import grids, simulate, wire
-from arraydaemon.config import INTEGRATION_S
-from arraydaemon.features import FeatureConfig
-from arraydaemon.localizer import LocalizerConfig
-from arraydaemon.messages import AudioBlock
+from arraydaemon.core import grids
+
+from arraydaemon.research import simulate
+
+from arraydaemon.io import wire
+from arraydaemon.service.settings import INTEGRATION_S
+from arraydaemon.stages.features import FeatureConfig
+from arraydaemon.localizers.srp_phat import LocalizerConfig
+from arraydaemon.core.messages import AudioBlock
 from arraydaemon.pipeline import Pipeline, PipelineOptions
-from arraydaemon.profiles import load_profile, parse_profile
+from arraydaemon.core.profiles import load_profile, parse_profile
 
 # Bundled horizontal planar arrays; ps3_eye is the bundled linear one.
 PLANAR_PROFILES = ["respeaker_4mic_hat", "respeaker_6mic_hat", "respeaker_usb_4mic", "matrix_creator",
@@ -200,7 +204,7 @@ def test_hemisphere_scan_covers_the_half_space_evenly():
 @pytest.mark.parametrize("name, mics", [("respeaker_6mic_hat", None), ("ps3_eye", None), ("cube", CUBE),
                                         ("ring_60cm", ring(8, 0.3))])  # the last one's lag table is by FFT
 def test_lag_domain_scan_is_close_to_the_exact_srp(name, mics):
-    from arraydaemon import kernels
+    from arraydaemon.core import kernels
 
     profile = load_profile(name) if mics is None else make_profile(name, mics)
     pipeline = Pipeline(profile, PipelineOptions(estimator="srp-phat"))
@@ -217,7 +221,7 @@ def test_lag_domain_scan_is_close_to_the_exact_srp(name, mics):
 
 
 def test_quadratic_vertex_of_a_paraboloid():
-    from arraydaemon.localizer import quadratic_vertex
+    from arraydaemon.localizers.srp_phat import quadratic_vertex
 
     patch = np.stack(np.meshgrid([-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0]), axis=-1).reshape(-1, 2) * 0.5
     x0, y0 = 0.2, -0.35

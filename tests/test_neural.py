@@ -14,15 +14,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from arraydaemon import dataset, simulate  # noqa: E402
-from arraydaemon.features import FeatureConfig, GccPhatFeatures  # noqa: E402
-from arraydaemon.localizer import LocalizerConfig, pair_delays  # noqa: E402
-from arraydaemon.messages import AudioBlock  # noqa: E402
-from arraydaemon.neural_features import group_cross, model_tokens  # noqa: E402
-from arraydaemon.neural import (WEIGHTS_PATH, ModelArgs, NeuralLocalizer, SpatialTransformer,  # noqa: E402
+from arraydaemon.research import dataset, simulate  # noqa: E402
+from arraydaemon.stages.features import FeatureConfig, GccPhatFeatures  # noqa: E402
+from arraydaemon.localizers.srp_phat import LocalizerConfig, pair_delays  # noqa: E402
+from arraydaemon.core.messages import AudioBlock  # noqa: E402
+from arraydaemon.localizers.neural.tokens import group_cross, model_tokens  # noqa: E402
+from arraydaemon.localizers.neural.stage import (WEIGHTS_PATH, ModelArgs, NeuralLocalizer, SpatialTransformer,  # noqa: E402
                                 load_model)
-from arraydaemon.profiles import load_profile, parse_profile  # noqa: E402
-from arraydaemon.sources import FileSource  # noqa: E402
+from arraydaemon.core.profiles import load_profile, parse_profile  # noqa: E402
+from arraydaemon.io.files import FileSource  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent / "arraydaemon" / "data"
 needs_weights = pytest.mark.skipif(not WEIGHTS_PATH.is_file(), reason="shipped weights not trained yet")
@@ -171,7 +171,7 @@ def test_training_three_steps_on_tiny_data(tmp_path):
     assert [r.split(",")[0] for r in rows[1:]] == ["3", "5"]
     assert (tmp_path / "data" / f"v{dataset.DATA_VERSION}" / "val-stage1").is_dir()
     # chunks written while training runs are picked up, the loaded ones kept as they are
-    from arraydaemon.train import Batches
+    from arraydaemon.research.train import Batches
 
     batches = Batches(tmp_path / "data", np.random.default_rng(0))
     before = {k: v.copy() for k, v in batches.data[1].items()}
@@ -212,7 +212,7 @@ def test_training_other_inputs_and_running_them(tmp_path, token_input, size):
 
 
 def test_traced_forward_matches_the_model():
-    from arraydaemon.neural import traced_forward
+    from arraydaemon.localizers.neural.stage import traced_forward
 
     model, tokens, pos, mask = _tiny_model_and_inputs(3, batch=1, pairs=10)
     traced = traced_forward(model, pos, mask)
@@ -227,10 +227,10 @@ def test_the_neural_stage_runs_numpy_blas_and_torch_on_one_thread():
     code = (
         "import json, torch\n"
         "from threadpoolctl import threadpool_info\n"
-        "from arraydaemon.features import FeatureConfig, FrameLayout\n"
-        "from arraydaemon.localizer import LocalizerConfig\n"
-        "from arraydaemon.neural import NeuralLocalizer, SpatialTransformer\n"
-        "from arraydaemon.profiles import load_profile\n"
+        "from arraydaemon.stages.features import FeatureConfig, FrameLayout\n"
+        "from arraydaemon.localizers.srp_phat import LocalizerConfig\n"
+        "from arraydaemon.localizers.neural.stage import NeuralLocalizer, SpatialTransformer\n"
+        "from arraydaemon.core.profiles import load_profile\n"
         "p = load_profile('respeaker_6mic_hat')\n"
         "before = [i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas']\n"
         "NeuralLocalizer(p, FrameLayout.from_config(FeatureConfig(), 16000), LocalizerConfig(), SpatialTransformer())\n"

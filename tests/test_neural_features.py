@@ -7,19 +7,19 @@ import itertools
 import numpy as np
 import pytest
 
-from arraydaemon import simulate
-from arraydaemon import dataset
-from arraydaemon.dataset import random_geometry
-from arraydaemon.features import FeatureConfig, GccPhatFeatures
-from arraydaemon.messages import AudioBlock
-from arraydaemon.neural_features import (GROUPS, LAG_TIMES, MAX_PAIRS, MAX_TOKEN_MICS, LagProjector, TokenPairs,
+from arraydaemon.research import simulate
+from arraydaemon.research import dataset
+from arraydaemon.research.dataset import random_geometry
+from arraydaemon.stages.features import FeatureConfig, GccPhatFeatures
+from arraydaemon.core.messages import AudioBlock
+from arraydaemon.localizers.neural.tokens import (GROUPS, LAG_TIMES, MAX_PAIRS, MAX_TOKEN_MICS, LagProjector, TokenPairs,
                                          clean_gcc_target, group_cross, group_edges, model_tokens, phase_bins,
                                          phase_tokens, window_phases)
-from arraydaemon.profiles import load_profile
+from arraydaemon.core.profiles import load_profile
 
 
 def _windows(mics, audio):
-    from arraydaemon.dataset import geometry_profile
+    from arraydaemon.research.dataset import geometry_profile
 
     feats = GccPhatFeatures(geometry_profile(mics), FeatureConfig())
     return feats, feats.process(AudioBlock(0, 16000, 0.0, 0.0, audio.astype(np.float32)))
@@ -104,7 +104,7 @@ def test_phase_tokens_pair_up_both_mics_raw_phase():
 def test_energy_tokens_follow_the_louder_source_and_ignore_overall_gain():
     from scipy.signal import butter, sosfilt
 
-    from arraydaemon.neural_features import energy_tokens_from_cross, tokens_from_cross
+    from arraydaemon.localizers.neural.tokens import energy_tokens_from_cross, tokens_from_cross
 
     mics = load_profile("respeaker_6mic_hat").mics
     rng = np.random.default_rng(3)

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import yaml
 
-from arraydaemon import profiles
-from arraydaemon.errors import ProfileError, UserError
-from arraydaemon.profiles import BUNDLED_DIR, available_profiles, load_profile, load_profile_file, parse_profile
+from arraydaemon.core import profiles
+from arraydaemon.core.errors import ProfileError, UserError
+from arraydaemon.core.profiles import BUNDLED_DIR, available_profiles, load_profile, load_profile_file, parse_profile
 
 GOOD = {
     "name": "good",

@@ -17,8 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from arraydaemon import reason, wire
-from arraydaemon.reason import SceneMemory, answer
+from arraydaemon.reason import listener as reason
+
+from arraydaemon.io import wire
+from arraydaemon.reason.listener import SceneMemory, answer
 
 FS = 16000
 PROFILE = "respeaker_6mic_hat"
@@ -138,7 +140,8 @@ def test_reason_imports_neither_torch_nor_numba_nor_numpy():
         "import sys, json\n"
         "from arraydaemon import cli\n"
         "rc = cli.main(['reason', 'tcp://127.0.0.1:9', '--ask', 'where?', '--wait-seconds', '0.3'])\n"
-        "from arraydaemon import reason, wire\n"
+        "from arraydaemon.reason import listener as reason\n"
+        "from arraydaemon.io import wire\n"
         "m = reason.SceneMemory()\n"
         "base = wire.common(1, 'a', 'f', 1.0, 2.0)\n"
         "m.update('tracks', wire.tracks_payload(base, 'none', [wire.track_entry(1, 90.0, 0.0, (0.0, 1.0, 0.0), "
@@ -237,8 +240,8 @@ def replayed(tmp_path_factory):
     five `arraydaemon reason` subscribers listen and answer; returns their outputs."""
     import soundfile
 
-    from arraydaemon import simulate
-    from arraydaemon.profiles import load_profile
+    from arraydaemon.research import simulate
+    from arraydaemon.core.profiles import load_profile
 
     rng = np.random.default_rng(4242)
     mics = load_profile(PROFILE).mics

@@ -1,4 +1,4 @@
-"""Tests of arraydaemon.simulate: real espeak-ng, real pyroomacoustics, no fakes."""
+"""Tests of arraydaemon.research.simulate: real espeak-ng, real pyroomacoustics, no fakes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from arraydaemon import simulate as sim
+from arraydaemon.research import simulate as sim
 
 FS = 16000
 C = 343.0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from arraydaemon.notify import Notifier
+from arraydaemon.io.notify import Notifier
 
 UNIT = Path(__file__).resolve().parent.parent / "systemd" / "arraydaemon@.service"
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from arraydaemon import simulate
-from arraydaemon.config import INTEGRATION_S
-from arraydaemon.features import FeatureConfig, GccPhatFeatures
-from arraydaemon.localizer import LocalizerConfig, SrpPhatLocalizer
-from arraydaemon.messages import AudioBlock
-from arraydaemon.neural import WEIGHTS_PATH
+from arraydaemon.research import simulate
+from arraydaemon.service.settings import INTEGRATION_S
+from arraydaemon.stages.features import FeatureConfig, GccPhatFeatures
+from arraydaemon.localizers.srp_phat import LocalizerConfig, SrpPhatLocalizer
+from arraydaemon.core.messages import AudioBlock
+from arraydaemon.localizers.neural.stage import WEIGHTS_PATH
 from arraydaemon.pipeline import Pipeline, PipelineOptions
-from arraydaemon.profiles import load_profile
+from arraydaemon.core.profiles import load_profile
 
 FS = 16000
 

@@ -9,12 +9,14 @@ import math
 import numpy as np
 import pytest
 
-from arraydaemon import simulate, wire
-from arraydaemon.localizer import make_source
-from arraydaemon.messages import AudioBlock, Estimate
+from arraydaemon.research import simulate
+
+from arraydaemon.io import wire
+from arraydaemon.localizers.srp_phat import make_source
+from arraydaemon.core.messages import AudioBlock, Estimate
 from arraydaemon.pipeline import Pipeline, PipelineOptions
-from arraydaemon.profiles import load_profile
-from arraydaemon.tracker import Tracker, TrackerConfig
+from arraydaemon.core.profiles import load_profile
+from arraydaemon.stages.tracker import Tracker, TrackerConfig
 
 FS = 16000
 PROFILE = "respeaker_6mic_hat"  # 6 mics, 16 kHz
@@ -253,7 +255,7 @@ def test_linear_array_track_stays_on_the_reported_side_when_a_source_passes_behi
     # ps3_eye is a line along y: a talker walking from +40° to +140° is reported mirrored into the
     # front half-plane (+40° → +90° → +40°); the track follows the fold instead of leaving the side.
     profile = load_profile("ps3_eye")
-    from arraydaemon import grids
+    from arraydaemon.core import grids
 
     tracker = Tracker(profile.geometry)
     out = []

@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 import zmq
 
-from arraydaemon import wire
-from arraydaemon.errors import UserError
-from arraydaemon.messages import Estimate, SourceDirection
-from arraydaemon.profiles import load_profile
-from arraydaemon.publisher import ZmqPublisher, estimate_payloads
+from arraydaemon.io import wire
+from arraydaemon.core.errors import UserError
+from arraydaemon.core.messages import Estimate, SourceDirection
+from arraydaemon.core.profiles import load_profile
+from arraydaemon.io.publisher import ZmqPublisher
+from arraydaemon.stages.publish import estimate_payloads
 
 ROOT = Path(__file__).resolve().parent.parent
 

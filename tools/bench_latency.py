@@ -36,7 +36,9 @@ import zmq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from arraydaemon import simulate, wire  # noqa: E402
+from arraydaemon.research import simulate  # noqa: E402
+
+from arraydaemon.io import wire  # noqa: E402
 
 RATE, PERIOD = 16000, 256
 AZIMUTH = 60.0
@@ -182,11 +184,11 @@ def main() -> None:
     estimators = list(args.estimators)
     if "neural" in estimators:
         try:
-            from arraydaemon.neural import shipped_weights_available
+            from arraydaemon.localizers.neural.stage import shipped_weights_available
         except ImportError:
             shipped_weights_available = None
         if shipped_weights_available is None or not shipped_weights_available():
-            print("skipping neural: arraydaemon.neural or its shipped weights are not available", file=sys.stderr)
+            print("skipping neural: arraydaemon.localizers.neural.stage or its shipped weights are not available", file=sys.stderr)
             estimators.remove("neural")
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_latency_") as tmp:

@@ -17,10 +17,12 @@ import argparse
 
 import numpy as np
 
-from arraydaemon import dataset, evaluate, kernels
-from arraydaemon.features import FeatureConfig, FrameLayout
-from arraydaemon.localizer import LocalizerConfig, pick_peaks
-from arraydaemon.neural import WEIGHTS_PATH, NeuralLocalizer, load_model
+from arraydaemon.research import dataset, evaluate
+
+from arraydaemon.core import kernels
+from arraydaemon.stages.features import FeatureConfig, FrameLayout
+from arraydaemon.localizers.srp_phat import LocalizerConfig, pick_peaks
+from arraydaemon.localizers.neural.stage import WEIGHTS_PATH, NeuralLocalizer, load_model
 
 TOP = 6
 WITHIN_DEG = 10.0

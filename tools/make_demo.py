@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from arraydaemon import simulate  # noqa: E402
+from arraydaemon.research import simulate  # noqa: E402
 
 SEED = 20240607
 SAMPLE_RATE = 16000

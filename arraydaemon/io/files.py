@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SourceError
-from .messages import AudioBlock
-from .profiles import ArrayProfile
+from arraydaemon.core.errors import SourceError
+from arraydaemon.core.messages import AudioBlock
+from arraydaemon.core.profiles import ArrayProfile
 
 
 class ChannelMapper:

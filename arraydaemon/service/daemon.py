@@ -33,18 +33,18 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import wire
-from .capture import AdcSmoother, BlockQueue, CaptureProcess, ClockMap
-from .config import DaemonConfig, find_config, parse_latency
-from .errors import UserError
-from .messages import AudioBlock
-from .notify import Notifier
-from .pipeline import Pipeline, PipelineOptions, StageTimer
-from .profiles import ArrayProfile, load_profile
-from .publisher import ZmqPublisher
-from .sources import ChannelMapper
+from arraydaemon.io import wire
+from arraydaemon.io.capture.parent import AdcSmoother, BlockQueue, CaptureProcess, ClockMap
+from arraydaemon.service.settings import DaemonConfig, find_config, parse_latency
+from arraydaemon.core.errors import UserError
+from arraydaemon.core.messages import AudioBlock
+from arraydaemon.io.notify import Notifier
+from arraydaemon.pipeline import Pipeline, PipelineOptions, StageTimer
+from arraydaemon.core.profiles import ArrayProfile, load_profile
+from arraydaemon.io.publisher import ZmqPublisher
+from arraydaemon.io.files import ChannelMapper
 
-log = logging.getLogger("arraydaemon.daemon")
+log = logging.getLogger("arraydaemon.service.daemon")
 
 QUEUE_SECONDS = 2.0  # audio the consumer may fall behind before the oldest blocks are dropped
 OPEN_TIMEOUT_S = 10.0  # for the capture child to open the device
@@ -68,7 +68,7 @@ class RunSettings:
 
 
 def resolve_settings(args) -> RunSettings:
-    from .cli import default_estimator, pipeline_options
+    from arraydaemon.cli import default_estimator, pipeline_options
 
     cfg = find_config(getattr(args, "config", None))
     feats = PipelineOptions().features

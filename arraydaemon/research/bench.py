@@ -1,5 +1,5 @@
 """``arraydaemon bench``: per-window time of each pipeline stage, and each numba kernel against its
-numpy reference (:mod:`arraydaemon.reference`). Prints markdown tables.
+numpy reference (:mod:`arraydaemon.core.reference`). Prints markdown tables.
 
 Arrays are uniform circular arrays of 10 cm radius at 16 kHz (planar: 1° ring grid, plus the
 off-plane scan rings), plus a 3-D row (two stacked rings, Fibonacci sphere of 2000 directions). The
@@ -19,15 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import kernels, reference
-from .features import FeatureConfig, hann
-from .messages import AudioBlock
-from .pipeline import Pipeline, PipelineOptions
-from .profiles import ArrayProfile, parse_profile
+from arraydaemon.core import kernels, reference
+from arraydaemon.stages.features import FeatureConfig, hann
+from arraydaemon.core.messages import AudioBlock
+from arraydaemon.pipeline import Pipeline, PipelineOptions
+from arraydaemon.core.profiles import ArrayProfile, parse_profile
 
 SAMPLE_RATE = 16000
 RADIUS_M = 0.1
-NEURAL_WEIGHTS = Path(__file__).resolve().parent / "data" / "neural.safetensors"  # neural.WEIGHTS_PATH, without torch
+from arraydaemon.core.paths import SHIPPED_WEIGHTS as NEURAL_WEIGHTS
 
 
 def circular_array(n_mics: int, radius: float = RADIUS_M, layers: int = 1) -> np.ndarray:
@@ -48,7 +48,7 @@ def bench_profile(n_mics: int, layers: int = 1) -> ArrayProfile:
 
 
 def bench_audio(profile: ArrayProfile, seconds: float, seed: int = 0) -> np.ndarray:
-    from .simulate import free_field_scene  # scipy; only the benchmark needs it here
+    from arraydaemon.research.simulate import free_field_scene  # scipy; only the benchmark needs it here
 
     rng = np.random.default_rng(seed)
     signal = 0.1 * rng.standard_normal(int(seconds * profile.sample_rate))
@@ -59,7 +59,7 @@ def lean_options() -> PipelineOptions:
     """SRP over the reference-mic pairs only, one source per window: the classic O(mics) SRP-PHAT."""
     from dataclasses import fields, replace
 
-    from .localizer import LocalizerConfig
+    from arraydaemon.localizers.srp_phat import LocalizerConfig
 
     names = {f.name for f in fields(LocalizerConfig)}
     changes = {k: v for k, v in (("pairs", "reference"), ("max_sources", 1)) if k in names}
@@ -69,7 +69,7 @@ def lean_options() -> PipelineOptions:
 def time_pipeline(profile: ArrayProfile, seconds: float, publish: bool = True,
                   options: PipelineOptions | None = None) -> dict:
     """Median and p99 per-window milliseconds of each stage and of the whole pipeline."""
-    from .publisher import ZmqPublisher
+    from arraydaemon.io.publisher import ZmqPublisher
 
     publisher = ZmqPublisher("tcp://127.0.0.1:*") if publish else None
     try:
@@ -119,8 +119,8 @@ def _median_time(fn, repeats: int) -> float:
 def kernel_cases(n_mics: int, seed: int = 0):
     """(name, shape text, kernel call, reference call) at the sizes of one 100 ms hop at 16 kHz
     (the window's STFT frames and, for the SRP-PHAT kernels, the localizer's pairs and scan)."""
-    from .features import FrameLayout
-    from .localizer import SrpPhatLocalizer
+    from arraydaemon.stages.features import FrameLayout
+    from arraydaemon.localizers.srp_phat import SrpPhatLocalizer
 
     lay = FrameLayout.from_config(FeatureConfig(), SAMPLE_RATE)
     rng = np.random.default_rng(seed)
@@ -132,7 +132,7 @@ def kernel_cases(n_mics: int, seed: int = 0):
     summed = np.ascontiguousarray(cross.sum(axis=0))
     gcc = kernels.gcc_phat(summed)
     profile = bench_profile(n_mics)
-    from . import grids
+    from arraydaemon.core import grids
 
     dirs = grids.make_grid(profile.geometry).vectors
     tdoa = grids.tdoa_table(dirs, profile.relative_mics, profile.speed_of_sound)
@@ -183,7 +183,7 @@ def run_benchmarks(mic_counts=(4, 8, 16, 32), seconds: float = 10.0, repeats: in
     neural rows if the weights are installed."""
     mic_counts = [int(m) for m in mic_counts]
     if any(m < 2 for m in mic_counts):
-        from .errors import UserError
+        from arraydaemon.core.errors import UserError
 
         raise UserError(f"--mics: expected counts of at least 2, got {mic_counts}")
     # (mics, ring layers, variant): default SRP-PHAT settings for every count, the lean SRP for

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from . import dataset
-from .errors import UserError
-from .neural_features import phase_tokens
+from arraydaemon.research import dataset
+from arraydaemon.core.errors import UserError
+from arraydaemon.localizers.neural.tokens import phase_tokens
 
 SPEED_OF_SOUND = 343.0
 HELD_OUT_CHUNKS = 2  # val-split chunks of full-mix scenes for the held-out loss curve
@@ -255,7 +255,7 @@ def train(data_root: Path, run_dir: Path, cfg: TrainConfig, resume: bool = True,
 
     import torch
 
-    from .neural import ModelArgs, SpatialTransformer, canonical_directions, save_model, set_threads
+    from arraydaemon.localizers.neural.stage import ModelArgs, SpatialTransformer, canonical_directions, save_model, set_threads
 
     set_threads(cfg.threads)
     torch.manual_seed(cfg.seed)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .profiles import GeometryInfo
+from arraydaemon.core.profiles import GeometryInfo
 
 
 @dataclass(frozen=True, eq=False)

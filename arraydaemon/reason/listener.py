@@ -31,8 +31,8 @@ import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
 
-from . import wire
-from .errors import UserError
+from arraydaemon.io import wire
+from arraydaemon.core.errors import UserError
 
 SUBSCRIBED = ("tracks", "doa", "embedding")
 MOVE_THRESHOLD_DEG = 15.0  # a source "moved" when it went this far from where it was first heard

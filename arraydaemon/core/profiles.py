@@ -25,15 +25,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .errors import ProfileError
+from arraydaemon.core.errors import ProfileError
 
-# Installed wheels carry the top-level array_profiles/ inside the package; a source checkout or an
-# editable install reads it in place.
-BUNDLED_DIR = next(
-    (d for d in (Path(__file__).resolve().parent / "array_profiles",
-                 Path(__file__).resolve().parent.parent / "array_profiles") if d.is_dir()),
-    Path(__file__).resolve().parent / "array_profiles",
-)
+from arraydaemon.core.paths import BUNDLED_PROFILES_DIR as BUNDLED_DIR
 REQUIRED_KEYS = ("name", "sample_rate", "mics")
 OPTIONAL_KEYS = (
     "channels",

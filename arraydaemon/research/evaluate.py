@@ -22,11 +22,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from . import dataset, grids
-from .config import INTEGRATION_S
-from .features import FeatureConfig, FrameLayout, GccPhatFeatures
-from .localizer import LocalizerConfig, SrpPhatLocalizer
-from .messages import AudioBlock
+from arraydaemon.research import dataset
+
+from arraydaemon.core import grids
+from arraydaemon.service.settings import INTEGRATION_S
+from arraydaemon.stages.features import FeatureConfig, FrameLayout, GccPhatFeatures
+from arraydaemon.localizers.srp_phat import LocalizerConfig, SrpPhatLocalizer
+from arraydaemon.core.messages import AudioBlock
 
 UNGATED = LocalizerConfig(min_confidence=-1.0, min_prominence=-1.0, min_level_db=-math.inf)
 RT60_BANDS = ((0.0, 0.3), (0.3, 0.5), (0.5, 0.7), (0.7, 1.0))
@@ -114,7 +116,7 @@ def _localizer_factories(weights: Path | None, heads: dict[str, Path] | None = N
     """Estimator name → factory(profile). ``weights``: the neural estimator and its spectrum alone
     (``neural-head``); ``heads``: further models' spectra alone, as ``head:NAME`` (ablations).
     Every estimator integrates over windows with time constant ``integration_s`` (0: none)."""
-    from .neural import NeuralLocalizer, load_model
+    from arraydaemon.localizers.neural.stage import NeuralLocalizer, load_model
 
     config = LocalizerConfig(integration_s=integration_s)
     ungated = replace(UNGATED, integration_s=integration_s)

@@ -1,4 +1,4 @@
-"""Plain-numpy references of the numba kernels in :mod:`arraydaemon.kernels`.
+"""Plain-numpy references of the numba kernels in :mod:`arraydaemon.core.kernels`.
 
 Each function is the obvious vectorised formula, written for clarity, not speed. The kernel tests
 (``tests/test_kernels.py``) check every kernel against its reference, and ``arraydaemon bench``

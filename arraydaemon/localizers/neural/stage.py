@@ -31,16 +31,16 @@ import torch
 from threadpoolctl import threadpool_limits
 from torch import nn
 
-from . import grids, kernels
-from .errors import UserError
-from .features import FrameLayout
-from .localizer import LocalizerConfig, SrpPhatLocalizer, make_source, pair_delays, pick_peaks
-from .messages import Estimate, FeatureWindow
-from .neural_features import (GROUPS, INPUT_FEATURES, LAG_STEP_S, MAX_LAG, N_LAGS, LagProjector, TokenPairs,
+from arraydaemon.core import grids, kernels
+from arraydaemon.core.errors import UserError
+from arraydaemon.stages.features import FrameLayout
+from arraydaemon.localizers.srp_phat import LocalizerConfig, SrpPhatLocalizer, make_source, pair_delays, pick_peaks
+from arraydaemon.core.messages import Estimate, FeatureWindow
+from arraydaemon.localizers.neural.tokens import (GROUPS, INPUT_FEATURES, LAG_STEP_S, MAX_LAG, N_LAGS, LagProjector, TokenPairs,
                               group_cross, model_tokens)
-from .profiles import ArrayProfile
+from arraydaemon.core.profiles import ArrayProfile
 
-WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "neural.safetensors"
+from arraydaemon.core.paths import SHIPPED_WEIGHTS as WEIGHTS_PATH
 MODEL_NAME = "arraydaemon-spatial-transformer"
 EMBED_DIRS = 48  # fixed directions of the embedding's direction part
 

@@ -11,12 +11,14 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__, wire
-from .config import INTEGRATION_S, MAX_INTEGRATION_S
-from .errors import UserError
+from arraydaemon import __version__
+
+from arraydaemon.io import wire
+from arraydaemon.service.settings import INTEGRATION_S, MAX_INTEGRATION_S
+from arraydaemon.core.errors import UserError
 
 log = logging.getLogger("arraydaemon")
-DATA_DIR = Path(__file__).resolve().parent / "data"
+from arraydaemon.core.paths import DATA_DIR
 
 
 def _positive_float(text: str) -> float:
@@ -62,7 +64,7 @@ def pipeline_options(args, base=None):
     """PipelineOptions from command-line flags (flags given override ``base``)."""
     from dataclasses import replace
 
-    from .pipeline import PipelineOptions
+    from arraydaemon.pipeline import PipelineOptions
 
     opts = base or PipelineOptions()
     feats, loc = opts.features, opts.localizer
@@ -99,7 +101,7 @@ def pipeline_options(args, base=None):
 def default_estimator() -> str:
     """``neural`` when the shipped weights are present, else ``srp-phat``."""
     try:
-        from .neural import shipped_weights_available
+        from arraydaemon.localizers.neural.stage import shipped_weights_available
     except ImportError:
         return "srp-phat"
     return "neural" if shipped_weights_available() else "srp-phat"
@@ -156,7 +158,7 @@ def _jsonable(payload: dict) -> dict:
 
 
 def cmd_profile_list(args) -> int:
-    from .profiles import BUNDLED_DIR, available_profiles, load_profile_file
+    from arraydaemon.core.profiles import BUNDLED_DIR, available_profiles, load_profile_file
 
     rows = []
     for name, path in sorted(available_profiles().items()):
@@ -174,7 +176,7 @@ def cmd_profile_list(args) -> int:
 
 
 def cmd_profile_check(args) -> int:
-    from .profiles import load_profile
+    from arraydaemon.core.profiles import load_profile
 
     p = load_profile(args.profile)
     g = p.geometry
@@ -195,7 +197,7 @@ def cmd_profile_check(args) -> int:
 
 
 def cmd_profile_add(args) -> int:
-    from .profiles import install_profile, user_profile_dir
+    from arraydaemon.core.profiles import install_profile, user_profile_dir
 
     dest = install_profile(args.file, user_profile_dir(user=args.user))
     print(f"installed {dest}")
@@ -203,7 +205,7 @@ def cmd_profile_add(args) -> int:
 
 
 def _open_publisher(args, quiet_fallback: bool = False):
-    from .publisher import ZmqPublisher
+    from arraydaemon.io.publisher import ZmqPublisher
 
     if getattr(args, "no_publish", False):
         return None
@@ -220,8 +222,8 @@ def _open_publisher(args, quiet_fallback: bool = False):
 
 def _replay(path, profile, options, publisher, realtime: bool, on_payload):
     """Replays ``path``; returns (pipeline, source, wall seconds)."""
-    from .pipeline import Pipeline, run_blocks
-    from .sources import FileSource
+    from arraydaemon.pipeline import Pipeline, run_blocks
+    from arraydaemon.io.files import FileSource
 
     pipeline = Pipeline(profile, options, publisher)
     source = FileSource(path, profile, block_size=pipeline.layout.hop_samples,
@@ -232,7 +234,7 @@ def _replay(path, profile, options, publisher, realtime: bool, on_payload):
 
 
 def cmd_replay(args) -> int:
-    from .profiles import load_profile
+    from arraydaemon.core.profiles import load_profile
 
     profile = load_profile(args.profile)
     options = pipeline_options(args)
@@ -274,7 +276,7 @@ def azimuth_error_deg(a: float, b: float) -> float:
 def cmd_demo(args) -> int:
     import numpy as np
 
-    from .profiles import load_profile
+    from arraydaemon.core.profiles import load_profile
 
     truth = json.loads((DATA_DIR / "demo.json").read_text())
     profile = load_profile(truth["profile"])
@@ -350,8 +352,8 @@ def cmd_listen(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .neural import WEIGHTS_PATH, ModelArgs
-    from .train import HELD_OUT_CHUNKS, TrainConfig, generate, train
+    from arraydaemon.localizers.neural.stage import WEIGHTS_PATH, ModelArgs
+    from arraydaemon.research.train import HELD_OUT_CHUNKS, TrainConfig, generate, train
 
     if args.steps < 1:
         raise UserError(f"--steps: expected a positive number of steps, got {args.steps}")
@@ -375,8 +377,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .evaluate import ablation_table, run_eval
-    from .neural import WEIGHTS_PATH
+    from arraydaemon.research.evaluate import ablation_table, run_eval
+    from arraydaemon.localizers.neural.stage import WEIGHTS_PATH
 
     weights = Path(args.weights) if args.weights else WEIGHTS_PATH
     compare = {}
@@ -396,31 +398,31 @@ def cmd_eval(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .daemon import cmd_run as run
+    from arraydaemon.service.daemon import cmd_run as run
 
     return run(args)
 
 
 def cmd_devices(args) -> int:
-    from .capture import cmd_devices as devices
+    from arraydaemon.io.capture.parent import cmd_devices as devices
 
     return devices(args)
 
 
 def cmd_config_check(args) -> int:
-    from .config import cmd_config_check as check
+    from arraydaemon.service.settings import cmd_config_check as check
 
     return check(args)
 
 
 def cmd_reason(args) -> int:
-    from .reason import cli_main  # no numpy/numba/torch: the reasoning subscriber stays light
+    from arraydaemon.reason.listener import cli_main  # no numpy/numba/torch: the reasoning subscriber stays light
 
     return cli_main(args)
 
 
 def cmd_bench(args) -> int:
-    from .bench import run_benchmarks
+    from arraydaemon.research.bench import run_benchmarks
 
     run_benchmarks(mic_counts=args.mics, seconds=args.seconds, repeats=args.repeats)
     return 0

@@ -23,13 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import simulate
-from .features import FeatureConfig, FrameLayout, GccPhatFeatures
-from .messages import AudioBlock
-from .neural_features import (GROUPS, MAX_PAIRS, MAX_TOKEN_MICS, N_LAGS, PHASE_BINS, TOKEN_FEATURES, LagProjector,
+from arraydaemon.research import simulate
+from arraydaemon.stages.features import FeatureConfig, FrameLayout, GccPhatFeatures
+from arraydaemon.core.messages import AudioBlock
+from arraydaemon.localizers.neural.tokens import (GROUPS, MAX_PAIRS, MAX_TOKEN_MICS, N_LAGS, PHASE_BINS, TOKEN_FEATURES, LagProjector,
                               TokenPairs, clean_gcc_target, energy_tokens_from_cross, group_cross, tokens_from_cross,
                               window_phases)
-from .profiles import available_profiles, load_profile_file, parse_profile
+from arraydaemon.core.profiles import available_profiles, load_profile_file, parse_profile
 
 SAMPLE_RATE = 16000
 MAX_MICS = 16
@@ -109,7 +109,7 @@ def random_geometry(rng: np.random.Generator, kind: str | None = None) -> tuple[
 @functools.lru_cache(maxsize=1)
 def bundled_geometries() -> list[tuple[str, np.ndarray]]:
     """(name, mics) of every bundled profile."""
-    from .profiles import BUNDLED_DIR
+    from arraydaemon.core.profiles import BUNDLED_DIR
 
     out = []
     for name, path in sorted(available_profiles().items()):

@@ -17,7 +17,7 @@ import os
 import socket
 import time
 
-log = logging.getLogger("arraydaemon.notify")
+log = logging.getLogger("arraydaemon.io.notify")
 
 
 def _address(name: str) -> str | bytes:

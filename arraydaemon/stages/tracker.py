@@ -43,9 +43,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from . import grids
-from .messages import Estimate, Track, Tracks
-from .profiles import GeometryInfo
+from arraydaemon.core import grids
+from arraydaemon.core.messages import Estimate, Track, Tracks
+from arraydaemon.core.profiles import GeometryInfo
 
 
 @dataclass(frozen=True)

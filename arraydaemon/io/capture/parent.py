@@ -4,7 +4,7 @@ Why a child process: a PortAudio stream whose device went away cannot always be 
 JACK host API of Debian's PortAudio 19.6, ``Pa_CloseStream`` on a stream whose server died waits
 10 minutes for a process callback that never comes, and ``Pa_Terminate`` then aborts on an
 assertion; a wedged USB driver can hang ``snd_pcm_close`` likewise. So the stream lives in a small
-child (``python -m arraydaemon.capture``) that the daemon kills and respawns to reopen the device;
+child (``python -m arraydaemon.io.capture.parent``) that the daemon kills and respawns to reopen the device;
 the daemon process, its sockets and its pipeline survive. The child never imports numpy.
 
 Data path::
@@ -36,9 +36,9 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from .errors import SourceError
+from arraydaemon.core.errors import SourceError
 
-log = logging.getLogger("arraydaemon.capture")
+log = logging.getLogger("arraydaemon.io.capture.parent")
 
 # child → parent messages: one kind byte, then a payload
 _OPEN, _BLOCK, _FAIL, _LOST = b"O", b"B", b"F", b"L"
@@ -141,8 +141,8 @@ def profile_matches(profile, device: InputDevice) -> bool:
 
 def cmd_devices(args) -> int:
     """``arraydaemon devices``: input devices and the profiles that match each one."""
-    from .errors import UserError
-    from .profiles import available_profiles, load_profile_file
+    from arraydaemon.core.errors import UserError
+    from arraydaemon.core.profiles import available_profiles, load_profile_file
 
     devices = list_input_devices(import_sounddevice(quiet=True))
     profiles = []
@@ -322,7 +322,7 @@ class CaptureProcess:
 
     def start(self) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        cmd = [sys.executable, "-m", "arraydaemon.capture", "--fd", str(child.fileno()),
+        cmd = [sys.executable, "-m", "arraydaemon.io.capture.parent", "--fd", str(child.fileno()),
                "--rate", str(self.sample_rate), "--channels", str(self.channels),
                "--latency", str(self.latency), "--stall", str(self.stall_s)]
         if self.device is not None:
@@ -452,7 +452,7 @@ class CaptureProcess:
 
 
 # ----------------------------------------------------------------------------------------------
-# Child side: `python -m arraydaemon.capture --fd N ...` (started by CaptureProcess)
+# Child side: `python -m arraydaemon.io.capture.parent --fd N ...` (started by CaptureProcess)
 
 
 def _child_main(argv: list[str]) -> None:

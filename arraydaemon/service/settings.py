@@ -30,7 +30,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 
-from .errors import ConfigError
+from arraydaemon.core.errors import ConfigError
 
 DEFAULT_PATH = Path("/etc/arraydaemon/arraydaemon.yaml")
 ESTIMATORS = ("srp-phat", "neural")
@@ -176,7 +176,7 @@ def parse_latency(value, where: str) -> str | float:
 
 def load_config(path: str | os.PathLike) -> DaemonConfig:
     """Load and validate one configuration file."""
-    from .profiles import read_yaml_file  # numpy and yaml: not for the commands that never read a config
+    from arraydaemon.core.profiles import read_yaml_file  # numpy and yaml: not for the commands that never read a config
 
     path = Path(path)
     data = read_yaml_file(path, ConfigError, "configuration")
@@ -204,12 +204,12 @@ def cmd_config_check(args) -> int:
         if key in settings:
             print(f"{key:<12} {settings[key]}")
     if cfg.profile is not None:
-        from .profiles import load_profile
+        from arraydaemon.core.profiles import load_profile
 
         profile = load_profile(cfg.profile)  # a missing or invalid profile is an error here too
         print(f"profile ok   {profile.name}: {profile.num_mics} mics at {profile.sample_rate} Hz ({profile.path})")
     if cfg.weights is not None:
-        from .neural import load_model
+        from arraydaemon.localizers.neural.stage import load_model
 
         _, meta = load_model(Path(cfg.weights))  # a missing or unreadable file is an error here too
         print(f"weights ok   {meta.get('model_name', 'model')}, {meta.get('train_steps', '?')} training steps")

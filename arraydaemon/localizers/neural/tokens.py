@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import kernels
-from .features import FrameLayout
-from .messages import FeatureWindow
+from arraydaemon.core import kernels
+from arraydaemon.stages.features import FrameLayout
+from arraydaemon.core.messages import FeatureWindow
 
 LAG_STEP_S = 1.0 / 32000.0
 MAX_LAG = 32  # ±1 ms: pairs up to 34 cm apart

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import kernels
-from .messages import AudioBlock, FeatureWindow
-from .profiles import ArrayProfile
+from arraydaemon.core import kernels
+from arraydaemon.core.messages import AudioBlock, FeatureWindow
+from arraydaemon.core.profiles import ArrayProfile
 
 
 @dataclass(frozen=True)

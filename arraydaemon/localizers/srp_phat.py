@@ -58,11 +58,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import grids, kernels
-from .config import INTEGRATION_S
-from .features import FrameLayout
-from .messages import Estimate, FeatureWindow, SourceDirection
-from .profiles import ArrayProfile
+from arraydaemon.core import grids, kernels
+from arraydaemon.service.settings import INTEGRATION_S
+from arraydaemon.stages.features import FrameLayout
+from arraydaemon.core.messages import Estimate, FeatureWindow, SourceDirection
+from arraydaemon.core.profiles import ArrayProfile
 
 
 

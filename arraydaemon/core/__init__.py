@@ -1,0 +1,1 @@
+"""Core types, array profiles, direction grids and the numba kernels (with their numpy references)."""

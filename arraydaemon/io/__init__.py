@@ -1,0 +1,1 @@
+"""Input and output: recordings, live capture, the wire format, systemd notifications."""

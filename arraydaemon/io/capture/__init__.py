@@ -1,0 +1,1 @@
+"""Live capture through PortAudio in a child process."""

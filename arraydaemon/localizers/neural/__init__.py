@@ -1,0 +1,1 @@
+"""The neural localizer: model, weights, tokens and the run-time stage."""

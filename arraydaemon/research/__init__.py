@@ -1,0 +1,1 @@
+"""Simulation, datasets, training, evaluation and benchmarks."""

@@ -1,0 +1,1 @@
+"""Pipeline stages that do no I/O: features, tracker, publish."""

@@ -1,7 +1,8 @@
 """The data path, wired in one place: source → features → localizer → (tracker) → publisher.
 
 Stages do no I/O and know nothing of threads; :class:`Pipeline` times each one, and the runners
-here (file replay) and in ``daemon.py`` (live capture) drive it.
+here (file replay) and in ``service/daemon.py`` (live capture) drive it. Its options
+(:class:`~arraydaemon.core.options.PipelineOptions`) are resolved in ``service/settings.py``.
 """
 
 from __future__ import annotations
@@ -9,30 +10,18 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
-from arraydaemon.core.errors import UserError
-from arraydaemon.stages.features import FeatureConfig, GccPhatFeatures
-from arraydaemon.localizers.srp_phat import LocalizerConfig, SrpPhatLocalizer
 from arraydaemon.core.messages import AudioBlock, Estimate, Tracks
+from arraydaemon.core.options import PipelineOptions
 from arraydaemon.core.profiles import ArrayProfile
 from arraydaemon.io.publisher import ZmqPublisher
+from arraydaemon.localizers.base import make_localizer
+from arraydaemon.stages.features import GccPhatFeatures
 from arraydaemon.stages.publish import PublishStage
-from arraydaemon.stages.tracker import Tracker, TrackerConfig
-
-ESTIMATORS = ("srp-phat", "neural")
-
-
-@dataclass(frozen=True)
-class PipelineOptions:
-    estimator: str = "srp-phat"
-    weights: str | None = None  # neural weights file; None: the shipped model
-    features: FeatureConfig = field(default_factory=FeatureConfig)
-    localizer: LocalizerConfig = field(default_factory=LocalizerConfig)
-    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+from arraydaemon.stages.tracker import Tracker
 
 
 class StageTimer:
@@ -44,6 +33,13 @@ class StageTimer:
 
     def add(self, stage: str, seconds: float) -> None:
         self._times.setdefault(stage, deque(maxlen=self._keep)).append(seconds)
+
+    def samples(self, stage: str) -> list[float]:
+        """The recent processing times of ``stage`` in seconds, oldest first."""
+        return list(self._times.get(stage, ()))
+
+    def stages(self) -> list[str]:
+        return list(self._times)
 
     def summary(self) -> dict[str, dict[str, float]]:
         out = {}
@@ -60,17 +56,6 @@ class WindowResult:
     tracks: Tracks | None = None
 
 
-def make_localizer(name: str, profile: ArrayProfile, features: GccPhatFeatures, config: LocalizerConfig,
-                   weights: str | None = None):
-    if name == "srp-phat":
-        return SrpPhatLocalizer(profile, features.layout, config)
-    if name == "neural":
-        from arraydaemon.localizers.neural.stage import NeuralLocalizer  # torch is imported only when asked for
-
-        return NeuralLocalizer.from_shipped(profile, features.layout, config, Path(weights) if weights else None)
-    raise UserError(f"unknown estimator {name!r}; choose one of {', '.join(ESTIMATORS)}")
-
-
 class Pipeline:
     """Runs one AudioBlock through every stage; returns a WindowResult per completed window."""
 
@@ -79,7 +64,8 @@ class Pipeline:
         self.profile = profile
         self.options = options
         self.features = GccPhatFeatures(profile, options.features)
-        self.localizer = make_localizer(options.estimator, profile, self.features, options.localizer, options.weights)
+        self.localizer = make_localizer(options.estimator, profile, self.features.layout, options.localizer,
+                                        options.weights)
         self.tracker = Tracker(profile.geometry, options.tracker)
         self.publish = PublishStage(publisher, profile)
         self.timer = StageTimer()

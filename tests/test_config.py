@@ -12,8 +12,9 @@ import pytest
 
 import arraydaemon
 from arraydaemon.cli import build_parser
-from arraydaemon.service.settings import INTEGRATION_S, DaemonConfig, load_config, parse_config
-from arraydaemon.service.daemon import resolve_settings
+from arraydaemon.core.options import INTEGRATION_S
+from arraydaemon.service.settings import DaemonConfig, load_config, parse_config
+from arraydaemon.service.settings import resolve_run
 from arraydaemon.core.errors import ConfigError
 
 ARRAYDAEMON = [sys.executable, "-m", "arraydaemon"]
@@ -103,14 +104,14 @@ def _run_args(*argv: str):
 
 def test_flags_override_the_file_and_the_file_overrides_defaults(tmp_path):
     path = write(tmp_path, GOOD)
-    s = resolve_settings(_run_args("--config", str(path)))
+    s = resolve_run(_run_args("--config", str(path)))
     assert (s.profile_ref, s.endpoint, s.device, s.wait, s.latency) == (
         "respeaker_4mic_hat", "tcp://127.0.0.1:5581", "seeed", True, 0.02)
     assert s.options.estimator == "srp-phat" and s.options.features.hop_s == 0.05
     assert (s.options.features.fmin_hz, s.options.features.fmax_hz) == (300.0, 6000.0)
     assert s.log_level == "info" and s.options.localizer.integration_s == 0.25
 
-    s = resolve_settings(_run_args("--config", str(path), "--profile", "demo", "--endpoint", "ipc:///tmp/x",
+    s = resolve_run(_run_args("--config", str(path), "--profile", "demo", "--endpoint", "ipc:///tmp/x",
                                    "--device", "3", "--hop", "0.08", "--fmax", "5000", "--latency", "high",
                                    "--integration", "0"))
     assert (s.profile_ref, s.endpoint, s.device, s.latency) == ("demo", "ipc:///tmp/x", "3", "high")
@@ -118,7 +119,7 @@ def test_flags_override_the_file_and_the_file_overrides_defaults(tmp_path):
     assert (s.options.features.fmin_hz, s.options.features.fmax_hz) == (300.0, 5000.0)
 
     # nothing in a file: built-in defaults
-    s = resolve_settings(_run_args("--config", str(write(tmp_path, "", "empty.yaml")), "--profile", "demo",
+    s = resolve_run(_run_args("--config", str(write(tmp_path, "", "empty.yaml")), "--profile", "demo",
                                    "--estimator", "srp-phat"))
     assert (s.endpoint, s.device, s.wait, s.latency) == ("tcp://127.0.0.1:5570", None, False, "low")
     assert s.options.features.hop_s == 0.1 and s.options.localizer.integration_s == INTEGRATION_S
@@ -126,11 +127,11 @@ def test_flags_override_the_file_and_the_file_overrides_defaults(tmp_path):
 
 def test_weights_in_the_file_select_the_neural_estimator_unless_a_flag_says_otherwise(tmp_path):
     path = write(tmp_path, "profile: demo\nweights: mine.safetensors\n")
-    s = resolve_settings(_run_args("--config", str(path)))
+    s = resolve_run(_run_args("--config", str(path)))
     assert (s.options.estimator, s.options.weights) == ("neural", str(tmp_path / "mine.safetensors"))
-    s = resolve_settings(_run_args("--config", str(path), "--estimator", "srp-phat"))
+    s = resolve_run(_run_args("--config", str(path), "--estimator", "srp-phat"))
     assert (s.options.estimator, s.options.weights) == ("srp-phat", None)
-    s = resolve_settings(_run_args("--config", str(path), "--weights", "/opt/other.safetensors"))
+    s = resolve_run(_run_args("--config", str(path), "--weights", "/opt/other.safetensors"))
     assert (s.options.estimator, s.options.weights) == ("neural", "/opt/other.safetensors")
 
 

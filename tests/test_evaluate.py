@@ -72,7 +72,8 @@ def test_target_lines_measure_each_target_on_own_and_shared_windows():
 
 
 def _tiny_weights(path, seed=0):
-    from arraydaemon.localizers.neural.stage import ModelArgs, SpatialTransformer, save_model
+    from arraydaemon.localizers.neural.model import ModelArgs, SpatialTransformer
+    from arraydaemon.localizers.neural.weights import save_model
 
     torch.manual_seed(seed)
     save_model(SpatialTransformer(ModelArgs(d_model=32, heads=2, layers=1, ff=64)), path)

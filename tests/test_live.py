@@ -10,7 +10,6 @@ import math
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,10 +22,11 @@ import numpy as np
 import pytest
 import zmq
 
-from arraydaemon.research import simulate
-
 from arraydaemon.io import wire
-from arraydaemon.io.capture.parent import AdcSmoother, BlockQueue, CapturedBlock, ClockMap
+from arraydaemon.io.capture.clock import AdcSmoother, ClockMap
+from arraydaemon.io.capture.parent import BlockQueue, CapturedBlock
+from arraydaemon.research import simulate
+from arraydaemon.research.jack import JackServer, Player
 
 RATE = 16000
 PERIOD = 256
@@ -37,101 +37,7 @@ ARRAYDAEMON = [sys.executable, "-m", "arraydaemon"]
 
 
 # ----------------------------------------------------------------------------------------------
-# Real helpers: a JACK server, a player process, a notify socket, a ZeroMQ subscriber
-
-
-class JackServer:
-    """``jackd`` with a dummy backend and an 8-channel loopback client, under a unique name."""
-
-    def __init__(self, workdir: Path):
-        self.name = f"adt{os.getpid()}{secrets.token_hex(3)}"
-        self.log = workdir / f"jackd-{self.name}.log"
-        self.proc = None
-        self.env = {**os.environ, "JACK_DEFAULT_SERVER": self.name, "JACK_NO_START_SERVER": "1",
-                    "JACK_NO_AUDIO_RESERVATION": "1"}
-
-    def start(self) -> None:
-        jackd = shutil.which("jackd")
-        assert jackd, "jackd not found: install the Debian package jackd2 (tools/test.sh does)"
-        self.cleanup_shm()
-        # Real-time scheduling when we may (root): fewer xruns on a loaded machine.
-        rt = "-R" if os.geteuid() == 0 else "-r"
-        cmd = [jackd, "-n", self.name, rt, "-L", "8", "-d", "dummy", "-r", str(RATE), "-C", "8", "-P", "8",
-               "-p", str(PERIOD)]
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=log)
-        sock = Path(f"/dev/shm/jack_{self.name}_0_0")
-        deadline = time.monotonic() + 15
-        while not sock.exists():
-            assert self.proc.poll() is None, f"jackd exited: {self.log.read_text()[-2000:]}"
-            assert time.monotonic() < deadline, "jackd did not start within 15 s"
-            time.sleep(0.05)
-        time.sleep(0.3)  # the loopback client registers its ports just after the socket appears
-
-    def kill(self) -> None:
-        """SIGKILL: the device vanishes under its clients."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.cleanup_shm()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.cleanup_shm()
-
-    def cleanup_shm(self) -> None:
-        # jackd leaves its sockets and semaphores behind in /dev/shm; only this server's names.
-        shm = Path("/dev/shm")
-        for p in list(shm.glob(f"jack_{self.name}_*")) + list(shm.glob(f"jack_sem.*_{self.name}_*")):
-            try:
-                p.unlink()
-            except OSError:
-                pass
-
-
-PLAYER = r"""
-import os, signal, sys
-import numpy as np
-import sounddevice as sd
-data = np.load(sys.argv[1])
-signal.signal(signal.SIGTERM, lambda *a: os._exit(0))  # no Pa_CloseStream: it hangs on a dead server
-pos = 0
-def callback(out, frames, time_info, status):
-    global pos
-    out[:] = data[(np.arange(frames) + pos) % len(data)]
-    pos = (pos + frames) % len(data)
-stream = sd.OutputStream(device="loopback", samplerate=int(sys.argv[2]), channels=data.shape[1],
-                         dtype="float32", callback=callback)
-stream.start()
-print("playing", flush=True)
-while True:
-    signal.pause()
-"""
-
-
-class Player:
-    """A second process that loops a multichannel signal into the ``loopback`` device."""
-
-    def __init__(self, workdir: Path, scene_path: Path, env: dict):
-        script = workdir / "player.py"
-        script.write_text(PLAYER)
-        self.proc = subprocess.Popen([sys.executable, str(script), str(scene_path), str(RATE)], env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        line = self.proc.stdout.readline()
-        assert line.strip() == b"playing", f"player failed: {line!r} {self.proc.stderr.read()[-2000:]!r}"
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
+# Real helpers: a notify socket, a ZeroMQ subscriber (the JACK server and the player: research.jack)
 
 
 class NotifyListener:
@@ -245,7 +151,7 @@ def write_profile(path: Path, name: str = "looptest", frame_id: str = "looptest_
 
 @pytest.fixture
 def jack(tmp_path):
-    server = JackServer(tmp_path)
+    server = JackServer(tmp_path, rate=RATE, period=PERIOD)
     yield server
     server.stop()
 
@@ -293,7 +199,7 @@ def check_localized(doa: list[dict]) -> None:
 
 def test_localizes_a_played_scene_reports_health_notifies_reloads_and_stops(jack, scene_file, tmp_path):
     jack.start()
-    player = Player(tmp_path, scene_file, jack.env)
+    player = Player(scene_file, RATE, jack.env)
     profile = write_profile(tmp_path / "looptest.yaml")
     notify = NotifyListener(str(tmp_path / "notify.sock"))
     log = tmp_path / "daemon.log"
@@ -378,7 +284,7 @@ def test_waits_for_device_survives_its_loss_and_recovers(jack, scene_file, tmp_p
         assert not any(line == "READY=1" for line in notify.lines()), "READY=1 before the device was open"
 
         jack.start()
-        players.append(Player(tmp_path, scene_file, jack.env))
+        players.append(Player(scene_file, RATE, jack.env))
         notify.wait_for("READY=1", timeout=20)
         sub.wait_until(lambda s: sum(1 for p in s.of("doa") if p["sources"]) >= 15, 20, "active doa")
         check_localized(sub.of("doa"))
@@ -393,7 +299,7 @@ def test_waits_for_device_survives_its_loss_and_recovers(jack, scene_file, tmp_p
 
         # ...and comes back: same process, directions again.
         jack.start()
-        players.append(Player(tmp_path, scene_file, jack.env))
+        players.append(Player(scene_file, RATE, jack.env))
 
         def recovered(s):
             later = s.messages[lost_at:]

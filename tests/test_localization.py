@@ -15,11 +15,9 @@ from arraydaemon.core import grids
 from arraydaemon.research import simulate
 
 from arraydaemon.io import wire
-from arraydaemon.service.settings import INTEGRATION_S
-from arraydaemon.stages.features import FeatureConfig
-from arraydaemon.localizers.srp_phat import LocalizerConfig
+from arraydaemon.core.options import INTEGRATION_S, FeatureConfig, LocalizerConfig, PipelineOptions
 from arraydaemon.core.messages import AudioBlock
-from arraydaemon.pipeline import Pipeline, PipelineOptions
+from arraydaemon.pipeline import Pipeline
 from arraydaemon.core.profiles import load_profile, parse_profile
 
 # Bundled horizontal planar arrays; ps3_eye is the bundled linear one.
@@ -209,19 +207,19 @@ def test_lag_domain_scan_is_close_to_the_exact_srp(name, mics):
     profile = load_profile(name) if mics is None else make_profile(name, mics)
     pipeline = Pipeline(profile, PipelineOptions(estimator="srp-phat"))
     loc = pipeline.localizer
-    assert (loc._lag_steering is None) == (name == "ring_60cm")
+    assert (loc.scan.lag_steering is None) == (name == "ring_60cm")
     audio = plane_wave(profile, 33.0, 12.0, 0.3, np.random.default_rng(21), snr_db=5.0)
     window = pipeline.features.process(AudioBlock(0, profile.sample_rate, 0.0, 0.0, audio))[0]
-    scanned = loc.spatial_spectrum(window)
+    scanned = loc.scan.scan(loc.scan.lags(loc.scan.pair_sum(window.spectra))[1], grid_only=True)
     np.testing.assert_array_equal(scanned, loc.process(window).spectrum)
-    gcc = kernels.gcc_phat(loc._pair_sum(window))
-    exact = kernels.srp_phat(gcc, loc.layout.band, loc.layout.bin_hz, loc._pair_delays(loc.grid.vectors), None)
+    gcc = kernels.gcc_phat(loc.scan.pair_sum(window.spectra))
+    exact = kernels.srp_phat(gcc, loc.layout.band, loc.layout.bin_hz, loc.scan.pair_delays(loc.grid.vectors), None)
     assert exact.max() > 0.3  # a real peak, not noise
     assert np.max(np.abs(scanned - exact)) <= 0.03
 
 
 def test_quadratic_vertex_of_a_paraboloid():
-    from arraydaemon.localizers.srp_phat import quadratic_vertex
+    from arraydaemon.localizers.refine import quadratic_vertex
 
     patch = np.stack(np.meshgrid([-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0]), axis=-1).reshape(-1, 2) * 0.5
     x0, y0 = 0.2, -0.35

@@ -15,12 +15,14 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from arraydaemon.research import dataset, simulate  # noqa: E402
-from arraydaemon.stages.features import FeatureConfig, GccPhatFeatures  # noqa: E402
-from arraydaemon.localizers.srp_phat import LocalizerConfig, pair_delays  # noqa: E402
+from arraydaemon.core.grids import pair_delays  # noqa: E402
+from arraydaemon.core.options import FeatureConfig, LocalizerConfig  # noqa: E402
+from arraydaemon.stages.features import GccPhatFeatures  # noqa: E402
 from arraydaemon.core.messages import AudioBlock  # noqa: E402
 from arraydaemon.localizers.neural.tokens import group_cross, model_tokens  # noqa: E402
-from arraydaemon.localizers.neural.stage import (WEIGHTS_PATH, ModelArgs, NeuralLocalizer, SpatialTransformer,  # noqa: E402
-                                load_model)
+from arraydaemon.localizers.neural.model import ModelArgs, SpatialTransformer  # noqa: E402
+from arraydaemon.localizers.neural.stage import NeuralLocalizer  # noqa: E402
+from arraydaemon.localizers.neural.weights import WEIGHTS_PATH, load_model  # noqa: E402
 from arraydaemon.core.profiles import load_profile, parse_profile  # noqa: E402
 from arraydaemon.io.files import FileSource  # noqa: E402
 
@@ -69,14 +71,14 @@ def test_numpy_scoring_matches_the_torch_srp_head():
     feats = GccPhatFeatures(profile, FeatureConfig())
     loc = NeuralLocalizer(profile, feats.layout, LocalizerConfig(), model)
     window = feats.process(AudioBlock(0, 16000, 0.0, 0.0, audio))[0]
-    out_np, _ = loc._run(window)
+    out_np, _ = loc.run_model(window)
     tdoa = pair_delays(loc.grid.vectors, loc.token_pairs.baselines(profile.mics), profile.speed_of_sound)
     with torch.no_grad():
         cross = group_cross(window.spectra, loc.token_pairs, loc.projector.span)
         tokens = torch.from_numpy(model_tokens(model.args.input, window, cross, loc.projector, loc.token_pairs))[None]
-        out = model(tokens, loc._nn_pair_pos, loc._nn_pair_mask)
-        expected = torch.sigmoid(model.spectrum_logits(out, torch.from_numpy(tdoa).float()[None], loc._nn_pair_mask))[0]
-    np.testing.assert_allclose(loc._score(out_np, loc.grid.vectors), expected.numpy(), atol=1e-5)
+        out = model(tokens, loc.pair_pos, loc.pair_mask)
+        expected = torch.sigmoid(model.spectrum_logits(out, torch.from_numpy(tdoa).float()[None], loc.pair_mask))[0]
+    np.testing.assert_allclose(loc.score(out_np, loc.grid.vectors), expected.numpy(), atol=1e-5)
 
 
 @needs_weights
@@ -212,7 +214,7 @@ def test_training_other_inputs_and_running_them(tmp_path, token_input, size):
 
 
 def test_traced_forward_matches_the_model():
-    from arraydaemon.localizers.neural.stage import traced_forward
+    from arraydaemon.localizers.neural.runtime import traced_forward
 
     model, tokens, pos, mask = _tiny_model_and_inputs(3, batch=1, pairs=10)
     traced = traced_forward(model, pos, mask)
@@ -227,9 +229,10 @@ def test_the_neural_stage_runs_numpy_blas_and_torch_on_one_thread():
     code = (
         "import json, torch\n"
         "from threadpoolctl import threadpool_info\n"
-        "from arraydaemon.stages.features import FeatureConfig, FrameLayout\n"
-        "from arraydaemon.localizers.srp_phat import LocalizerConfig\n"
-        "from arraydaemon.localizers.neural.stage import NeuralLocalizer, SpatialTransformer\n"
+        "from arraydaemon.core.options import FeatureConfig, LocalizerConfig\n"
+        "from arraydaemon.stages.features import FrameLayout\n"
+        "from arraydaemon.localizers.neural.model import SpatialTransformer\n"
+        "from arraydaemon.localizers.neural.stage import NeuralLocalizer\n"
         "from arraydaemon.core.profiles import load_profile\n"
         "p = load_profile('respeaker_6mic_hat')\n"
         "before = [i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas']\n"

@@ -10,7 +10,8 @@ import pytest
 from arraydaemon.research import simulate
 from arraydaemon.research import dataset
 from arraydaemon.research.dataset import random_geometry
-from arraydaemon.stages.features import FeatureConfig, GccPhatFeatures
+from arraydaemon.core.options import FeatureConfig
+from arraydaemon.stages.features import GccPhatFeatures
 from arraydaemon.core.messages import AudioBlock
 from arraydaemon.localizers.neural.tokens import (GROUPS, LAG_TIMES, MAX_PAIRS, MAX_TOKEN_MICS, LagProjector, TokenPairs,
                                          clean_gcc_target, group_cross, group_edges, model_tokens, phase_bins,

@@ -17,10 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from arraydaemon.reason import listener as reason
-
+from arraydaemon.core.angles import unit_vector
 from arraydaemon.io import wire
-from arraydaemon.reason.listener import SceneMemory, answer
+from arraydaemon.reason.answers import answer
+from arraydaemon.reason.memory import SceneMemory
 
 FS = 16000
 PROFILE = "respeaker_6mic_hat"
@@ -33,7 +33,7 @@ def tracks_message(t: float, tracks: list[tuple[int, float, float]], ambiguity: 
                    level_db: float = -30.0) -> dict:
     """A tracks payload at stream time ``t`` with ``(id, azimuth, age_s)`` entries, via the wire module."""
     base = wire.common(int(t * 10), "test_array", "test_frame", t, 1.7e9 + t)
-    entries = [wire.track_entry(tid, az, 0.0, reason.unit_vector(az), 0.9, age, 0.0, 0.0, 0.0, level_db - tid)
+    entries = [wire.track_entry(tid, az, 0.0, unit_vector(az), 0.9, age, 0.0, 0.0, 0.0, level_db - tid)
                for tid, az, age in tracks]
     return wire.tracks_payload(base, ambiguity, entries)
 
@@ -107,7 +107,7 @@ def test_linear_array_cannot_tell_front_from_behind():
 def test_above_or_below_with_a_3d_array():
     m = SceneMemory()
     base = wire.common(1, "cube", "cube", 1.0, 1.7e9)
-    entry = wire.track_entry(1, 30.0, 40.0, reason.unit_vector(30.0, 40.0), 0.9, 1.0, 0.0, 0.0, 0.0, -30.0)
+    entry = wire.track_entry(1, 30.0, 40.0, unit_vector(30.0, 40.0), 0.9, 1.0, 0.0, 0.0, 0.0, -30.0)
     m.update("tracks", wire.tracks_payload(base, "none", [entry]))
     assert answer("Is it above or below?", m) == "#1 is above the array (elevation +40°)."
 
@@ -140,15 +140,16 @@ def test_reason_imports_neither_torch_nor_numba_nor_numpy():
         "import sys, json\n"
         "from arraydaemon import cli\n"
         "rc = cli.main(['reason', 'tcp://127.0.0.1:9', '--ask', 'where?', '--wait-seconds', '0.3'])\n"
-        "from arraydaemon.reason import listener as reason\n"
+        "from arraydaemon.reason.memory import SceneMemory\n"
+        "from arraydaemon.reason.answers import answer\n"
         "from arraydaemon.io import wire\n"
-        "m = reason.SceneMemory()\n"
+        "m = SceneMemory()\n"
         "base = wire.common(1, 'a', 'f', 1.0, 2.0)\n"
         "m.update('tracks', wire.tracks_payload(base, 'none', [wire.track_entry(1, 90.0, 0.0, (0.0, 1.0, 0.0), "
         "0.9, 1.0, 0.0, 0.0, 0.0, -30.0)]))\n"
-        "reason.answer('is it left or right?', m); m.scene_text()\n"
+        "answer('is it left or right?', m); m.scene_text()\n"
         "heavy = sorted(x for x in ('numpy', 'numba', 'torch', 'scipy', 'sounddevice') if x in sys.modules)\n"
-        "print(json.dumps({'rc': rc, 'heavy': heavy, 'answer': reason.answer('is it left or right?', m)}))\n"
+        "print(json.dumps({'rc': rc, 'heavy': heavy, 'answer': answer('is it left or right?', m)}))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -11,6 +11,7 @@ import pytest
 import scipy.signal
 
 from arraydaemon.research import simulate as sim
+from arraydaemon.research.simulate import sources as sim_sources  # private espeak-ng helpers
 
 FS = 16000
 C = 343.0
@@ -80,9 +81,9 @@ def test_speech_source_length_level_and_activity():
 
 
 def test_speech_source_deterministic_and_seed_dependent():
-    sim._espeak.cache_clear()  # make espeak-ng itself run again
+    sim_sources._espeak.cache_clear()  # make espeak-ng itself run again
     a = sim.speech_source(np.random.default_rng(7), 1.5, FS)
-    sim._espeak.cache_clear()
+    sim_sources._espeak.cache_clear()
     b = sim.speech_source(np.random.default_rng(7), 1.5, FS)
     c = sim.speech_source(np.random.default_rng(8), 1.5, FS)
     np.testing.assert_array_equal(a, b)
@@ -101,23 +102,23 @@ def test_espeak_voices_and_variants_exist():
     def run(voice):
         return subprocess.run([exe, "--stdout", "-v", voice, "one two"], capture_output=True)
 
-    for voice, _ in sim._VOICES:
+    for voice, _ in sim_sources._VOICES:
         proc = run(voice)
         assert proc.returncode == 0 and len(proc.stdout) > 1000, voice
     base = run("en").stdout
-    for variant in sim._VARIANTS:
+    for variant in sim_sources._VARIANTS:
         assert run(f"en+{variant}").stdout != base, variant
 
 
 def test_speech_source_without_espeak(monkeypatch):
-    sim._espeak_binary.cache_clear()
-    sim._espeak.cache_clear()
-    monkeypatch.setattr(sim.shutil, "which", lambda name: None)
+    sim_sources._espeak_binary.cache_clear()
+    sim_sources._espeak.cache_clear()
+    monkeypatch.setattr(sim_sources.shutil, "which", lambda name: None)
     try:
         with pytest.raises(RuntimeError, match="apt-get install espeak-ng"):
             sim.speech_source(np.random.default_rng(0), 1.0, FS)
     finally:
-        sim._espeak_binary.cache_clear()
+        sim_sources._espeak_binary.cache_clear()
 
 
 @pytest.mark.parametrize("fn", [sim.noise_burst_source, sim.harmonic_source])

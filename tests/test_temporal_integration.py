@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from arraydaemon.research import simulate
-from arraydaemon.service.settings import INTEGRATION_S
-from arraydaemon.stages.features import FeatureConfig, GccPhatFeatures
-from arraydaemon.localizers.srp_phat import LocalizerConfig, SrpPhatLocalizer
+from arraydaemon.core.options import INTEGRATION_S, FeatureConfig, LocalizerConfig, PipelineOptions
+from arraydaemon.localizers.srp_phat import SrpPhatLocalizer
+from arraydaemon.stages.features import GccPhatFeatures
 from arraydaemon.core.messages import AudioBlock
-from arraydaemon.localizers.neural.stage import WEIGHTS_PATH
-from arraydaemon.pipeline import Pipeline, PipelineOptions
+from arraydaemon.localizers.neural.weights import WEIGHTS_PATH
+from arraydaemon.pipeline import Pipeline
 from arraydaemon.core.profiles import load_profile
 
 FS = 16000

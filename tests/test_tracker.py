@@ -12,11 +12,12 @@ import pytest
 from arraydaemon.research import simulate
 
 from arraydaemon.io import wire
-from arraydaemon.localizers.srp_phat import make_source
+from arraydaemon.core.grids import source_direction as make_source
 from arraydaemon.core.messages import AudioBlock, Estimate
-from arraydaemon.pipeline import Pipeline, PipelineOptions
+from arraydaemon.core.options import PipelineOptions, TrackerConfig
+from arraydaemon.pipeline import Pipeline
 from arraydaemon.core.profiles import load_profile
-from arraydaemon.stages.tracker import Tracker, TrackerConfig
+from arraydaemon.stages.tracker import Tracker
 
 FS = 16000
 PROFILE = "respeaker_6mic_hat"  # 6 mics, 16 kHz

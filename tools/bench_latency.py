@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -36,9 +34,9 @@ import zmq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from arraydaemon.research import simulate  # noqa: E402
-
 from arraydaemon.io import wire  # noqa: E402
+from arraydaemon.research import simulate  # noqa: E402
+from arraydaemon.research.jack import JackServer, Player  # noqa: E402
 
 RATE, PERIOD = 16000, 256
 AZIMUTH = 60.0
@@ -47,52 +45,6 @@ GEOMETRIES = {
     8: [[round(0.0463 * np.cos(2 * np.pi * k / 8), 5), round(0.0463 * np.sin(2 * np.pi * k / 8), 5), 0.0]
         for k in range(8)],  # 8-mic circle, 4.63 cm radius
 }
-PLAYER = r"""
-import os, signal, sys
-import numpy as np, sounddevice as sd
-data = np.load(sys.argv[1])
-signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
-pos = 0
-def callback(out, frames, time_info, status):
-    global pos
-    out[:] = data[(np.arange(frames) + pos) % len(data)]
-    pos = (pos + frames) % len(data)
-sd.OutputStream(device="loopback", samplerate=16000, channels=data.shape[1], dtype="float32",
-                callback=callback).start()
-print("playing", flush=True)
-while True:
-    signal.pause()
-"""
-
-
-def start_jack(name: str, log: Path) -> subprocess.Popen:
-    rt = "-R" if os.geteuid() == 0 else "-r"
-    proc = subprocess.Popen(["jackd", "-n", name, rt, "-L", "8", "-d", "dummy", "-r", str(RATE), "-C", "8",
-                             "-P", "8", "-p", str(PERIOD)], stdout=log.open("ab"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 15
-    while not Path(f"/dev/shm/jack_{name}_0_0").exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"jackd did not start; see {log}")
-        time.sleep(0.05)
-    time.sleep(0.3)
-    return proc
-
-
-def stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def clean_shm(name: str) -> None:
-    for p in list(Path("/dev/shm").glob(f"jack_{name}_*")) + list(Path("/dev/shm").glob(f"jack_sem.*_{name}_*")):
-        p.unlink(missing_ok=True)
-
-
 def scene(mics: int, work: Path) -> Path:
     rng = np.random.default_rng(mics)
     speech = simulate.speech_source(rng, 8.0, RATE)
@@ -110,20 +62,19 @@ def profile(mics: int, work: Path) -> Path:
 
 
 def measure(mics: int, estimator: str, seconds: float, work: Path) -> dict:
-    name = f"bench{os.getpid()}{secrets.token_hex(2)}"
-    env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1", "JACK_NO_AUDIO_RESERVATION": "1"}
-    jack = start_jack(name, work / f"{name}.log")
+    jack = JackServer(work, prefix="bench", rate=RATE, period=PERIOD)
+    name, env = jack.name, jack.env
+    try:
+        jack.start()
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
     player = daemon = None
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify_path = work / f"{name}.notify"
     notify.bind(str(notify_path))
     notify.settimeout(120)
     try:
-        script = work / "player.py"
-        script.write_text(PLAYER)
-        player = subprocess.Popen([sys.executable, str(script), str(scene(mics, work))], env=env,
-                                  stdout=subprocess.PIPE)
-        assert player.stdout.readline().strip() == b"playing"
+        player = Player(scene(mics, work), RATE, env)
         daemon = subprocess.Popen([sys.executable, "-m", "arraydaemon", "run", "--profile", str(profile(mics, work)),
                                    "--estimator", estimator, "--endpoint", "tcp://127.0.0.1:*"],
                                   env={**env, "NOTIFY_SOCKET": str(notify_path)},
@@ -164,12 +115,16 @@ def measure(mics: int, estimator: str, seconds: float, work: Path) -> dict:
                 "az_err": float(np.median(errors)) if errors else float("nan")}
     finally:
         if daemon is not None:
-            stop(daemon)
+            daemon.terminate()
+            try:
+                daemon.wait(5)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                daemon.wait()
         if player is not None:
-            stop(player, signal.SIGKILL)
-        stop(jack)
+            player.kill()
+        jack.stop()
         notify.close()
-        clean_shm(name)
 
 
 def main() -> None:

@@ -17,29 +17,25 @@ import argparse
 
 import numpy as np
 
+from arraydaemon.core.grids import pick_peaks
+from arraydaemon.core.options import FeatureConfig, LocalizerConfig
+from arraydaemon.localizers.neural.stage import NeuralAnalysis, NeuralLocalizer
+from arraydaemon.localizers.neural.weights import WEIGHTS_PATH, load_model
 from arraydaemon.research import dataset, evaluate
-
-from arraydaemon.core import kernels
-from arraydaemon.stages.features import FeatureConfig, FrameLayout
-from arraydaemon.localizers.srp_phat import LocalizerConfig, pick_peaks
-from arraydaemon.localizers.neural.stage import WEIGHTS_PATH, NeuralLocalizer, load_model
+from arraydaemon.stages.features import FrameLayout
 
 TOP = 6
 WITHIN_DEG = 10.0
 
 
-class CandidateRecorder(NeuralLocalizer):
-    """The shipped estimator, also recording the candidate peaks its fused rule chooses from."""
-
-    candidates: dict | None = None
-
-    def _fused_sources(self, out, sums, learned):
-        _, lags = self._lags(sums)
-        srp = kernels.srp_interp(lags, *self._scan_lookup)
-        sep = self.config.min_separation_deg
-        self.candidates = {"srp": [self._scan[i] for i in pick_peaks(srp, self._scan, TOP, sep, -1.0, 0.0)],
-                           "model": [self._scan[i] for i in pick_peaks(learned, self._scan, TOP, sep, 0.0, 0.0)]}
-        return super()._fused_sources(out, sums, learned)
+def candidates(estimator: NeuralLocalizer, analysis: NeuralAnalysis) -> dict:
+    """The candidate peaks the estimator's fused rule chooses from: the highest TOP peaks (≥ the
+    minimum separation apart) of the integrated SRP-PHAT scan without gates and of the model's
+    integrated spectrum, as unit vectors."""
+    scan, sep = estimator.scan, estimator.config.min_separation_deg
+    srp = scan.scan(scan.lags(analysis.sums)[1])
+    return {"srp": [scan.points[i] for i in pick_peaks(srp, scan.points, TOP, sep, -1.0, 0.0)],
+            "model": [scan.points[i] for i in pick_peaks(analysis.learned, scan.points, TOP, sep, 0.0, 0.0)]}
 
 
 def scene_rows(split: str, index: int, model, layout) -> list[dict]:
@@ -52,15 +48,18 @@ def scene_rows(split: str, index: int, model, layout) -> list[dict]:
     def right(vector) -> bool:
         return error_deg(vector) <= WITHIN_DEG
 
-    estimator = CandidateRecorder(profile, layout, LocalizerConfig(), model)
+    estimator = NeuralLocalizer(profile, layout, LocalizerConfig(), model)
     rows = []
     for window, scored in windows:
-        estimator.candidates = None
-        estimate = estimator.process(window)
+        analysis = estimator.analyse(window)
+        sources = estimator.sources(window, analysis)
         if not scored:
             continue
-        found = estimator.candidates or {"srp": [], "model": []}
-        rows.append({"answer": bool(estimate.sources) and right(estimate.sources[0].vector),
+        # the fused rule chooses among candidates only in windows loud enough and called active
+        active = (window.level_db >= estimator.config.min_level_db
+                  and analysis.activity >= estimator.activity_threshold)
+        found = candidates(estimator, analysis) if active else {"srp": [], "model": []}
+        rows.append({"answer": bool(sources) and right(sources[0].vector),
                      "srp": [right(v) for v in found["srp"]], "model": [right(v) for v in found["model"]],
                      "snr": scene["snr_db"], "aperture_cm": 100.0 * profile.geometry.aperture_m})
     return rows

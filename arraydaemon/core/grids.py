@@ -1,4 +1,4 @@
-"""Direction grids and direction helpers (REP-103 array frame: x forward, y left, z up).
+"""Direction grids, direction helpers and peak picking (REP-103 array frame: x forward, y left, z up).
 
 A grid is chosen from the array geometry at run time: a ring in the array plane for planar arrays
 (1° default), a half ring on the front side for linear arrays, a Fibonacci sphere of ≥ 2000 points for
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from arraydaemon.core.messages import SourceDirection
 from arraydaemon.core.profiles import GeometryInfo
 
 
@@ -190,3 +191,52 @@ def tangent_patch(center: np.ndarray, offsets_deg: np.ndarray, up=None) -> np.nd
 def cross3(a, b) -> np.ndarray:
     """Cross product of two 3-vectors (np.cross costs ~10 µs of overhead per call)."""
     return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
+
+
+def pair_delays(vectors: np.ndarray, baselines: np.ndarray, speed_of_sound: float) -> np.ndarray:
+    """TDOAs ``tau_j - tau_i`` (s) of plane waves from unit ``vectors [shape=(D, 3)]`` at mic pairs with
+    baselines ``r_j - r_i [shape=(P, 3)]``: ``[shape=(D, P)]``."""
+    return -(np.asarray(vectors, dtype=np.float64) @ baselines.T) / speed_of_sound
+
+
+def pick_peaks(spectrum: np.ndarray, vectors: np.ndarray, max_peaks: int, min_separation_deg: float,
+               threshold: float, relative_threshold: float) -> list[int]:
+    """Greedy peak picking on a grid spectrum ``[shape=(directions,)]`` over ``vectors``.
+
+    Each pick is the grid maximum among directions at least ``min_separation_deg`` from earlier
+    picks, and must be a local maximum (no higher direction within half the separation), above
+    ``threshold`` and above ``relative_threshold`` × the first pick.
+    """
+    peaks: list[int] = []
+    if max_peaks < 1 or len(spectrum) == 0:
+        return peaks
+    idx = int(np.argmax(spectrum))
+    if max_peaks == 1:  # the global maximum is a local one: no neighbourhoods needed
+        return [idx] if spectrum[idx] >= threshold else peaks
+    cos_sep = np.cos(np.radians(min_separation_deg))
+    cos_local = np.cos(np.radians(min_separation_deg / 2))
+    available = np.ones(len(spectrum), dtype=bool)
+    while len(peaks) < max_peaks and available.any():
+        idx = int(np.argmax(np.where(available, spectrum, -np.inf)))
+        value = spectrum[idx]
+        if value < threshold or (peaks and value < relative_threshold * spectrum[peaks[0]]):
+            break
+        cos_to = vectors @ vectors[idx]
+        available &= cos_to < cos_sep
+        if np.any(spectrum[cos_to >= cos_local] > value):
+            continue  # on the flank of a stronger, already-suppressed peak
+        peaks.append(idx)
+    return peaks
+
+
+def source_direction(vector: np.ndarray, confidence: float) -> SourceDirection:
+    """A SourceDirection from a unit vector; confidence clipped to [0, 1]."""
+    v = np.asarray(vector, dtype=np.float64)
+    v = v / np.linalg.norm(v)
+    az, el = vector_to_azel(v)
+    return SourceDirection(
+        azimuth_deg=float(az),
+        elevation_deg=float(el),
+        vector=(float(v[0]), float(v[1]), float(v[2])),
+        confidence=float(min(1.0, max(0.0, confidence))),
+    )

@@ -16,16 +16,15 @@ names the file, the key and what was expected.
 from __future__ import annotations
 
 import difflib
-import math
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from arraydaemon.core.errors import ProfileError
+from arraydaemon.core.validation import check_keys, is_number, key_error, read_yaml_file
 
 from arraydaemon.core.paths import BUNDLED_PROFILES_DIR as BUNDLED_DIR
 REQUIRED_KEYS = ("name", "sample_rate", "mics")
@@ -165,12 +164,7 @@ def analyse_geometry(mics: np.ndarray, speed_of_sound: float) -> GeometryInfo:
 
 
 def _fail(source: str, key: str, expected: str, got=None) -> ProfileError:
-    got_text = "" if got is None else f", got {got!r}"
-    return ProfileError(f"{source}: key '{key}': expected {expected}{got_text}")
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return key_error(ProfileError, source, key, expected, *(() if got is None else (got,)))
 
 
 def _as_int(data: dict, key: str, source: str, lo: int, hi: int, what: str) -> int:
@@ -188,12 +182,7 @@ def parse_profile(data, source: str = "<profile>", path: Path | None = None) -> 
     if not isinstance(data, dict):
         raise ProfileError(f"{source}: expected a YAML mapping with keys {', '.join(REQUIRED_KEYS)}, "
                            f"got {type(data).__name__}")
-    known = REQUIRED_KEYS + OPTIONAL_KEYS
-    for key in data:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(known)}"
-            raise ProfileError(f"{source}: unknown key '{key}'{hint}")
+    check_keys(data, REQUIRED_KEYS + OPTIONAL_KEYS, source, ProfileError)
     for key in REQUIRED_KEYS:
         if key not in data:
             raise ProfileError(f"{source}: missing required key '{key}'")
@@ -208,7 +197,7 @@ def parse_profile(data, source: str = "<profile>", path: Path | None = None) -> 
         raise _fail(source, "mics", "a list of at least 2 positions [x, y, z] in metres", raw_mics)
     rows = []
     for i, row in enumerate(raw_mics):
-        if not isinstance(row, list) or len(row) != 3 or not all(_is_number(v) for v in row):
+        if not isinstance(row, list) or len(row) != 3 or not all(is_number(v) for v in row):
             raise _fail(source, f"mics[{i}]", "a list of 3 numbers [x, y, z] in metres", row)
         rows.append([float(v) for v in row])
     mics = np.array(rows, dtype=np.float64)
@@ -249,13 +238,13 @@ def parse_profile(data, source: str = "<profile>", path: Path | None = None) -> 
         reference_mic = _as_int(data, "reference_mic", source, 0, n_mics - 1, "a mic index")
 
     speed = data.get("speed_of_sound", 343.0)
-    if not _is_number(speed) or not 250.0 <= speed <= 400.0:
+    if not is_number(speed) or not 250.0 <= speed <= 400.0:
         raise _fail(source, "speed_of_sound", "a speed in m/s between 250 and 400", speed)
 
     gain = data.get("gain")
     if gain is not None:
         if (not isinstance(gain, list) or len(gain) != n_mics
-                or not all(_is_number(g) and g > 0 for g in gain)):
+                or not all(is_number(g) and g > 0 for g in gain)):
             raise _fail(source, "gain", f"a list of {n_mics} positive numbers (linear gain per mic)", gain)
     gain = tuple(float(g) for g in gain) if gain is not None else ()
 
@@ -284,24 +273,6 @@ def parse_profile(data, source: str = "<profile>", path: Path | None = None) -> 
         speed_of_sound=float(speed),
         path=path,
     )
-
-
-def read_yaml_file(path: Path, error: type[Exception], what: str):
-    """Parsed YAML of ``path``; unreadable files and YAML syntax errors raise ``error`` with a
-    one-line message naming the file (and the line and column of a syntax error)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error(f"{path}: {what} file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"{path}: cannot read {what}: {exc}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise error(f"{path}: invalid YAML{where}: {problem}") from None
 
 
 def load_profile_file(path: str | os.PathLike) -> ArrayProfile:

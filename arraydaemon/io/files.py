@@ -2,7 +2,7 @@
 
 A source yields AudioBlocks in mic order (``channel_map`` and per-mic ``gain`` applied), each stamped
 with its stream time (seconds from the file's start) and nominal wall time. Live capture lives in
-``capture.py`` and shares :class:`ChannelMapper`.
+``io/capture/`` and shares :class:`ChannelMapper`.
 """
 
 from __future__ import annotations

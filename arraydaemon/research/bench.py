@@ -20,14 +20,16 @@ from pathlib import Path
 import numpy as np
 
 from arraydaemon.core import kernels, reference
-from arraydaemon.stages.features import FeatureConfig, hann
+from arraydaemon.core.options import FeatureConfig, LocalizerConfig, PipelineOptions
+from arraydaemon.stages.features import hann
 from arraydaemon.core.messages import AudioBlock
-from arraydaemon.pipeline import Pipeline, PipelineOptions
+from arraydaemon.pipeline import Pipeline
 from arraydaemon.core.profiles import ArrayProfile, parse_profile
+
+from arraydaemon.core.paths import SHIPPED_WEIGHTS as NEURAL_WEIGHTS
 
 SAMPLE_RATE = 16000
 RADIUS_M = 0.1
-from arraydaemon.core.paths import SHIPPED_WEIGHTS as NEURAL_WEIGHTS
 
 
 def circular_array(n_mics: int, radius: float = RADIUS_M, layers: int = 1) -> np.ndarray:
@@ -57,13 +59,7 @@ def bench_audio(profile: ArrayProfile, seconds: float, seed: int = 0) -> np.ndar
 
 def lean_options() -> PipelineOptions:
     """SRP over the reference-mic pairs only, one source per window: the classic O(mics) SRP-PHAT."""
-    from dataclasses import fields, replace
-
-    from arraydaemon.localizers.srp_phat import LocalizerConfig
-
-    names = {f.name for f in fields(LocalizerConfig)}
-    changes = {k: v for k, v in (("pairs", "reference"), ("max_sources", 1)) if k in names}
-    return PipelineOptions(estimator="srp-phat", localizer=replace(LocalizerConfig(), **changes))
+    return PipelineOptions(estimator="srp-phat", localizer=LocalizerConfig(pairs="reference", max_sources=1))
 
 
 def time_pipeline(profile: ArrayProfile, seconds: float, publish: bool = True,
@@ -93,14 +89,14 @@ def time_pipeline(profile: ArrayProfile, seconds: float, publish: bool = True,
         if publisher is not None:
             publisher.close()
     stages = {}
-    for name, values in pipeline.timer._times.items():
-        arr = np.fromiter(values, dtype=np.float64) * 1e3
+    for name in pipeline.timer.stages():
+        arr = np.array(pipeline.timer.samples(name)) * 1e3
         stages[name] = (float(np.median(arr)), float(np.percentile(arr, 99)))
     arr = np.array(whole) * 1e3
     stages["pipeline"] = (float(np.median(arr)), float(np.percentile(arr, 99)))
     return {"stages": stages, "hop_ms": 1e3 * hop / profile.sample_rate, "windows": len(whole), "active": active,
             "directions": len(pipeline.localizer.grid),
-            "scanned": len(getattr(pipeline.localizer, "_scan", pipeline.localizer.grid.vectors))}
+            "scanned": len(pipeline.localizer.scan.points)}
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -120,7 +116,7 @@ def kernel_cases(n_mics: int, seed: int = 0):
     """(name, shape text, kernel call, reference call) at the sizes of one 100 ms hop at 16 kHz
     (the window's STFT frames and, for the SRP-PHAT kernels, the localizer's pairs and scan)."""
     from arraydaemon.stages.features import FrameLayout
-    from arraydaemon.localizers.srp_phat import SrpPhatLocalizer
+    from arraydaemon.localizers.scan import SrpScan
 
     lay = FrameLayout.from_config(FeatureConfig(), SAMPLE_RATE)
     rng = np.random.default_rng(seed)
@@ -138,17 +134,17 @@ def kernel_cases(n_mics: int, seed: int = 0):
     tdoa = grids.tdoa_table(dirs, profile.relative_mics, profile.speed_of_sound)
     args_srp = (gcc, lay.band, lay.bin_hz, tdoa, 0)
     # the localizer's own operands: its pairs, a window of frames, its lag table and scan
-    loc = SrpPhatLocalizer(profile, lay)
-    pi, pj = loc._pair_i, loc._pair_j
+    scan = SrpScan(profile, lay, LocalizerConfig())
+    pi, pj = scan.pair_i, scan.pair_j
     frames = rng.standard_normal((lay.window_frames, n_mics, lay.bins, 2)).astype(np.float32).view(np.complex64)[..., 0]
     keep = rng.random((lay.window_frames, lay.bins)) < 0.5
     pair_gcc = kernels.gcc_phat(kernels.masked_pair_sum(frames, pi, pj, np.ones_like(keep), lay.band))
-    up, lag = loc._upsample, loc._max_lag
+    up, lag = scan.upsample, scan.max_lag
     steering = kernels.lag_steering(lay.band, lay.n_fft, up, lag)
     table = kernels.srp_lags(pair_gcc, lay.band, up, lag)
-    index, frac = loc._scan_lookup
-    mic_tdoa = loc._tdoa_of(dirs[:1])[0]
-    n_pairs, n_scan = len(pi), len(loc._scan)
+    index, frac = scan.lookup
+    mic_tdoa = scan.mic_tdoa(dirs[:1])[0]
+    n_pairs, n_scan = len(pi), len(scan.points)
     return [
         ("stft", f"{signal.shape} → {spec.shape}", lambda: kernels.stft(signal, window, lay.frame_hop),
          lambda: reference.stft(signal, window, lay.frame_hop)),

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from arraydaemon.research import simulate
-from arraydaemon.stages.features import FeatureConfig, FrameLayout, GccPhatFeatures
+from arraydaemon.core.options import FeatureConfig
+from arraydaemon.stages.features import FrameLayout, GccPhatFeatures
 from arraydaemon.core.messages import AudioBlock
 from arraydaemon.localizers.neural.tokens import (GROUPS, MAX_PAIRS, MAX_TOKEN_MICS, N_LAGS, PHASE_BINS, TOKEN_FEATURES, LagProjector,
                               TokenPairs, clean_gcc_target, energy_tokens_from_cross, group_cross, tokens_from_cross,

@@ -25,9 +25,9 @@ from tqdm import tqdm
 from arraydaemon.research import dataset
 
 from arraydaemon.core import grids
-from arraydaemon.service.settings import INTEGRATION_S
-from arraydaemon.stages.features import FeatureConfig, FrameLayout, GccPhatFeatures
-from arraydaemon.localizers.srp_phat import LocalizerConfig, SrpPhatLocalizer
+from arraydaemon.core.options import INTEGRATION_S, FeatureConfig, LocalizerConfig
+from arraydaemon.localizers.srp_phat import SrpPhatLocalizer
+from arraydaemon.stages.features import FrameLayout, GccPhatFeatures
 from arraydaemon.core.messages import AudioBlock
 
 UNGATED = LocalizerConfig(min_confidence=-1.0, min_prominence=-1.0, min_level_db=-math.inf)
@@ -116,7 +116,8 @@ def _localizer_factories(weights: Path | None, heads: dict[str, Path] | None = N
     """Estimator name → factory(profile). ``weights``: the neural estimator and its spectrum alone
     (``neural-head``); ``heads``: further models' spectra alone, as ``head:NAME`` (ablations).
     Every estimator integrates over windows with time constant ``integration_s`` (0: none)."""
-    from arraydaemon.localizers.neural.stage import NeuralLocalizer, load_model
+    from arraydaemon.localizers.neural.stage import NeuralLocalizer
+    from arraydaemon.localizers.neural.weights import load_model
 
     config = LocalizerConfig(integration_s=integration_s)
     ungated = replace(UNGATED, integration_s=integration_s)
@@ -135,11 +136,7 @@ def _localizer_factories(weights: Path | None, heads: dict[str, Path] | None = N
         return make
 
     def head_only(model):
-        def build(p):
-            loc = NeuralLocalizer(p, layout, config, model)
-            loc.fuse_srp = False
-            return loc
-        return build
+        return lambda p: NeuralLocalizer(p, layout, config, model, mode="head")
 
     out = {"srp-phat": cached("srp", lambda p: SrpPhatLocalizer(p, layout, config)),
            # the same without its activity gates: it always answers, like a model that is never silent

@@ -255,7 +255,9 @@ def train(data_root: Path, run_dir: Path, cfg: TrainConfig, resume: bool = True,
 
     import torch
 
-    from arraydaemon.localizers.neural.stage import ModelArgs, SpatialTransformer, canonical_directions, save_model, set_threads
+    from arraydaemon.localizers.neural.model import ModelArgs, SpatialTransformer, canonical_directions
+    from arraydaemon.localizers.neural.runtime import set_threads
+    from arraydaemon.localizers.neural.weights import save_model
 
     set_threads(cfg.threads)
     torch.manual_seed(cfg.seed)

@@ -2,7 +2,7 @@
 
 Threads and processes::
 
-    capture child (capture.py)  ──▶  reader thread ──BlockQueue──▶  consumer thread ──▶ Pipeline (publishes)
+    capture child (io/capture/child.py)  ──▶  reader thread ──BlockQueue──▶  consumer thread ──▶ Pipeline (publishes)
     main thread: supervisor — signals, device open / loss / reopen with backoff, SIGHUP reload
 
 - The consumer owns the ZeroMQ socket: it publishes ``doa``/``embedding`` through the pipeline's
@@ -15,7 +15,7 @@ Threads and processes::
   backoff (health ``waiting``). Device lost while running (stream stopped, child gone, no audio for
   ~1 s): health ``device-lost``, kill the child, retry with backoff until it reopens.
 - A window's time: ``t_end`` is on the device's stream clock (PortAudio's ADC time of the block);
-  ``wall_time`` maps it to UNIX time (:class:`capture.ClockMap`). The stream clock restarts when
+  ``wall_time`` maps it to UNIX time (:class:`arraydaemon.io.capture.clock.ClockMap`). The stream clock restarts when
   the device is reopened. Window ``seq`` keeps counting across reopenings (the pipeline is not
   reset; the first window after a gap may span it).
 """
@@ -34,12 +34,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from arraydaemon.io import wire
-from arraydaemon.io.capture.parent import AdcSmoother, BlockQueue, CaptureProcess, ClockMap
-from arraydaemon.service.settings import DaemonConfig, find_config, parse_latency
+from arraydaemon.io.capture.clock import AdcSmoother, ClockMap
+from arraydaemon.io.capture.parent import BlockQueue, CaptureProcess
+from arraydaemon.service.settings import RunSettings, resolve_run
 from arraydaemon.core.errors import UserError
 from arraydaemon.core.messages import AudioBlock
 from arraydaemon.io.notify import Notifier
-from arraydaemon.pipeline import Pipeline, PipelineOptions, StageTimer
+from arraydaemon.core.options import PipelineOptions
+from arraydaemon.pipeline import Pipeline, StageTimer
 from arraydaemon.core.profiles import ArrayProfile, load_profile
 from arraydaemon.io.publisher import ZmqPublisher
 from arraydaemon.io.files import ChannelMapper
@@ -51,53 +53,6 @@ OPEN_TIMEOUT_S = 10.0  # for the capture child to open the device
 BACKOFF_S = (0.5, 10.0)  # first and longest wait between reopen attempts (doubling)
 HEALTH_PERIOD_S = 1.0
 HEARTBEAT_STALE_S = 30.0  # supervisor silent this long → stop petting the watchdog
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """Effective settings: command-line flags over the config file over built-in defaults."""
-
-    profile_ref: str
-    device: str | int | None  # None: the profile's ``device``, else PortAudio's default input
-    endpoint: str
-    options: PipelineOptions
-    log_level: str | None
-    wait: bool
-    latency: str | float
-    config: DaemonConfig
-
-
-def resolve_settings(args) -> RunSettings:
-    from arraydaemon.cli import default_estimator, pipeline_options
-
-    cfg = find_config(getattr(args, "config", None))
-    feats = PipelineOptions().features
-    if cfg.hop is not None:
-        feats = replace(feats, hop_s=cfg.hop)
-    if cfg.band is not None:
-        feats = replace(feats, fmin_hz=cfg.band[0], fmax_hz=cfg.band[1])
-    # torch is imported only if needed
-    estimator = args.estimator or cfg.estimator or ("neural" if cfg.weights else default_estimator())
-    localizer = PipelineOptions().localizer
-    if cfg.integration is not None:
-        localizer = replace(localizer, integration_s=cfg.integration)
-    base = PipelineOptions(estimator=estimator, weights=cfg.weights, features=feats, localizer=localizer)
-    options = pipeline_options(args, base)
-    profile_ref = args.profile or cfg.profile
-    if not profile_ref:
-        where = f" or key 'profile' in {cfg.path}" if cfg.path else ""
-        raise UserError(f"no array profile: give --profile NAME|FILE{where}")
-    latency = parse_latency(args.latency, "--latency") if args.latency is not None else (cfg.latency or "low")
-    return RunSettings(
-        profile_ref=profile_ref,
-        device=args.device if args.device is not None else cfg.device,
-        endpoint=args.endpoint or cfg.endpoint or wire.DEFAULT_ENDPOINT,
-        options=options,
-        log_level=cfg.log_level,
-        wait=bool(args.wait or cfg.wait),
-        latency=latency,
-        config=cfg,
-    )
 
 
 @dataclass
@@ -257,7 +212,7 @@ class Daemon:
         """SIGHUP: re-read the config file and the profile; keep the socket. Errors keep the old setup."""
         self.notifier.reloading()
         try:
-            settings = resolve_settings(self.args)
+            settings = resolve_run(self.args)
             profile = load_profile(settings.profile_ref)
             if settings.endpoint != self.settings.endpoint:
                 log.warning("endpoint change to %s needs a restart; still publishing on %s",
@@ -422,10 +377,10 @@ class _CpuMeter:
         return 100.0 * used / elapsed if elapsed > 0 else 0.0
 
 
-def cmd_run(args) -> int:
+def run_daemon(args) -> int:
     """``arraydaemon run``: see the module docstring."""
     args.log_level_explicit = any(a == "--log-level" or a.startswith("--log-level=") for a in sys.argv[1:])
-    settings = resolve_settings(args)
+    settings = resolve_run(args)
     if not args.log_level_explicit:
         # a daemon reports its lifecycle (start, device lost/back, reload) unless told otherwise
         logging.getLogger().setLevel((settings.log_level or "info").upper())

@@ -1,6 +1,10 @@
-"""The daemon's configuration file (YAML): defaults for ``arraydaemon run``.
+"""Settings, resolved in one place: built-in defaults, then the configuration file, then flags.
 
-Looked up at ``--config FILE`` or else :data:`DEFAULT_PATH` (used only if it exists). Every key is
+:func:`resolve_pipeline` gives the :class:`~arraydaemon.core.options.PipelineOptions` of ``replay``,
+``demo`` and ``run``; :func:`resolve_run` adds what only the daemon needs (profile, device, endpoint,
+latency...). The defaults themselves live with their types in :mod:`arraydaemon.core.options`.
+
+The configuration file (YAML) sets defaults for ``arraydaemon run``. Looked up at ``--config FILE`` or else :data:`DEFAULT_PATH` (used only if it exists). Every key is
 optional; command-line flags override the file. Keys:
 
 =========== ============================================================================
@@ -23,21 +27,18 @@ profile errors do.
 
 from __future__ import annotations
 
-import difflib
-import math
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-
-from arraydaemon.core.errors import ConfigError
+from arraydaemon.core.errors import ConfigError, UserError
+from arraydaemon.core.options import MAX_HOP_S, MAX_INTEGRATION_S, MAX_SOURCES, PipelineOptions, valid_integration
+from arraydaemon.core.validation import check_keys, is_number, key_error, read_yaml_file
+from arraydaemon.localizers.base import ESTIMATOR_NAMES, ESTIMATORS, default_estimator
+from arraydaemon.io import wire
 
 DEFAULT_PATH = Path("/etc/arraydaemon/arraydaemon.yaml")
-ESTIMATORS = ("srp-phat", "neural")
 LOG_LEVELS = ("debug", "info", "warning", "error")
-MAX_HOP_S = 0.25  # the analysis window; a hop longer than it would skip audio
-INTEGRATION_S = 0.4  # localizer integration time constant, chosen on validation scenes (model card)
-MAX_INTEGRATION_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -71,11 +72,7 @@ KEYS = tuple(f.name for f in fields(DaemonConfig) if f.name != "path")
 
 
 def _fail(source: str, key: str, expected: str, got) -> ConfigError:
-    return ConfigError(f"{source}: key '{key}': expected {expected}, got {got!r}")
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return key_error(ConfigError, source, key, expected, got)
 
 
 def parse_config(data, source: str = "<config>", path: Path | None = None) -> DaemonConfig:
@@ -85,11 +82,7 @@ def parse_config(data, source: str = "<config>", path: Path | None = None) -> Da
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a YAML mapping of settings ({', '.join(KEYS)}), "
                           f"got {type(data).__name__}")
-    for key in data:
-        if key not in KEYS:
-            close = difflib.get_close_matches(str(key), KEYS, n=1, cutoff=0.6)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(KEYS)}"
-            raise ConfigError(f"{source}: unknown key '{key}'{hint}")
+    check_keys(data, KEYS, source, ConfigError)
     out = {}
 
     if "endpoint" in data:
@@ -100,7 +93,7 @@ def parse_config(data, source: str = "<config>", path: Path | None = None) -> Da
     if "estimator" in data:
         v = data["estimator"]
         if v not in ESTIMATORS:
-            raise _fail(source, "estimator", f"one of {', '.join(ESTIMATORS)}", v)
+            raise _fail(source, "estimator", f"one of {', '.join(ESTIMATOR_NAMES)}", v)
         out["estimator"] = v
     if "weights" in data:
         v = data["weights"]
@@ -111,7 +104,7 @@ def parse_config(data, source: str = "<config>", path: Path | None = None) -> Da
         raise ConfigError(f"{source}: key 'weights' is for the neural estimator, but 'estimator' is {out['estimator']}")
     if "hop" in data:
         v = data["hop"]
-        if not _is_number(v) or not 0 < v <= MAX_HOP_S:
+        if not is_number(v) or not 0 < v <= MAX_HOP_S:
             raise _fail(source, "hop", f"seconds between windows, a number in (0, {MAX_HOP_S}]", v)
         out["hop"] = float(v)
     if "profile" in data:
@@ -128,7 +121,7 @@ def parse_config(data, source: str = "<config>", path: Path | None = None) -> Da
         out["log_level"] = v.lower()
     if "band" in data:
         v = data["band"]
-        if (not isinstance(v, list) or len(v) != 2 or not all(_is_number(x) for x in v)
+        if (not isinstance(v, list) or len(v) != 2 or not all(is_number(x) for x in v)
                 or not 0 <= v[0] < v[1]):
             raise _fail(source, "band", "[fmin, fmax] in Hz with 0 <= fmin < fmax", v)
         out["band"] = (float(v[0]), float(v[1]))
@@ -146,7 +139,7 @@ def parse_config(data, source: str = "<config>", path: Path | None = None) -> Da
         out["latency"] = parse_latency(data["latency"], f"{source}: key 'latency'")
     if "integration" in data:
         v = data["integration"]
-        if not _is_number(v) or not 0 <= v <= MAX_INTEGRATION_S:
+        if not valid_integration(v):
             raise _fail(source, "integration", f"seconds in [0, {MAX_INTEGRATION_S:g}] (0: no integration)", v)
         out["integration"] = float(v)
     return DaemonConfig(path=path, **out)
@@ -169,15 +162,13 @@ def parse_latency(value, where: str) -> str | float:
             number = float(value)
         except ValueError:
             number = None
-    if _is_number(number) and 0 < number <= 2.0:
+    if is_number(number) and 0 < number <= 2.0:
         return float(number)
     raise ConfigError(f"{where}: expected 'low', 'high' or seconds in (0, 2], got {value!r}")
 
 
 def load_config(path: str | os.PathLike) -> DaemonConfig:
     """Load and validate one configuration file."""
-    from arraydaemon.core.profiles import read_yaml_file  # numpy and yaml: not for the commands that never read a config
-
     path = Path(path)
     data = read_yaml_file(path, ConfigError, "configuration")
     return parse_config(data, str(path), path)
@@ -192,26 +183,91 @@ def find_config(explicit: str | os.PathLike | None) -> DaemonConfig:
     return DaemonConfig()
 
 
-def cmd_config_check(args) -> int:
-    """``arraydaemon config check [FILE]``: validate and print the settings a file makes."""
-    cfg = load_config(args.file) if args.file else find_config(None)
-    if cfg.path is None:
-        print(f"no configuration file ({DEFAULT_PATH} does not exist); built-in defaults apply")
-        return 0
-    settings = cfg.as_dict()
-    print(f"config       {cfg.path}")
-    for key in KEYS:
-        if key in settings:
-            print(f"{key:<12} {settings[key]}")
-    if cfg.profile is not None:
-        from arraydaemon.core.profiles import load_profile
+# ----------------------------------------------------------------------------------------------
+# Resolution: defaults → configuration file → flags
 
-        profile = load_profile(cfg.profile)  # a missing or invalid profile is an error here too
-        print(f"profile ok   {profile.name}: {profile.num_mics} mics at {profile.sample_rate} Hz ({profile.path})")
-    if cfg.weights is not None:
-        from arraydaemon.localizers.neural.stage import load_model
 
-        _, meta = load_model(Path(cfg.weights))  # a missing or unreadable file is an error here too
-        print(f"weights ok   {meta.get('model_name', 'model')}, {meta.get('train_steps', '?')} training steps")
-    print("ok")
-    return 0
+def _flag(flags, name: str):
+    """A flag's value, None when not given (or when the command has no such flag)."""
+    return getattr(flags, name, None)
+
+
+def resolve_pipeline(flags, config: DaemonConfig = DaemonConfig()) -> PipelineOptions:
+    """The pipeline options of ``config`` with the command-line ``flags`` (an argparse namespace)
+    over it. User mistakes raise :class:`UserError` naming the flag."""
+    opts = PipelineOptions()
+    feats, loc, tracker = opts.features, opts.localizer, opts.tracker
+    if config.hop is not None:
+        feats = replace(feats, hop_s=config.hop)
+    if config.band is not None:
+        feats = replace(feats, fmin_hz=config.band[0], fmax_hz=config.band[1])
+    if config.integration is not None:
+        loc = replace(loc, integration_s=config.integration)
+    if _flag(flags, "hop") is not None:
+        feats = replace(feats, hop_s=flags.hop)
+    if _flag(flags, "fmin") is not None:
+        feats = replace(feats, fmin_hz=flags.fmin)
+    if _flag(flags, "fmax") is not None:
+        feats = replace(feats, fmax_hz=flags.fmax)
+    if _flag(flags, "resolution") is not None:
+        loc = replace(loc, resolution_deg=flags.resolution)
+    if _flag(flags, "max_sources") is not None:
+        if not 1 <= flags.max_sources <= MAX_SOURCES:
+            raise UserError(f"--max-sources: expected 1..{MAX_SOURCES}, got {flags.max_sources}")
+        loc = replace(loc, max_sources=flags.max_sources)
+    if _flag(flags, "integration") is not None:
+        if not valid_integration(flags.integration):
+            raise UserError(f"--integration: expected seconds in [0, {MAX_INTEGRATION_S:g}] (0: none), "
+                            f"got {flags.integration:g}")
+        loc = replace(loc, integration_s=flags.integration)
+    if _flag(flags, "track_silence") is not None:
+        tracker = replace(tracker, max_silence_s=flags.track_silence)
+    try:
+        feats.validate()
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    # The estimator: a flag, else weights given by flag, else the file's estimator, else weights
+    # given by the file, else the default. Weights go only to an estimator that takes them.
+    flag_weights = _flag(flags, "weights")
+    estimator = (_flag(flags, "estimator") or ("neural" if flag_weights else None) or config.estimator
+                 or ("neural" if config.weights else None) or default_estimator())
+    takes_weights = ESTIMATORS[estimator].takes_weights
+    if flag_weights and not takes_weights:
+        raise UserError(f"--weights is for the neural estimator, not --estimator {estimator}")
+    weights = (flag_weights or config.weights) if takes_weights else None
+    return replace(opts, estimator=estimator, weights=weights, features=feats, localizer=loc, tracker=tracker)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What ``arraydaemon run`` runs with: command-line flags over the config file over defaults."""
+
+    profile_ref: str
+    device: str | int | None  # None: the profile's ``device``, else PortAudio's default input
+    endpoint: str
+    options: PipelineOptions
+    log_level: str | None
+    wait: bool
+    latency: str | float
+    config: DaemonConfig
+
+
+def resolve_run(flags) -> RunSettings:
+    """The daemon's settings: reads the configuration file (``--config`` or :data:`DEFAULT_PATH`)."""
+    cfg = find_config(_flag(flags, "config"))
+    options = resolve_pipeline(flags, cfg)
+    profile_ref = flags.profile or cfg.profile
+    if not profile_ref:
+        where = f" or key 'profile' in {cfg.path}" if cfg.path else ""
+        raise UserError(f"no array profile: give --profile NAME|FILE{where}")
+    latency = parse_latency(flags.latency, "--latency") if flags.latency is not None else (cfg.latency or "low")
+    return RunSettings(
+        profile_ref=profile_ref,
+        device=flags.device if flags.device is not None else cfg.device,
+        endpoint=flags.endpoint or cfg.endpoint or wire.DEFAULT_ENDPOINT,
+        options=options,
+        log_level=cfg.log_level,
+        wait=bool(flags.wait or cfg.wait),
+        latency=latency,
+        config=cfg,
+    )

@@ -18,24 +18,8 @@ import numpy as np
 
 from arraydaemon.core import kernels
 from arraydaemon.core.messages import AudioBlock, FeatureWindow
+from arraydaemon.core.options import FeatureConfig
 from arraydaemon.core.profiles import ArrayProfile
-
-
-@dataclass(frozen=True)
-class FeatureConfig:
-    window_s: float = 0.25
-    hop_s: float = 0.1
-    frame_s: float = 0.032
-    fmin_hz: float = 200.0
-    fmax_hz: float = 7000.0
-
-    def validate(self) -> None:
-        if not 0.05 <= self.window_s <= 2.0:
-            raise ValueError(f"window must be between 0.05 and 2 s, got {self.window_s}")
-        if not 0.0 < self.hop_s <= self.window_s:
-            raise ValueError(f"hop must be positive and at most the window ({self.window_s} s), got {self.hop_s}")
-        if not 0 <= self.fmin_hz < self.fmax_hz:
-            raise ValueError(f"frequency band must satisfy 0 <= fmin < fmax, got {self.fmin_hz}..{self.fmax_hz}")
 
 
 @dataclass(frozen=True)

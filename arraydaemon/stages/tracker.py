@@ -45,48 +45,8 @@ from scipy.optimize import linear_sum_assignment
 
 from arraydaemon.core import grids
 from arraydaemon.core.messages import Estimate, Track, Tracks
+from arraydaemon.core.options import TrackerConfig
 from arraydaemon.core.profiles import GeometryInfo
-
-
-@dataclass(frozen=True)
-class TrackerConfig:
-    """Tracker parameters (angles in degrees, times in seconds); see the module docstring."""
-
-    measurement_std_deg: float = 5.0  # detection noise
-    out_of_plane_std_deg: float = 25.0  # planar arrays: detection noise across the array plane
-    accel_std_dps2: float = 15.0  # process noise: white angular acceleration, (deg/s²)·√s
-    max_speed_dps: float = 120.0  # angular speeds are clipped to this
-    coast_decay_s: float = 0.5  # e-folding time of the velocity of a track that was not detected
-    initial_speed_std_dps: float = 30.0  # velocity uncertainty of a new track
-    gate_sigma: float = 3.0  # association gate, standard deviations of the innovation
-    gate_deg: float = 30.0  # association gate, hard cap in degrees
-    birth_hits: int = 3  # a tentative track is confirmed after this many detections ...
-    birth_windows: int = 5  # ... within this many consecutive windows
-    keep_hits: int = 2  # a detection refreshes a confirmed track if it has this many in birth_windows
-    max_silence_s: float = 1.5  # retire a track not refreshed for this long
-    merge_deg: float = 10.0  # a younger track this close to an older one ...
-    merge_s: float = 0.5  # ... for this long is a duplicate and is retired
-    activity_dwell_s: float = 2.0  # activity model: mean time spent active or silent
-    detect_prob: float = 0.75  # activity model: P(detected | active) per window
-    false_alarm_prob: float = 0.05  # activity model: P(detected | silent) per window
-    level_smoothing: float = 0.3  # weight of a new window in the track's level (EMA)
-
-    def validate(self) -> None:
-        if not 1 <= self.birth_hits <= self.birth_windows:
-            raise ValueError(f"tracker: need 1 <= birth_hits <= birth_windows, got {self.birth_hits} "
-                             f"and {self.birth_windows}")
-        if not 1 <= self.keep_hits <= self.birth_windows:
-            raise ValueError(f"tracker: need 1 <= keep_hits <= birth_windows, got {self.keep_hits}")
-        for name in ("measurement_std_deg", "out_of_plane_std_deg", "accel_std_dps2", "max_speed_dps",
-                     "coast_decay_s", "initial_speed_std_dps", "gate_sigma", "gate_deg", "max_silence_s",
-                     "activity_dwell_s"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"tracker: {name} must be a positive number, got {value}")
-        if not 0 < self.false_alarm_prob < self.detect_prob < 1:
-            raise ValueError("tracker: need 0 < false_alarm_prob < detect_prob < 1")
-        if not 0 < self.level_smoothing <= 1:
-            raise ValueError(f"tracker: level_smoothing must be in (0, 1], got {self.level_smoothing}")
 
 
 def _rotate(vectors: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:

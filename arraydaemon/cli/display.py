@@ -1,0 +1,46 @@
+"""One-line text renderings of wire messages, for ``listen``, ``replay`` and ``demo``."""
+
+from __future__ import annotations
+
+import base64
+
+
+def compass(azimuth_deg: float | None, width: int = 37) -> str:
+    """A one-line strip from -180° (left end) to +180°, with the source marked."""
+    cells = ["·"] * width
+    cells[width // 2] = "|"
+    if azimuth_deg is not None:
+        cells[int(round((azimuth_deg + 180.0) / 360.0 * (width - 1)))] = "●"
+    return "".join(cells)
+
+
+def format_doa_line(payload: dict) -> str:
+    sources = payload.get("sources", [])
+    head = f"t={payload['t_end']:7.2f}s  {payload['level_db']:6.1f} dB  "
+    if not sources:
+        return head + "(no source)".ljust(40) + "  " + compass(None)
+    s = sources[0]
+    more = f" +{len(sources) - 1}" if len(sources) > 1 else ""
+    text = f"az {s['azimuth_deg']:+7.1f}°  el {s['elevation_deg']:+5.1f}°  conf {s['confidence']:.2f}{more}"
+    return head + text.ljust(40) + "  " + compass(s["azimuth_deg"])
+
+
+def format_message(topic: str, payload: dict) -> str:
+    if topic == "doa":
+        return f"doa    seq={payload['seq']:<6} " + format_doa_line(payload)
+    if topic == "health":
+        stages = " ".join(f"{k}={v['p50']:.2f}/{v['p99']:.2f}ms" for k, v in payload.get("stage_ms", {}).items())
+        return (f"health seq={payload['seq']:<6} {payload['state']:<11} windows={payload['windows']} "
+                f"overflows={payload['overflows']} dropped={payload['dropped_blocks']} "
+                f"queue={payload['queue_depth']} cpu={payload['cpu_percent']:.0f}% {stages}")
+    if topic == "embedding":
+        return f"embedding seq={payload['seq']:<6} t={payload['t_end']:.2f}s {payload['model']} shape={payload['shape']}"
+    if topic == "tracks":
+        tracks = " ".join(f"#{t['id']}@{t['azimuth_deg']:+.0f}°" for t in payload.get("tracks", []))
+        return f"tracks seq={payload['seq']:<6} t={payload['t_end']:.2f}s {tracks or '(none)'}"
+    return f"{topic} {payload}"
+
+
+def jsonable(payload: dict) -> dict:
+    """``payload`` with bytes values as base64 text."""
+    return {k: (base64.b64encode(v).decode() if isinstance(v, bytes) else v) for k, v in payload.items()}

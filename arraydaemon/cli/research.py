@@ -1,0 +1,114 @@
+"""``arraydaemon train``, ``eval`` and ``bench``: the research tools (train and eval need the
+``arraydaemon[train]`` extra)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from arraydaemon.cli.common import positive_float
+from arraydaemon.core.errors import UserError
+from arraydaemon.core.options import INTEGRATION_S, MAX_INTEGRATION_S, valid_integration
+from arraydaemon.core.paths import SHIPPED_WEIGHTS
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="simulate rooms and train the neural localizer (CPU, resumable)")
+    p.add_argument("--data", default="cache/data", help="simulated-data cache directory")
+    p.add_argument("--run", default="training/neural", help="checkpoint directory (resumed unless --fresh)")
+    p.add_argument("--out", help="weights file to write (default: the shipped arraydaemon/data/neural.safetensors)")
+    p.add_argument("--steps", type=int, default=12000)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stage0-chunks", type=int, default=20, help="chunks of clean single-source scenes")
+    p.add_argument("--stage1-chunks", type=int, default=120, help="chunks of full-mix scenes")
+    p.add_argument("--scenes-per-chunk", type=int, default=50)
+    p.add_argument("--workers", type=int, default=1, help="simulation processes")
+    p.add_argument("--position", choices=("relative", "absolute"), help="position encoding (ablation)")
+    p.add_argument("--input", choices=("gcc", "gcc+energy", "phase"),
+                   help="token input: pair GCC-PHAT, plus energy-weighted GCC, or raw STFT phase (ablation)")
+    p.add_argument("--no-pretrain", action="store_true", help="skip clean-GCC distillation (ablation)")
+    p.add_argument("--d-model", type=int, help="encoder width (default 128; capacity ablation)")
+    p.add_argument("--layers", type=int, help="encoder blocks (default 4)")
+    p.add_argument("--heads", type=int, help="attention heads (default 4)")
+    p.add_argument("--ff", type=int, help="feed-forward width (default 256)")
+    p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="neural vs SRP-PHAT on a held-out test set with unseen arrays")
+    p.add_argument("--weights", help="weights file (default: the shipped weights)")
+    p.add_argument("--scenes", type=int, default=150, help="scenes with unseen random geometries")
+    p.add_argument("--dry-scenes", type=int, default=4, help="dry-room scenes per bundled profile")
+    p.add_argument("--out", default="eval_out", help="directory for the report, records and PNG plot")
+    p.add_argument("--compare", action="append", metavar="NAME=WEIGHTS",
+                   help="instead: one table row per weights file (the model's spectrum alone) on the unseen "
+                        "scenes, plus SRP-PHAT (ablations; repeatable)")
+    p.add_argument("--integration", type=float, default=INTEGRATION_S, metavar="SECONDS",
+                   help=f"every estimator's integration over past windows (default {INTEGRATION_S:g}; 0: none)")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="per-stage and per-kernel timings")
+    p.add_argument("--mics", type=int, nargs="+", default=[4, 8, 16, 32])
+    p.add_argument("--seconds", type=positive_float, default=10.0, help="audio per configuration")
+    p.add_argument("--repeats", type=int, default=200, help="kernel timing repeats")
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_train(args) -> int:
+    from arraydaemon.research import require_training_extra
+
+    require_training_extra("train")
+    from arraydaemon.localizers.neural.model import ModelArgs
+    from arraydaemon.research.train import HELD_OUT_CHUNKS, TrainConfig, generate, train
+
+    if args.steps < 1:
+        raise UserError(f"--steps: expected a positive number of steps, got {args.steps}")
+    for flag, value in (("--d-model", args.d_model), ("--layers", args.layers), ("--heads", args.heads), ("--ff", args.ff)):
+        if value is not None and value < 1:
+            raise UserError(f"{flag}: expected a positive number, got {value}")
+    width, heads = args.d_model or ModelArgs.d_model, args.heads or ModelArgs.heads
+    if width % heads:
+        raise UserError(f"--d-model: expected a multiple of --heads ({heads}), got {width}")
+    data, run = Path(args.data), Path(args.run)
+    generate(data, "train", 0, args.stage0_chunks, args.workers, scenes_per_chunk=args.scenes_per_chunk)
+    generate(data, "train", 1, args.stage1_chunks, args.workers, scenes_per_chunk=args.scenes_per_chunk)
+    generate(data, "val", 1, HELD_OUT_CHUNKS, args.workers, scenes_per_chunk=args.scenes_per_chunk)  # held-out loss
+    model = {k: v for k, v in (("position", args.position), ("input", args.input), ("d_model", args.d_model),
+                               ("layers", args.layers), ("heads", args.heads), ("ff", args.ff)) if v}
+    cfg = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, model=model, pretrain=not args.no_pretrain,
+                      pretrain_steps=min(1000, args.steps // 10), stage0_steps=min(2000, args.steps // 5),
+                      checkpoint_every=min(250, args.steps))
+    train(data, run, cfg, resume=not args.fresh, out_weights=Path(args.out) if args.out else SHIPPED_WEIGHTS)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from arraydaemon.research import require_training_extra
+
+    require_training_extra("eval")
+    from arraydaemon.research.evaluate import ablation_table, run_eval
+
+    weights = Path(args.weights) if args.weights else SHIPPED_WEIGHTS
+    compare = {}
+    for item in args.compare or []:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise UserError(f"--compare: expected NAME=WEIGHTS, got {item!r}")
+        compare[name] = Path(path)
+    for path in [weights, *compare.values()]:
+        if not path.is_file():
+            raise UserError(f"{path}: neural weights not found (train them with `arraydaemon train`)")
+    if not valid_integration(args.integration):
+        raise UserError(f"--integration: expected seconds in [0, {MAX_INTEGRATION_S:g}] (0: none), "
+                        f"got {args.integration:g}")
+    if compare:
+        print(ablation_table(compare, args.scenes, args.integration))
+    else:
+        print(run_eval(args.scenes, args.dry_scenes, weights, Path(args.out), args.integration))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from arraydaemon.research.bench import run_benchmarks
+
+    run_benchmarks(mic_counts=args.mics, seconds=args.seconds, repeats=args.repeats)
+    return 0

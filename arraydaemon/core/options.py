@@ -1,0 +1,122 @@
+"""The settings types of every pipeline stage, with their defaults and bounds, in one light module.
+
+No numpy, numba or torch here: the command line reads its help texts' defaults from these types,
+and light commands (``reason``, ``listen``) import the command line. The values are resolved from
+defaults, the configuration file and flags in one place, :mod:`arraydaemon.service.settings`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+MAX_HOP_S = 0.25  # the analysis window; a hop longer than it would skip audio
+INTEGRATION_S = 0.4  # localizer integration time constant, chosen on validation scenes (model card)
+MAX_INTEGRATION_S = 5.0
+MAX_SOURCES = 8  # sources per window
+PAIR_MODES = ("all", "reference", "auto")  # SRP-PHAT mic pairs; "auto": all up to 8 mics, else the reference pairs
+
+
+def is_number(value) -> bool:
+    """A finite int or float, not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def valid_integration(seconds) -> bool:
+    """Whether ``seconds`` is a usable integration time constant (0: none)."""
+    return is_number(seconds) and 0 <= seconds <= MAX_INTEGRATION_S
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    window_s: float = 0.25
+    hop_s: float = 0.1
+    frame_s: float = 0.032
+    fmin_hz: float = 200.0
+    fmax_hz: float = 7000.0
+
+    def validate(self) -> None:
+        """Raises ValueError naming the setting that is out of range."""
+        if not 0.05 <= self.window_s <= 2.0:
+            raise ValueError(f"window must be between 0.05 and 2 s, got {self.window_s}")
+        if not 0.0 < self.hop_s <= self.window_s:
+            raise ValueError(f"hop must be positive and at most the window ({self.window_s} s), got {self.hop_s}")
+        if not 0 <= self.fmin_hz < self.fmax_hz:
+            raise ValueError(f"frequency band must satisfy 0 <= fmin < fmax, got {self.fmin_hz}..{self.fmax_hz}")
+
+
+@dataclass(frozen=True)
+class LocalizerConfig:
+    resolution_deg: float | None = None  # None: 1° rings, and a sphere of sphere_points (3-D)
+    sphere_points: int = 2000
+    max_sources: int = 4
+    min_separation_deg: float = 25.0
+    min_confidence: float = 0.12  # absolute SRP gate for any source
+    relative_threshold: float = 0.5  # secondary peaks must reach this fraction of the first
+    min_level_db: float = -75.0  # windows quieter than this are inactive
+    pairs: str = "auto"  # SRP-PHAT mic pairs: "all", "reference" or "auto" (all up to 8 mics)
+    mask_agreement: float = 0.5  # STFT bins agreeing this well with a found source are removed
+    min_prominence: float = 0.1  # a peak must stand this far above the spectrum's median (diffuse noise: < 0.1)
+    # Time constant of the exponential integration of the pair cross-spectra (and of the neural
+    # spectrum) over past windows; 0 localizes every window on its own (localizers/integration.py).
+    integration_s: float = INTEGRATION_S
+
+    def validate(self) -> None:
+        if not 1 <= self.max_sources <= MAX_SOURCES:
+            raise ValueError(f"sources per window: expected 1..{MAX_SOURCES}, got {self.max_sources}")
+        if not valid_integration(self.integration_s):
+            raise ValueError(f"integration: expected seconds in [0, {MAX_INTEGRATION_S:g}], got {self.integration_s}")
+        if self.pairs not in PAIR_MODES:
+            raise ValueError(f"localizer pairs: expected 'all', 'reference' or 'auto', got {self.pairs!r}")
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Tracker parameters (angles in degrees, times in seconds); see the module docstring."""
+
+    measurement_std_deg: float = 5.0  # detection noise
+    out_of_plane_std_deg: float = 25.0  # planar arrays: detection noise across the array plane
+    accel_std_dps2: float = 15.0  # process noise: white angular acceleration, (deg/s²)·√s
+    max_speed_dps: float = 120.0  # angular speeds are clipped to this
+    coast_decay_s: float = 0.5  # e-folding time of the velocity of a track that was not detected
+    initial_speed_std_dps: float = 30.0  # velocity uncertainty of a new track
+    gate_sigma: float = 3.0  # association gate, standard deviations of the innovation
+    gate_deg: float = 30.0  # association gate, hard cap in degrees
+    birth_hits: int = 3  # a tentative track is confirmed after this many detections ...
+    birth_windows: int = 5  # ... within this many consecutive windows
+    keep_hits: int = 2  # a detection refreshes a confirmed track if it has this many in birth_windows
+    max_silence_s: float = 1.5  # retire a track not refreshed for this long
+    merge_deg: float = 10.0  # a younger track this close to an older one ...
+    merge_s: float = 0.5  # ... for this long is a duplicate and is retired
+    activity_dwell_s: float = 2.0  # activity model: mean time spent active or silent
+    detect_prob: float = 0.75  # activity model: P(detected | active) per window
+    false_alarm_prob: float = 0.05  # activity model: P(detected | silent) per window
+    level_smoothing: float = 0.3  # weight of a new window in the track's level (EMA)
+
+    def validate(self) -> None:
+        if not 1 <= self.birth_hits <= self.birth_windows:
+            raise ValueError(f"tracker: need 1 <= birth_hits <= birth_windows, got {self.birth_hits} "
+                             f"and {self.birth_windows}")
+        if not 1 <= self.keep_hits <= self.birth_windows:
+            raise ValueError(f"tracker: need 1 <= keep_hits <= birth_windows, got {self.keep_hits}")
+        for name in ("measurement_std_deg", "out_of_plane_std_deg", "accel_std_dps2", "max_speed_dps",
+                     "coast_decay_s", "initial_speed_std_dps", "gate_sigma", "gate_deg", "max_silence_s",
+                     "activity_dwell_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"tracker: {name} must be a positive number, got {value}")
+        if not 0 < self.false_alarm_prob < self.detect_prob < 1:
+            raise ValueError("tracker: need 0 < false_alarm_prob < detect_prob < 1")
+        if not 0 < self.level_smoothing <= 1:
+            raise ValueError(f"tracker: level_smoothing must be in (0, 1], got {self.level_smoothing}")
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """Everything :class:`arraydaemon.pipeline.Pipeline` takes besides the profile."""
+
+    estimator: str = "srp-phat"  # a name of the estimator registry (arraydaemon.localizers.base)
+    weights: str | None = None  # neural weights file; None: the shipped model
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    localizer: LocalizerConfig = field(default_factory=LocalizerConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)

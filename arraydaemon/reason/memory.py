@@ -1,0 +1,270 @@
+"""The scene memory: which sources are present, where they are and were, since when, whether they
+move, and how loud they are, folded from the daemon's ``tracks``, ``doa`` and ``embedding`` topics.
+
+Pure Python (no numpy, numba or torch), like the rest of ``arraydaemon.reason``. Directions follow
+REP-103 (x forward, y left, z up): azimuth 0° is straight ahead, +90° left, -90° right, ±180° behind;
+elevation in degrees up from the horizontal. Times ``t`` are seconds of the audio stream.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from arraydaemon.core.angles import angle_between, azimuth_difference
+from arraydaemon.io import wire
+
+SUBSCRIBED = ("tracks", "doa", "embedding")
+MOVE_THRESHOLD_DEG = 15.0  # a source "moved" when it went this far from where it was first heard
+MOVING_WINDOW_S = 2.0  # ... and "is moving" when it went MOVING_MIN_DEG within the last seconds
+MOVING_MIN_DEG = 8.0
+
+
+# ----------------------------------------------------------------------------------------------
+# Naming directions
+
+_SECTORS = ("in front", "front-left", "to the left", "back-left", "behind", "back-right", "to the right",
+            "front-right")
+
+
+def side_name(azimuth_deg: float) -> str:
+    """One of eight 45° sectors of ``azimuth_deg`` (degrees), e.g. ``front-left``."""
+    return _SECTORS[int(((azimuth_deg + 22.5) % 360.0) // 45.0)]
+
+
+def fmt_az(azimuth_deg: float) -> str:
+    """``azimuth_deg`` (degrees) as signed whole degrees, e.g. ``+40°``."""
+    return f"{azimuth_deg:+.0f}°"
+
+
+# ----------------------------------------------------------------------------------------------
+# Scene memory
+
+
+@dataclass
+class SourceRecord:
+    """What is remembered of one track; angles in degrees, times in stream seconds."""
+
+    id: int
+    first_t: float  # stream time of the first detection
+    first_wall: float  # wall-clock (Unix) seconds of the first detection
+    last_t: float  # stream time of the latest message that listed it
+    history: deque = field(default_factory=deque)  # (t, azimuth, elevation, (x, y, z) unit vector)
+    activity: float = 0.0  # 0..1
+    level_db: float = -300.0  # dBFS
+    peak_level_db: float = -300.0
+    silent_s: float = 0.0
+    angular_speed_dps: float = 0.0
+    azimuth_rate_dps: float = 0.0  # > 0: counter-clockwise
+    gone_t: float | None = None  # stream time it was retired
+    in_plane: bool = False  # planar array: motion is measured in azimuth (its elevation is too noisy)
+
+    def _distance(self, a, b) -> float:
+        """Degrees between two ``history`` entries."""
+        return azimuth_difference(a[1], b[1]) if self.in_plane else angle_between(a[3], b[3])
+
+    @property
+    def azimuth_deg(self) -> float:
+        return self.history[-1][1]
+
+    @property
+    def elevation_deg(self) -> float:
+        return self.history[-1][2]
+
+    @property
+    def vector(self) -> tuple[float, float, float]:
+        """The latest unit direction (x, y, z)."""
+        return self.history[-1][3]
+
+    def moved_deg(self) -> float:
+        """Largest angle (degrees) between where it was first heard and anywhere since."""
+        first = self.history[0]
+        return max(self._distance(first, h) for h in self.history)
+
+    def recent_motion_deg(self, window_s: float = MOVING_WINDOW_S) -> float:
+        """Angle (degrees) travelled between ``window_s`` seconds ago (or its first position) and now."""
+        now = self.history[-1][0]
+        start = next((h for h in self.history if h[0] >= now - window_s), self.history[0])
+        return self._distance(start, self.history[-1])
+
+    def is_moving(self) -> bool:
+        return self.recent_motion_deg() >= MOVING_MIN_DEG
+
+    def motion_text(self) -> str:
+        """``moving (...)``, ``still now (moved ...)`` or ``still``."""
+        if self.is_moving():
+            way = "counter-clockwise" if self.azimuth_rate_dps > 0 else "clockwise"
+            return f"moving ({abs(self.azimuth_rate_dps):.0f}°/s {way})"
+        moved = self.moved_deg()
+        if moved >= MOVE_THRESHOLD_DEG:
+            return f"still now (moved {moved:.0f}° since first heard at {fmt_az(self.history[0][1])})"
+        return "still"
+
+
+class SceneMemory:
+    """Scene state from decoded wire payloads; thread-safe, no I/O.
+
+    Retired sources, and history older than ``memory_s`` seconds of stream time, are forgotten.
+    """
+
+    def __init__(self, memory_s: float = 60.0):
+        self.memory_s = float(memory_s)
+        self._lock = threading.RLock()  # re-entrant: views call each other under the lock
+        self.sources: dict[int, SourceRecord] = {}
+        self.now_t: float | None = None  # stream time of the latest message
+        self.now_wall: float | None = None
+        self.received_at: float | None = None  # local monotonic time of the latest message
+        self.messages = 0
+        self.array = ""
+        self.frame_id = ""
+        self.ambiguity = "none"
+        self.have_tracks = False
+        self.doa: dict | None = None  # the latest doa payload
+        self.embedding: dict | None = None  # model, shape, t_end of the latest embedding
+
+    def update(self, topic: str, payload: dict) -> None:
+        """Fold one decoded message into the memory (unknown topics are ignored)."""
+        if topic not in SUBSCRIBED:
+            return
+        wire.validate(topic, payload)
+        with self._lock:
+            t = float(payload["t_end"])
+            if self.now_t is not None and t < self.now_t - 1.0:
+                self._forget_all()  # the stream restarted (a new replay, a restarted daemon)
+            self.now_t = t if self.now_t is None else max(self.now_t, t)
+            self.now_wall = float(payload["wall_time"])
+            self.received_at = time.monotonic()
+            self.messages += 1
+            self.array, self.frame_id = payload["array"], payload["frame_id"]
+            if topic == "tracks":
+                self._update_tracks(t, payload)
+            elif topic == "doa":
+                self.ambiguity = payload["ambiguity"]
+                self.doa = payload
+            else:
+                self.embedding = {"model": payload["model"], "shape": list(payload["shape"]), "t_end": t}
+            self._expire()
+
+    def _forget_all(self) -> None:
+        self.sources.clear()
+        self.doa = None
+        self.embedding = None
+
+    def _update_tracks(self, t: float, payload: dict) -> None:
+        self.have_tracks = True
+        self.ambiguity = payload["ambiguity"]
+        listed = set()
+        for trk in payload["tracks"]:
+            tid = int(trk["id"])
+            listed.add(tid)
+            rec = self.sources.get(tid)
+            if rec is None or rec.gone_t is not None:
+                rec = SourceRecord(tid, t - float(trk["age_s"]), float(payload["wall_time"]) - float(trk["age_s"]), t,
+                                   in_plane=payload["ambiguity"] == "up-down")
+                self.sources[tid] = rec
+            rec.last_t = t
+            rec.history.append((t, float(trk["azimuth_deg"]), float(trk["elevation_deg"]),
+                                (float(trk["x"]), float(trk["y"]), float(trk["z"]))))
+            rec.activity = float(trk["activity"])
+            rec.level_db = float(trk["level_db"])
+            rec.peak_level_db = max(rec.peak_level_db, rec.level_db)
+            rec.silent_s = float(trk["silent_s"])
+            rec.angular_speed_dps = float(trk["angular_speed_dps"])
+            rec.azimuth_rate_dps = float(trk["azimuth_rate_dps"])
+        for rec in self.sources.values():
+            if rec.id not in listed and rec.gone_t is None:
+                rec.gone_t = t
+
+    def _expire(self) -> None:
+        horizon = self.now_t - self.memory_s
+        for tid in [tid for tid, rec in self.sources.items() if rec.gone_t is not None and rec.gone_t < horizon]:
+            del self.sources[tid]
+        for rec in self.sources.values():
+            while len(rec.history) > 1 and rec.history[0][0] < horizon:
+                rec.history.popleft()
+
+    # -- views ----------------------------------------------------------------------------
+
+    def present(self) -> list[SourceRecord]:
+        """Sources tracked now, most active (then loudest) first."""
+        with self._lock:
+            out = [r for r in self.sources.values() if r.gone_t is None]
+        return sorted(out, key=lambda r: (-round(r.activity, 2), -r.level_db, r.id))
+
+    def gone(self) -> list[SourceRecord]:
+        """Sources retired within ``memory_s``, most recent first."""
+        with self._lock:
+            out = [r for r in self.sources.values() if r.gone_t is not None]
+        return sorted(out, key=lambda r: -r.gone_t)
+
+    def doa_sources(self) -> list[dict]:
+        """The latest window's raw detections (used when no tracks topic is heard)."""
+        with self._lock:
+            return list(self.doa["sources"]) if self.doa else []
+
+    def describe(self) -> str:
+        """One line: the sources now, where, since when, moving or not, how loud."""
+        with self._lock:
+            if self.now_t is None:
+                return "no messages yet"
+            head = f"t={self.now_t:.1f}s"
+            present = self.present()
+            if not self.have_tracks:
+                dets = self.doa_sources()
+                if not dets:
+                    return f"{head}: nothing detected (no tracks topic heard)"
+                return f"{head}: {len(dets)} detection(s) (no tracks topic heard): " + ", ".join(
+                    f"{fmt_az(d['azimuth_deg'])} {side_name(d['azimuth_deg'])}" for d in dets)
+            if not present:
+                text = f"{head}: no sources"
+            else:
+                parts = [f"#{r.id} {fmt_az(r.azimuth_deg)} {side_name(r.azimuth_deg)}, "
+                         f"{'active' if r.activity >= 0.5 else f'silent {r.silent_s:.1f}s'}, {r.motion_text()}, "
+                         f"{r.level_db:.0f} dB, for {self.now_t - r.first_t:.1f}s" for r in present]
+                text = f"{head}: {len(present)} source{'s' if len(present) != 1 else ''}: " + "; ".join(parts)
+            gone = self.gone()
+            if gone:
+                text += " | gone: " + ", ".join(
+                    f"#{r.id} (last {fmt_az(r.azimuth_deg)}, {self.now_t - r.gone_t:.1f}s ago)" for r in gone[:3])
+            return text
+
+    def scene_text(self) -> str:
+        """The scene as structured, multi-line text for a language model."""
+        with self._lock:
+            if self.now_t is None:
+                return "SCENE: no messages received from the array yet."
+            wall = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.now_wall)) if self.now_wall else "?"
+            amb = {"up-down": "planar array: cannot tell above from below the array plane (elevations are "
+                              "reported as >= 0)",
+                   "front-back": "linear array: cannot tell front from behind (directions are reported on "
+                                 "the front side)"}.get(self.ambiguity, "none")
+            lines = [f"SCENE at stream time {self.now_t:.2f} s ({wall} local time)",
+                     f"array: {self.array} (tf frame {self.frame_id}); ambiguity: {amb}"]
+            present = self.present()
+            lines.append(f"sources present now: {len(present)}")
+            for r in present:
+                x, y, z = r.vector
+                lines.append(
+                    f"- source #{r.id}: azimuth {r.azimuth_deg:+.1f} deg ({side_name(r.azimuth_deg)}), elevation "
+                    f"{r.elevation_deg:.1f} deg, unit vector ({x:.2f}, {y:.2f}, {z:.2f}); "
+                    f"activity {r.activity:.2f} ({'active' if r.activity >= 0.5 else 'silent'}, last heard "
+                    f"{r.silent_s:.1f} s ago); level {r.level_db:.1f} dBFS (peak {r.peak_level_db:.1f}); "
+                    f"first heard at t={r.first_t:.2f} s ({self.now_t - r.first_t:.1f} s ago) at azimuth "
+                    f"{r.history[0][1]:+.1f} deg; {r.motion_text()}; moved {r.moved_deg():.0f} deg in total; "
+                    f"angular speed {r.angular_speed_dps:.1f} deg/s")
+            gone = self.gone()
+            lines.append(f"sources gone in the last {self.memory_s:.0f} s: {len(gone)}")
+            for r in gone:
+                lines.append(f"- source #{r.id}: last at azimuth {r.azimuth_deg:+.1f} deg "
+                             f"({side_name(r.azimuth_deg)}), heard from t={r.first_t:.2f} s to "
+                             f"t={r.gone_t:.2f} s ({self.now_t - r.gone_t:.1f} s ago)")
+            if self.doa is not None:
+                dets = ", ".join(f"{d['azimuth_deg']:+.1f} deg (confidence {d['confidence']:.2f})"
+                                 for d in self.doa["sources"]) or "none"
+                lines.append(f"latest window: level {self.doa['level_db']:.1f} dBFS, estimator "
+                             f"{self.doa['estimator']}, raw detections: {dets}")
+            if self.embedding is not None:
+                lines.append(f"spatial embedding: model {self.embedding['model']}, shape {self.embedding['shape']}")
+            return "\n".join(lines)

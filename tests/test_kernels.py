@@ -67,18 +67,6 @@ def test_stft_is_the_same_for_a_signal_split_at_frame_boundaries():
     np.testing.assert_array_equal(np.concatenate([head, tail]), whole)
 
 
-# --- cross_spectra ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("shape, ref", [((5, 4, 257), 0), ((1, 8, 129), 3), ((12, 2, 33), 1), ((3, 32, 257), 31)])
-def test_cross_spectra_matches_reference(shape, ref):
-    spec = random_spectra(np.random.default_rng(sum(shape)), shape)
-    got = kernels.cross_spectra(spec, ref)
-    assert_close(got, reference.cross_spectra(spec, ref))
-    # the reference row is |X_ref|^2, real and non-negative
-    assert np.all(got[:, ref].imag == 0) and np.all(got[:, ref].real >= 0)
-
-
 # --- gcc_phat --------------------------------------------------------------------------------
 
 
@@ -284,8 +272,6 @@ def test_wrong_dtypes_and_ranks_raise_type_error():
         lambda: kernels.stft(sig[:, 0], win, 128),
         lambda: kernels.stft(sig.tolist(), win, 128),
         lambda: kernels.stft(sig, win.astype(np.float32), 128),
-        lambda: kernels.cross_spectra(spec.astype(np.complex128), 0),
-        lambda: kernels.cross_spectra(spec[0], 0),
         lambda: kernels.gcc_phat(spec),
         lambda: kernels.gcc_phat(gcc.real.copy()),
         lambda: kernels.srp_phat(gcc.astype(np.complex128), (1, 100), 31.25, tdoa, 0),
@@ -314,8 +300,6 @@ def test_bad_shapes_and_ranges_raise_value_error():
     bad_calls = [
         lambda: kernels.stft(sig, hann(256), 0),
         lambda: kernels.stft(sig, hann(256), -3),
-        lambda: kernels.cross_spectra(spec, 4),
-        lambda: kernels.cross_spectra(spec, -1),
         lambda: kernels.srp_phat(gcc, (100, 100), 31.25, tdoa, 0),
         lambda: kernels.srp_phat(gcc, (1, 130), 31.25, tdoa, 0),
         lambda: kernels.srp_phat(gcc, (-1, 10), 31.25, tdoa, 0),
@@ -346,7 +330,7 @@ def test_bad_shapes_and_ranges_raise_value_error():
 # --- the benchmark runs (no timing assertions: numbers go to the README) -----------------------
 
 
-KERNEL_NAMES = ("stft", "cross_spectra", "gcc_phat", "srp_phat", "masked_pair_sum", "phase_agreement",
+KERNEL_NAMES = ("stft", "gcc_phat", "srp_phat", "masked_pair_sum", "phase_agreement",
                 "srp_lags", "srp_lags_direct", "srp_interp")
 
 

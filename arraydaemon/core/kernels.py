@@ -37,17 +37,6 @@ def _stft(signal, window, hop, n_frames):
 
 
 @numba.njit(cache=True, nogil=True)
-def _cross_spectra(spec, ref):
-    n_frames, n_mics, n_bins = spec.shape
-    out = np.empty((n_frames, n_mics, n_bins), dtype=np.complex64)
-    for f in range(n_frames):
-        for m in range(n_mics):
-            for k in range(n_bins):
-                out[f, m, k] = spec[f, m, k] * np.conj(spec[f, ref, k])
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
 def _gcc_phat(cross, floor):
     n_mics, n_bins = cross.shape
     out = np.empty((n_mics, n_bins), dtype=np.complex64)
@@ -306,15 +295,6 @@ def stft(signal: np.ndarray, window: np.ndarray, hop: int) -> np.ndarray:
     if n_frames == 0:
         return np.zeros((0, signal.shape[1], n_fft // 2 + 1), dtype=np.complex64)
     return _stft(signal, window, int(hop), n_frames)
-
-
-def cross_spectra(spec: np.ndarray, ref: int) -> np.ndarray:
-    """Cross-spectra of every mic against mic ``ref``: ``X_m * conj(X_ref)``,
-    ``[shape=(frames, mics, bins)]`` from ``spec`` of the same shape."""
-    spec = _check(spec, "spec", np.complex64, 3)
-    if not 0 <= ref < spec.shape[1]:
-        raise ValueError(f"ref: expected a mic index below {spec.shape[1]}, got {ref}")
-    return _cross_spectra(spec, int(ref))
 
 
 def gcc_phat(cross: np.ndarray, floor: float = 1e-20) -> np.ndarray:

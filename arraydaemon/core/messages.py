@@ -24,18 +24,17 @@ class AudioBlock:
 
 @dataclass(frozen=True, eq=False)
 class FeatureWindow:
-    """GCC-PHAT features of one analysis window (≈250 ms) ending at ``t_end``.
+    """One analysis window (≈250 ms) ending at ``t_end``: what every localizer consumes.
 
-    ``gcc [shape=(mics, bins)]`` complex64: PHAT-weighted cross-spectra of every mic against the
-    reference mic, summed over the window's STFT frames (the reference row is all ones).
-    ``spectra [shape=(frames, mics, bins)]`` complex64: the window's STFT frames, oldest first.
+    ``spectra [shape=(frames, mics, bins)]`` complex64: the window's Hann-windowed STFT frames,
+    oldest first. Localizers form the mic pairs' cross-spectra from them (summed over all frames,
+    over masked frames and bins, or per time group), then PHAT-weight them (GCC-PHAT).
     """
 
     seq: int
     sample_rate: int
     t_end: float
     wall_time: float
-    gcc: np.ndarray
     spectra: np.ndarray
     level_db: float  # in-band mean power of the window, dB re full scale
     bad_samples: bool = False  # the window overlaps a block of NaN/Inf input that was zeroed

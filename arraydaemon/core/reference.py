@@ -21,11 +21,6 @@ def stft(signal: np.ndarray, window: np.ndarray, hop: int) -> np.ndarray:
     return np.fft.rfft(frames.transpose(0, 2, 1) * window, axis=-1).astype(np.complex64)
 
 
-def cross_spectra(spec: np.ndarray, ref: int) -> np.ndarray:
-    """``X_m * conj(X_ref)`` for ``spec [shape=(frames, mics, bins)]``, same shape."""
-    return (spec * np.conj(spec[:, ref : ref + 1, :])).astype(np.complex64)
-
-
 def gcc_phat(cross: np.ndarray, floor: float = 1e-20) -> np.ndarray:
     """``cross / |cross|`` ``[shape=(mics, bins)]``, 0 where ``|cross| <= floor``."""
     mag = np.abs(cross.astype(np.complex128))

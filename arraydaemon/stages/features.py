@@ -1,9 +1,10 @@
-"""Feature stage: causal STFT and GCC-PHAT of every mic against the reference mic.
+"""Feature stage: the causal STFT of every mic and the window's in-band level.
 
 AudioBlock → FeatureWindow, once per hop. Frames are Hann-windowed, ``n_fft`` ≈ 32 ms with 50 %
 overlap; a window is the last ``window_frames`` frames (≈ 250 ms) and a new one is emitted every
-``hop_frames`` frames (≤ 100 ms by default). Cross-spectra are summed over the window and then
-PHAT-weighted, so louder frames count more than near-silent ones.
+``hop_frames`` frames (≤ 100 ms by default). The localizers form the mic pairs' cross-spectra from
+the window's frames (``localizers/scan.py``), summed over the window before PHAT weighting, so
+louder frames count more than near-silent ones.
 
 All streaming state (unframed samples, the frame ring, the stream clock) lives in this object, so
 feeding a signal in any block sizes gives exactly the windows of feeding it whole.
@@ -89,7 +90,6 @@ class GccPhatFeatures:
         self._pending = np.zeros((0, mics), dtype=np.float32)
         self._pending_index = 0  # stream sample index of _pending[0]
         self._spectra = np.zeros((lay.window_frames, mics, lay.bins), dtype=np.complex64)
-        self._cross = np.zeros((lay.window_frames, mics, lay.bins), dtype=np.complex64)
         self._power = np.zeros(lay.window_frames, dtype=np.float64)
         self._bad = np.zeros(lay.window_frames, dtype=bool)
         self._bad_until = -1  # stream sample index (exclusive) up to which input was zeroed
@@ -115,22 +115,20 @@ class GccPhatFeatures:
         n_new = spec.shape[0]
         out: list[FeatureWindow] = []
         if n_new:
-            cross = kernels.cross_spectra(spec, self.profile.reference_mic)
             k_lo, k_hi = lay.band
             power = np.mean(np.abs(spec[:, :, k_lo:k_hi]) ** 2, axis=(1, 2)) * self._power_scale * (k_hi - k_lo)
             for f in range(n_new):
-                out.extend(self._push_frame(spec[f], cross[f], power[f]))
+                out.extend(self._push_frame(spec[f], power[f]))
         consumed = n_new * lay.frame_hop
         self._pending = pending[consumed:]
         self._pending_index += consumed
         return out
 
-    def _push_frame(self, spec, cross, power) -> list[FeatureWindow]:
+    def _push_frame(self, spec, power) -> list[FeatureWindow]:
         lay = self.layout
         slot = self._frames_total % lay.window_frames
         frame_start = self._frames_total * lay.frame_hop
         self._spectra[slot] = spec
-        self._cross[slot] = cross
         self._power[slot] = power
         self._bad[slot] = frame_start < self._bad_until
         self._frames_total += 1
@@ -138,7 +136,6 @@ class GccPhatFeatures:
         if done < 0 or done % lay.hop_frames:
             return []
         order = (np.arange(lay.window_frames) + self._frames_total) % lay.window_frames
-        gcc = kernels.gcc_phat(self._cross.sum(axis=0))
         end_index = (self._frames_total - 1) * lay.frame_hop + lay.n_fft
         clock_index, clock_t, clock_wall = self._clock
         dt = (end_index - clock_index) / lay.sample_rate
@@ -148,7 +145,6 @@ class GccPhatFeatures:
             sample_rate=lay.sample_rate,
             t_end=clock_t + dt,
             wall_time=clock_wall + dt,
-            gcc=gcc,
             spectra=self._spectra[order],
             level_db=10.0 * math.log10(level) if level > 1e-30 else -300.0,
             bad_samples=bool(self._bad.any()),

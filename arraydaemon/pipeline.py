@@ -1,7 +1,7 @@
 """The data path, wired in one place: source → features → localizer → (tracker) → publisher.
 
 Stages do no I/O and know nothing of threads; :class:`Pipeline` times each one, and the runners
-here (file replay) and in ``service/daemon.py`` (live capture) drive it. Its options
+in ``service/replay.py`` (recordings) and ``service/daemon.py`` (live capture) drive it. Its options
 (:class:`~arraydaemon.core.options.PipelineOptions`) are resolved in ``service/settings.py``.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,20 +98,3 @@ class Pipeline:
             self.windows += 1
             results.append(WindowResult(estimate, payloads, tracks))
         return results
-
-
-def run_blocks(pipeline: Pipeline, blocks: Iterable[AudioBlock], realtime: bool,
-               on_result: Callable[[WindowResult], None], wall_start: float | None = None,
-               stop: Callable[[], bool] | None = None) -> None:
-    """Feed blocks through ``pipeline``; with ``realtime``, pace them like a live device."""
-    start = time.monotonic() if wall_start is None else wall_start
-    for block in blocks:
-        if stop is not None and stop():
-            break
-        if realtime:
-            due = start + block.t_start + len(block.samples) / block.sample_rate
-            delay = due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-        for result in pipeline.process(block):
-            on_result(result)

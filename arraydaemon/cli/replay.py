@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 from arraydaemon.cli.common import add_pipeline_args, add_publish_args, open_publisher
 from arraydaemon.cli.display import format_doa_line
@@ -32,16 +31,11 @@ def register(sub) -> None:
 
 
 def _replay(path, profile, options, publisher, realtime: bool, on_payload):
-    """Replays ``path``; returns (pipeline, source, wall seconds)."""
-    from arraydaemon.io.files import FileSource
-    from arraydaemon.pipeline import Pipeline, run_blocks
+    """Replays ``path``, passing each window's ``doa`` payload to ``on_payload``."""
+    from arraydaemon.service.replay import replay_file
 
-    pipeline = Pipeline(profile, options, publisher)
-    source = FileSource(path, profile, block_size=pipeline.layout.hop_samples,
-                        notify=lambda msg: print(f"note: {msg}", file=sys.stderr))
-    t0 = time.monotonic()
-    run_blocks(pipeline, source.blocks(), realtime, lambda r: on_payload(r.payloads[0][1]))
-    return pipeline, source, time.monotonic() - t0
+    return replay_file(path, profile, options, publisher, realtime, lambda r: on_payload(r.payloads[0][1]),
+                       notify=lambda msg: print(f"note: {msg}", file=sys.stderr))
 
 
 def cmd_replay(args) -> int:
@@ -68,14 +62,15 @@ def cmd_replay(args) -> int:
             print(format_doa_line(payload), flush=True)
 
     try:
-        pipeline, source, wall = _replay(args.file, profile, options, publisher, not args.fast, on_payload)
+        done = _replay(args.file, profile, options, publisher, not args.fast, on_payload)
     finally:
         if out is not None and out is not sys.stdout:
             out.close()
         if publisher is not None:
             publisher.close()
+    pipeline, seconds = done.pipeline, done.source.duration_s
     bad = f", {pipeline.features.bad_blocks} NaN/Inf block(s) skipped" if pipeline.features.bad_blocks else ""
-    print(f"replayed {source.duration_s:.2f} s in {wall:.2f} s ({source.duration_s / max(wall, 1e-9):.1f}× real time), "
+    print(f"replayed {seconds:.2f} s in {done.wall_s:.2f} s ({seconds / max(done.wall_s, 1e-9):.1f}× real time), "
           f"{pipeline.windows} windows, estimator {options.estimator}{bad}", file=sys.stderr)
     return 0
 

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from arraydaemon.core.errors import ProfileError
+from arraydaemon.core.paths import BUNDLED_PROFILES_DIR as BUNDLED_DIR
 from arraydaemon.core.validation import check_keys, is_number, key_error, read_yaml_file
 
-from arraydaemon.core.paths import BUNDLED_PROFILES_DIR as BUNDLED_DIR
 REQUIRED_KEYS = ("name", "sample_rate", "mics")
 OPTIONAL_KEYS = (
     "channels",

@@ -15,18 +15,16 @@ the tail. Run it on one core with ``NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 OPENBL
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 
 from arraydaemon.core import kernels, reference
-from arraydaemon.core.options import FeatureConfig, LocalizerConfig, PipelineOptions
-from arraydaemon.stages.features import hann
 from arraydaemon.core.messages import AudioBlock
-from arraydaemon.pipeline import Pipeline
-from arraydaemon.core.profiles import ArrayProfile, parse_profile
-
+from arraydaemon.core.options import FeatureConfig, LocalizerConfig, PipelineOptions
 from arraydaemon.core.paths import SHIPPED_WEIGHTS as NEURAL_WEIGHTS
+from arraydaemon.core.profiles import ArrayProfile, parse_profile
+from arraydaemon.pipeline import Pipeline
+from arraydaemon.stages.features import hann
 
 SAMPLE_RATE = 16000
 RADIUS_M = 0.1
@@ -115,8 +113,8 @@ def _median_time(fn, repeats: int) -> float:
 def kernel_cases(n_mics: int, seed: int = 0):
     """(name, shape text, kernel call, reference call) at the sizes of one 100 ms hop at 16 kHz
     (the window's STFT frames and, for the SRP-PHAT kernels, the localizer's pairs and scan)."""
-    from arraydaemon.stages.features import FrameLayout
     from arraydaemon.localizers.scan import SrpScan
+    from arraydaemon.stages.features import FrameLayout
 
     lay = FrameLayout.from_config(FeatureConfig(), SAMPLE_RATE)
     rng = np.random.default_rng(seed)

@@ -23,14 +23,26 @@ from pathlib import Path
 
 import numpy as np
 
-from arraydaemon.research import simulate
-from arraydaemon.core.options import FeatureConfig
-from arraydaemon.stages.features import FrameLayout, GccPhatFeatures
 from arraydaemon.core.messages import AudioBlock
-from arraydaemon.localizers.neural.tokens import (GROUPS, MAX_PAIRS, MAX_TOKEN_MICS, N_LAGS, PHASE_BINS, TOKEN_FEATURES, LagProjector,
-                              TokenPairs, clean_gcc_target, energy_tokens_from_cross, group_cross, tokens_from_cross,
-                              window_phases)
+from arraydaemon.core.options import FeatureConfig
 from arraydaemon.core.profiles import available_profiles, load_profile_file, parse_profile
+from arraydaemon.localizers.neural.tokens import (
+    GROUPS,
+    MAX_PAIRS,
+    MAX_TOKEN_MICS,
+    N_LAGS,
+    PHASE_BINS,
+    TOKEN_FEATURES,
+    LagProjector,
+    TokenPairs,
+    clean_gcc_target,
+    energy_tokens_from_cross,
+    group_cross,
+    tokens_from_cross,
+    window_phases,
+)
+from arraydaemon.research import simulate
+from arraydaemon.stages.features import FrameLayout, GccPhatFeatures
 
 SAMPLE_RATE = 16000
 MAX_MICS = 16

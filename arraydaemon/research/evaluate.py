@@ -22,13 +22,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from arraydaemon.research import dataset
-
 from arraydaemon.core import grids
+from arraydaemon.core.messages import AudioBlock
 from arraydaemon.core.options import INTEGRATION_S, FeatureConfig, LocalizerConfig
 from arraydaemon.localizers.srp_phat import SrpPhatLocalizer
+from arraydaemon.research import dataset
 from arraydaemon.stages.features import FrameLayout, GccPhatFeatures
-from arraydaemon.core.messages import AudioBlock
 
 UNGATED = LocalizerConfig(min_confidence=-1.0, min_prominence=-1.0, min_level_db=-math.inf)
 RT60_BANDS = ((0.0, 0.3), (0.3, 0.5), (0.5, 0.7), (0.7, 1.0))

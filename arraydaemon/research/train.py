@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from arraydaemon.research import dataset
 from arraydaemon.core.errors import UserError
 from arraydaemon.localizers.neural.tokens import phase_tokens
+from arraydaemon.research import dataset
 
 SPEED_OF_SOUND = 343.0
 HELD_OUT_CHUNKS = 2  # val-split chunks of full-mix scenes for the held-out loss curve

@@ -33,25 +33,24 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from arraydaemon.io import wire
-from arraydaemon.io.capture.clock import AdcSmoother, ClockMap
-from arraydaemon.io.capture.parent import BlockQueue, CaptureProcess
-from arraydaemon.service.settings import RunSettings, resolve_run
 from arraydaemon.core.errors import UserError
 from arraydaemon.core.messages import AudioBlock
-from arraydaemon.io.notify import Notifier
 from arraydaemon.core.options import PipelineOptions
-from arraydaemon.pipeline import Pipeline, StageTimer
 from arraydaemon.core.profiles import ArrayProfile, load_profile
-from arraydaemon.io.publisher import ZmqPublisher
+from arraydaemon.io.capture.clock import AdcSmoother, ClockMap
+from arraydaemon.io.capture.parent import BlockQueue, CaptureProcess
 from arraydaemon.io.files import ChannelMapper
+from arraydaemon.io.notify import Notifier
+from arraydaemon.io.publisher import ZmqPublisher
+from arraydaemon.pipeline import Pipeline, StageTimer
+from arraydaemon.service.health import HEALTH_PERIOD_S, HealthReporter
+from arraydaemon.service.settings import RunSettings, resolve_run
 
 log = logging.getLogger("arraydaemon.service.daemon")
 
 QUEUE_SECONDS = 2.0  # audio the consumer may fall behind before the oldest blocks are dropped
 OPEN_TIMEOUT_S = 10.0  # for the capture child to open the device
 BACKOFF_S = (0.5, 10.0)  # first and longest wait between reopen attempts (doubling)
-HEALTH_PERIOD_S = 1.0
 HEARTBEAT_STALE_S = 30.0  # supervisor silent this long → stop petting the watchdog
 
 
@@ -78,7 +77,6 @@ class Daemon:
         self.stop_event = threading.Event()
         self.reload_event = threading.Event()
         self.state = "waiting"  # until the device is open
-        self.started = time.monotonic()
         self.publisher: ZmqPublisher | None = None
         self.session: Session | None = None
         self._pending: Session | None = None
@@ -97,7 +95,7 @@ class Daemon:
         self._clock = ClockMap()
         self._clock_gen = -1
         self._block_seq = 0
-        self._health_seq = 0
+        self.health = HealthReporter()
 
     # ------------------------------------------------------------------ supervisor (main thread)
 
@@ -273,7 +271,6 @@ class Daemon:
 
     def _consume(self) -> None:
         next_health = time.monotonic()
-        cpu = _CpuMeter()
         try:
             while True:
                 finishing = self._finish.is_set()
@@ -284,13 +281,13 @@ class Daemon:
                     self._maybe_swap(None)
                 now = time.monotonic()
                 if now >= next_health:
-                    self._publish_health(cpu.percent(self.capture))
+                    self._publish_health()
                     next_health = max(next_health + HEALTH_PERIOD_S, now)
                 if now - self._heartbeat < HEARTBEAT_STALE_S:
                     self.notifier.watchdog(now)
                 if finishing and not blocks:
                     break
-            self._publish_health(cpu.percent(self.capture), state="stopping")
+            self._publish_health(state="stopping")
         except BaseException as exc:  # noqa: BLE001 - a bug: make it visible and let systemd restart us
             log.exception("pipeline thread failed")
             self.fatal = exc
@@ -332,49 +329,17 @@ class Daemon:
         self._block_seq += 1
         self.windows += len(session.pipeline.process(block))
 
-    def _publish_health(self, cpu_percent: float, state: str | None = None) -> None:
+    def _publish_health(self, state: str | None = None) -> None:
         session = self.session
-        profile = session.profile
         now = time.time()
         offset = self._clock.offset
-        t_end = now - offset if math.isfinite(offset) else 0.0
-        stage_ms = {k: {q: (v if math.isfinite(v) else 0.0) for q, v in d.items()}
-                    for k, d in session.pipeline.timer.summary().items()}
-        payload = wire.health_payload(
-            wire.common(self._health_seq, profile.name, profile.frame_id, t_end, now),
-            state=state or self.state,
-            uptime_s=time.monotonic() - self.started,
-            windows=self.windows,
-            overflows=self.overflows,
+        payload = self.health.payload(
+            session.profile, state=state or self.state, t_end=now - offset if math.isfinite(offset) else 0.0,
+            wall_time=now, windows=self.windows, overflows=self.overflows,
             dropped_blocks=self.queue.dropped + sum(self._child_dropped.values()),
             bad_blocks=self._bad_blocks_done + session.pipeline.features.bad_blocks,
-            queue_depth=len(self.queue),
-            stage_ms=stage_ms,
-            cpu_percent=cpu_percent if math.isfinite(cpu_percent) else 0.0,
-        )
-        self._health_seq += 1
+            queue_depth=len(self.queue), stage_ms=session.pipeline.timer.summary(), child=self.capture)
         self.publisher.send("health", payload)
-
-
-class _CpuMeter:
-    """CPU use since the last call, in percent of one core: this process plus the capture child."""
-
-    def __init__(self):
-        self._wall = time.monotonic()
-        self._cpu = time.process_time()
-        self._child = (None, 0.0)
-
-    def percent(self, capture: CaptureProcess | None) -> float:
-        wall, cpu = time.monotonic(), time.process_time()
-        used = cpu - self._cpu
-        if capture is not None:
-            child_cpu = capture.cpu_seconds()
-            if self._child[0] is capture:
-                used += max(0.0, child_cpu - self._child[1])
-            self._child = (capture, child_cpu)
-        elapsed = wall - self._wall
-        self._wall, self._cpu = wall, cpu
-        return 100.0 * used / elapsed if elapsed > 0 else 0.0
 
 
 def run_daemon(args) -> int:

@@ -34,8 +34,8 @@ from pathlib import Path
 from arraydaemon.core.errors import ConfigError, UserError
 from arraydaemon.core.options import MAX_HOP_S, MAX_INTEGRATION_S, MAX_SOURCES, PipelineOptions, valid_integration
 from arraydaemon.core.validation import check_keys, is_number, key_error, read_yaml_file
-from arraydaemon.localizers.base import ESTIMATOR_NAMES, ESTIMATORS, default_estimator
 from arraydaemon.io import wire
+from arraydaemon.localizers.base import ESTIMATOR_NAMES, ESTIMATORS, default_estimator
 
 DEFAULT_PATH = Path("/etc/arraydaemon/arraydaemon.yaml")
 LOG_LEVELS = ("debug", "info", "warning", "error")

@@ -3,9 +3,9 @@ on a :class:`arraydaemon.io.publisher.ZmqPublisher` when one is given (replay ca
 
 from __future__ import annotations
 
-from arraydaemon.io import wire
 from arraydaemon.core.messages import Estimate, Tracks
 from arraydaemon.core.profiles import ArrayProfile
+from arraydaemon.io import wire
 from arraydaemon.io.publisher import ZmqPublisher
 
 

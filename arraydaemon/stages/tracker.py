@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment

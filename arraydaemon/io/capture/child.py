@@ -21,8 +21,16 @@ import time
 
 from arraydaemon.core.errors import SourceError
 from arraydaemon.io.capture.devices import import_sounddevice, list_input_devices, match_device
-from arraydaemon.io.capture.protocol import (BLOCK, BLOCK_META, FAIL, FLAG_OVERFLOW, FLAG_UNDERFLOW, LOST,
-                                             MAX_MESSAGE, OPEN)
+from arraydaemon.io.capture.protocol import (
+    BLOCK,
+    BLOCK_META,
+    FAIL,
+    FLAG_OVERFLOW,
+    FLAG_UNDERFLOW,
+    LOST,
+    MAX_MESSAGE,
+    OPEN,
+)
 
 
 def main(argv: list[str]) -> None:

@@ -23,8 +23,15 @@ from arraydaemon.core.profiles import ArrayProfile
 from arraydaemon.localizers.integration import CrossSpectrumIntegral, WeightedSpectrumAverage, WindowDecay
 from arraydaemon.localizers.neural.model import SpatialTransformer, canonical_directions
 from arraydaemon.localizers.neural.runtime import set_threads, traced_forward
-from arraydaemon.localizers.neural.tokens import (LAG_STEP_S, MAX_LAG, N_LAGS, LagProjector, TokenPairs, group_cross,
-                                                  model_tokens)
+from arraydaemon.localizers.neural.tokens import (
+    LAG_STEP_S,
+    MAX_LAG,
+    N_LAGS,
+    LagProjector,
+    TokenPairs,
+    group_cross,
+    model_tokens,
+)
 from arraydaemon.localizers.neural.weights import MODEL_NAME, WEIGHTS_PATH, load_model
 from arraydaemon.localizers.refine import Refiner
 from arraydaemon.localizers.scan import SrpScan

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from arraydaemon.core import kernels
-from arraydaemon.stages.features import FrameLayout
 from arraydaemon.core.messages import FeatureWindow
+from arraydaemon.stages.features import FrameLayout
 
 LAG_STEP_S = 1.0 / 32000.0
 MAX_LAG = 32  # ±1 ms: pairs up to 34 cm apart

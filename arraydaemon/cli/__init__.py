@@ -14,10 +14,10 @@ import os
 import sys
 
 from arraydaemon import __version__
-from arraydaemon.cli import listen, profile, reason, replay, research, service
+from arraydaemon.cli import listen, profile, reason, replay, research, service, web
 from arraydaemon.core.errors import UserError
 
-COMMAND_GROUPS = (replay, listen, profile, research, service, reason)
+COMMAND_GROUPS = (replay, listen, profile, research, service, reason, web)
 
 
 def build_parser() -> argparse.ArgumentParser:

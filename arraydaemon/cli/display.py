@@ -38,6 +38,9 @@ def format_message(topic: str, payload: dict) -> str:
     if topic == "tracks":
         tracks = " ".join(f"#{t['id']}@{t['azimuth_deg']:+.0f}°" for t in payload.get("tracks", []))
         return f"tracks seq={payload['seq']:<6} t={payload['t_end']:.2f}s {tracks or '(none)'}"
+    if topic == "array":
+        return (f"array  seq={payload['seq']:<6} {payload['array']} {payload['kind']} {len(payload['mics'])} mics "
+                f"{payload['sample_rate']} Hz ambiguity={payload['ambiguity']} estimator={payload['estimator']}")
     return f"{topic} {payload}"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 
@@ -23,41 +24,30 @@ def register(sub) -> None:
 
 
 def cmd_listen(args) -> int:
-    import zmq
+    from arraydaemon.io.subscriber import Subscriber
 
     endpoint = args.endpoint or wire.DEFAULT_ENDPOINT
     topics = [t.strip() for t in args.topics.split(",")] if args.topics else list(wire.TOPICS)
     unknown = [t for t in topics if t not in wire.TOPICS]
     if unknown:
         raise UserError(f"--topics: unknown topic(s) {', '.join(unknown)}; known: {', '.join(wire.TOPICS)}")
-    ctx = zmq.Context.instance()
-    sock = ctx.socket(zmq.SUB)
-    sock.setsockopt(zmq.LINGER, 0)
+    sub = Subscriber(endpoint, topics)
+    count, rejected = 0, 0
+    deadline = time.monotonic() + args.timeout if args.timeout else math.inf
     try:
-        sock.connect(endpoint)
-    except zmq.ZMQError as exc:
-        raise UserError(f"cannot connect to {endpoint}: {exc.strerror}") from None
-    for t in topics:
-        sock.setsockopt(zmq.SUBSCRIBE, t.encode())
-    count = 0
-    deadline = time.monotonic() + args.timeout if args.timeout else None
-    try:
-        while args.count is None or count < args.count:
-            wait_ms = 200 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
-            if deadline is not None and wait_ms == 0:
-                break
-            if not sock.poll(min(wait_ms, 200)):
-                continue
-            try:
-                topic, payload = wire.decode(sock.recv_multipart())
-            except wire.WireError as exc:
-                print(f"skipping malformed message: {exc}", file=sys.stderr)
-                continue
-            line = json.dumps({"topic": topic, **jsonable(payload)}) if args.json else format_message(topic, payload)
-            print(line, flush=True)
-            count += 1
+        while (args.count is None or count < args.count) and time.monotonic() < deadline:
+            messages = sub.receive(min(deadline, time.monotonic() + 0.2), limit=100)
+            if sub.rejected > rejected:
+                print(f"skipping {sub.rejected - rejected} malformed message(s): {sub.last_error}", file=sys.stderr)
+                rejected = sub.rejected
+            for topic, payload in messages:
+                if args.count is not None and count >= args.count:
+                    break
+                line = json.dumps({"topic": topic, **jsonable(payload)}) if args.json else format_message(topic, payload)
+                print(line, flush=True)
+                count += 1
     except KeyboardInterrupt:
         pass
     finally:
-        sock.close()
+        sub.close()
     return 0

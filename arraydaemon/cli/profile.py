@@ -1,6 +1,10 @@
-"""``arraydaemon profile list|check|add``: array profiles."""
+"""``arraydaemon profile list|check|add|verify``: array profiles."""
 
 from __future__ import annotations
+
+import json
+import math
+import sys
 
 from arraydaemon.core.errors import UserError
 
@@ -17,7 +21,54 @@ def register(sub) -> None:
     q = psub.add_parser("add", help="validate a YAML profile and install it")
     q.add_argument("file")
     q.add_argument("--user", action="store_true", help="install into $XDG_CONFIG_HOME even as root (not /etc)")
+    q.add_argument("--force", action="store_true", help="install even if it shadows a bundled profile of the same name")
+    q.add_argument("--verify", metavar="REC", help="first verify the profile against this recording of the array "
+                   "(see `profile verify`); install only if it is ok")
+    q.add_argument("--source-azimuth", type=_azimuth, metavar="DEG", help="with --verify: where the talker stood "
+                   "during the first seconds of speech")
     q.set_defaults(func=cmd_profile_add)
+    q = psub.add_parser("verify", help="check a profile against a recording of the array: channel order, dead or "
+                        "inverted mics, geometry, sample rate",
+                        description="Record (or read) someone talking while walking slowly around the array, "
+                        "and check the profile against it: per channel level, dead, clipped, DC, gain, polarity, "
+                        "duplicated; per mic pair the delays against those the geometry allows and the distance "
+                        "diffuse noise implies; the channel order (and the channel_map that fits, if not the "
+                        "declared one); the sample rate. Exit 0 when ok, 1 when not, 2 on errors.")
+    q.add_argument("profile", help="profile name or YAML file")
+    src = q.add_mutually_exclusive_group(required=True)
+    src.add_argument("--file", metavar="REC", help="a recording of all the device's channels (any libsndfile format)")
+    src.add_argument("--device", metavar="DEV", help="record from this PortAudio input device (name substring or index)")
+    q.add_argument("--seconds", type=_seconds, default=20.0, help="with --device: how long to record (default 20)")
+    q.add_argument("--source-azimuth", type=_azimuth, metavar="DEG",
+                   help="where the talker stood during the first seconds of speech (degrees counter-clockwise from "
+                   "the array's +x): picks among maps the array's symmetry makes equal, and checks the rotation")
+    q.add_argument("--json", action="store_true", help="print one JSON object")
+    q.add_argument("--plot", metavar="OUT.png", help="draw per-pair delay histograms and coherence fits (matplotlib)")
+    q.set_defaults(func=cmd_profile_verify)
+
+
+def _azimuth(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected degrees, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected degrees, got {text!r}")
+    return 180.0 - (180.0 - value) % 360.0  # (-180, 180]
+
+
+def _seconds(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not math.isfinite(value) or not 1.0 <= value <= 600.0:
+        raise argparse.ArgumentTypeError(f"expected 1 to 600 seconds, got {text!r}")
+    return value
 
 
 def cmd_profile_list(args) -> int:
@@ -60,8 +111,58 @@ def cmd_profile_check(args) -> int:
 
 
 def cmd_profile_add(args) -> int:
-    from arraydaemon.core.profiles import install_profile, user_profile_dir
+    from arraydaemon.core.profiles import install_profile, load_profile_file, user_profile_dir
 
-    dest = install_profile(args.file, user_profile_dir(user=args.user))
+    if args.verify:
+        profile = load_profile_file(args.file)
+        report = _verify(profile, args.verify, None, 0.0, args.source_azimuth)
+        _print_report(report)
+        if not report.ok:
+            print(f"not installed: fix {args.file} (or the array) and verify again, or add it without --verify",
+                  file=sys.stderr)
+            return 1
+    dest = install_profile(args.file, user_profile_dir(user=args.user), force=args.force)
     print(f"installed {dest}")
     return 0
+
+
+def _note(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr)
+
+
+def _verify(profile, file, device, seconds: float, source_azimuth):
+    from arraydaemon.verify import read_file, record_device, verify_recording
+
+    if file is not None:
+        recording = read_file(file, profile, notify=_note)
+    else:
+        recording = record_device(profile, device, seconds, notify=_note)
+    return verify_recording(recording, profile, source_azimuth)
+
+
+def _print_report(report) -> None:
+    print(report.verdict())
+    for line in report.lines():
+        print(line)
+
+
+def cmd_profile_verify(args) -> int:
+    from arraydaemon.core.profiles import load_profile
+
+    if args.plot:
+        from arraydaemon.verify.plot import require_matplotlib
+
+        require_matplotlib()  # before a 20 s recording, not after
+    profile = load_profile(args.profile)
+    report = _verify(profile, args.file, args.device, args.seconds, args.source_azimuth)
+    if args.plot:
+        from arraydaemon.verify.plot import save_plot
+
+        save_plot(report, args.plot)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        _print_report(report)
+        if args.plot:
+            print(f"plot        {args.plot}")
+    return 0 if report.ok else 1

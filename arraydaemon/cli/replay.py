@@ -57,7 +57,12 @@ def cmd_replay(args) -> int:
 
     def on_payload(payload):
         if out is not None:
-            out.write(json.dumps(payload, separators=(",", ":")) + "\n")
+            try:
+                line = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+            except ValueError:  # a non-finite number: never written (the wire refuses it too)
+                print(f"note: window {payload.get('seq')} not written: a non-finite value", file=sys.stderr)
+                return
+            out.write(line + "\n")
         if human:
             print(format_doa_line(payload), flush=True)
 

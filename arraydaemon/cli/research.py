@@ -57,14 +57,14 @@ def cmd_train(args) -> int:
     from arraydaemon.research import require_training_extra
 
     require_training_extra("train")
-    from arraydaemon.localizers.neural.model import ModelArgs
-    from arraydaemon.research.train import HELD_OUT_CHUNKS, TrainConfig, generate, train
-
     if args.steps < 1:
         raise UserError(f"--steps: expected a positive number of steps, got {args.steps}")
     for flag, value in (("--d-model", args.d_model), ("--layers", args.layers), ("--heads", args.heads), ("--ff", args.ff)):
         if value is not None and value < 1:
             raise UserError(f"{flag}: expected a positive number, got {value}")
+    from arraydaemon.localizers.neural.model import ModelArgs  # torch: after the cheap checks
+    from arraydaemon.research.train import HELD_OUT_CHUNKS, TrainConfig, generate, train
+
     width, heads = args.d_model or ModelArgs.d_model, args.heads or ModelArgs.heads
     if width % heads:
         raise UserError(f"--d-model: expected a multiple of --heads ({heads}), got {width}")

@@ -3,8 +3,8 @@
 Kernels are pure and private (``_name``), compiled with ``cache=True``; each public wrapper checks
 dtypes and shapes, allocates, and calls its kernel. FFTs inside kernels use numpy's FFT API, which
 numba compiles through the ``rocket-fft`` extension (pocketfft, the same code numpy and scipy run).
-Every kernel has a plain-numpy reference in ``arraydaemon/reference.py`` that it must match to 1e-5
-(``tests/test_kernels.py``).
+Every kernel has a plain-numpy reference in ``arraydaemon/core/reference.py`` that it must match to 1e-5
+(``tests/core/test_kernels.py``).
 
 Conventions: audio is ``[shape=(samples, mics)]`` float32 (PortAudio's interleaved layout);
 spectra are ``[shape=(frames, mics, bins)]`` complex64 with ``bins = n_fft // 2 + 1``. A TDOA

@@ -40,7 +40,8 @@ OPTIONAL_KEYS = (
 )
 MIN_MIC_SPACING_M = 0.002  # closer than this, two mics are the same point for localization
 MAX_APERTURE_M = 5.0
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")  # the whole name (no trailing newline)
+MAX_MICS = 64
 
 
 @dataclass(frozen=True)
@@ -189,12 +190,14 @@ def parse_profile(data, source: str = "<profile>", path: Path | None = None) -> 
 
     name = data["name"]
     if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise _fail(source, "name", "a name of letters, digits, '_', '.', '-'", name)
+        raise _fail(source, "name", "a name of at most 64 letters, digits, '_', '.', '-'", name)
     sample_rate = _as_int(data, "sample_rate", source, 4000, 384000, "a sample rate in Hz")
 
     raw_mics = data["mics"]
     if not isinstance(raw_mics, list) or len(raw_mics) < 2:
         raise _fail(source, "mics", "a list of at least 2 positions [x, y, z] in metres", raw_mics)
+    if len(raw_mics) > MAX_MICS:
+        raise ProfileError(f"{source}: key 'mics': at most {MAX_MICS} mics are supported, got {len(raw_mics)}")
     rows = []
     for i, row in enumerate(raw_mics):
         if not isinstance(row, list) or len(row) != 3 or not all(is_number(v) for v in row):
@@ -342,9 +345,14 @@ def load_profile(ref: str | os.PathLike) -> ArrayProfile:
     return profile
 
 
-def install_profile(path: str | os.PathLike, dest_dir: Path | None = None) -> Path:
-    """Validate a profile file and copy it to the user (or system) profile directory."""
+def install_profile(path: str | os.PathLike, dest_dir: Path | None = None, force: bool = False) -> Path:
+    """Validate a profile file and copy it to the user (or system) profile directory. A profile named
+    like a bundled one would shadow it everywhere: that needs ``force``."""
     profile = load_profile_file(path)
+    bundled = BUNDLED_DIR / f"{profile.name}.yaml"
+    if bundled.is_file() and not force:
+        raise ProfileError(f"{path}: profile name '{profile.name}' is a bundled profile's; installing it would "
+                           "shadow the bundled one everywhere (rename it, or use --force)")
     dest_dir = dest_dir or user_profile_dir()
     try:
         dest_dir.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """Plain-numpy references of the numba kernels in :mod:`arraydaemon.core.kernels`.
 
 Each function is the obvious vectorised formula, written for clarity, not speed. The kernel tests
-(``tests/test_kernels.py``) check every kernel against its reference, and ``arraydaemon bench``
+(``tests/core/test_kernels.py``) check every kernel against its reference, and ``arraydaemon bench``
 times each kernel against it. They live in the package, not in ``tests/``, so that the benchmark
 also works from an installed wheel. Shapes and dtypes are those of the kernels' public wrappers.
 """

@@ -42,78 +42,113 @@ class ChannelMapper:
 
 
 class FileSource:
-    """Replays a multichannel recording as AudioBlocks of ``block_size`` samples."""
+    """Replays a multichannel recording as AudioBlocks of ``block_size`` samples.
+
+    The file is opened once and read in order, so pipes and FIFOs stream like files (``-`` is
+    standard input: ``arecord ... | arraydaemon replay - --profile P``); memory stays bounded
+    whatever their length. A recording at another sample rate than the profile's is resampled,
+    which needs a regular file (it is read whole).
+    """
 
     def __init__(self, path: str | Path, profile: ArrayProfile, block_size: int = 1024,
                  notify: Callable[[str], None] | None = None):
         import soundfile as sf
 
-        self.path = Path(path)
+        self.name = "standard input" if str(path) == "-" else str(path)
+        self.path = Path("/dev/stdin") if str(path) == "-" else Path(path)
         self.profile = profile
         self.block_size = int(block_size)
         self._notify = notify or (lambda msg: None)
         if not self.path.exists():
-            raise SourceError(f"{self.path}: file not found")
+            raise SourceError(f"{self.name}: file not found")
+        if self.path.is_dir():
+            raise SourceError(f"{self.name}: is a directory, not an audio file")
         try:
-            info = sf.info(str(self.path))
-        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-            raise SourceError(f"{self.path}: cannot read audio ({_first_line(exc)})") from None
-        if info.frames <= 0:
-            raise SourceError(f"{self.path}: empty audio file (no samples)")
-        self.file_rate = int(info.samplerate)
-        self.frames = int(info.frames)
-        self.mapper = ChannelMapper(profile, int(info.channels), str(self.path))
+            self._file = sf.SoundFile(str(self.path))
+        except (sf.LibsndfileError, RuntimeError, OSError, TypeError) as exc:
+            hint = "" if self.path.is_file() else "; through a pipe libsndfile reads WAV, AU or CAF, not FLAC or OGG"
+            raise SourceError(f"{self.name}: cannot read audio ({_first_line(exc)}{hint})") from None
+        self.seekable = self._file.seekable()
+        self.file_rate = int(self._file.samplerate)
+        self.mapper = ChannelMapper(profile, int(self._file.channels), self.name)
         self.sample_rate = profile.sample_rate
-        self.duration_s = self.frames / self.file_rate
+        self.frames_read = 0  # at the file's rate
         self.bad_blocks = 0
-        if not self._any_finite_block():
-            raise SourceError(f"{self.path}: every block contains NaN/Inf samples")
+        if self.file_rate != self.sample_rate and not self.seekable:
+            self._file.close()
+            raise SourceError(f"{self.name}: {self.file_rate} Hz from a pipe, the profile needs {self.sample_rate} Hz "
+                              f"(resample it first, e.g. sox -t wav - -t wav -r {self.sample_rate} -)")
+        if self.seekable:
+            if self._file.frames <= 0:
+                self._file.close()
+                raise SourceError(f"{self.name}: empty audio file (no samples)")
+            if not self._any_finite_block():
+                self._file.close()
+                raise SourceError(f"{self.name}: every block contains NaN/Inf samples")
+
+    @property
+    def duration_s(self) -> float:
+        """The file's length in seconds (a pipe's: what has been read so far)."""
+        frames = self._file.frames if self.seekable else self.frames_read
+        return frames / self.file_rate
 
     def blocks(self, wall_start: float | None = None) -> Iterator[AudioBlock]:
         """Blocks in order; ``wall_start`` is the wall time of the file's first sample."""
         wall0 = time.time() if wall_start is None else wall_start
         rate = self.sample_rate
-        index = 0
-        for seq, raw in enumerate(self._read_blocks()):
-            mapped = self.mapper(raw)
-            if not np.isfinite(mapped).all():
-                self.bad_blocks += 1
-            yield AudioBlock(seq=seq, sample_rate=rate, t_start=index / rate, wall_start=wall0 + index / rate,
-                             samples=mapped)
-            index += len(mapped)
+        index, seq = 0, -1
+        try:
+            for seq, raw in enumerate(self._read_blocks()):
+                mapped = self.mapper(raw)
+                if not np.isfinite(mapped).all():
+                    self.bad_blocks += 1
+                yield AudioBlock(seq=seq, sample_rate=rate, t_start=index / rate, wall_start=wall0 + index / rate,
+                                 samples=mapped)
+                index += len(mapped)
+        finally:
+            self._file.close()
+        if seq < 0:
+            raise SourceError(f"{self.name}: empty audio (no samples)")
         if self.bad_blocks and self.bad_blocks == seq + 1:
-            raise SourceError(f"{self.path}: every block contains NaN/Inf samples")
+            raise SourceError(f"{self.name}: every block contains NaN/Inf samples")
 
     def _any_finite_block(self) -> bool:
         """Whether some block's mic channels are all finite; fail an all-NaN/Inf file before replay
-        rather than after it (usually stops at the first block)."""
+        rather than after it (usually stops at the first block). Regular files only: rewinds."""
         import soundfile as sf
 
         try:
-            for raw in sf.blocks(str(self.path), blocksize=self.block_size, dtype="float32", always_2d=True):
+            for raw in self._file.blocks(blocksize=self.block_size, dtype="float32", always_2d=True):
                 if np.isfinite(self.mapper(raw)).all():
                     return True
+            return False
         except (sf.LibsndfileError, RuntimeError) as exc:
-            raise SourceError(f"{self.path}: cannot read audio ({_first_line(exc)})") from None
-        return False
+            raise SourceError(f"{self.name}: cannot read audio ({_first_line(exc)})") from None
+        finally:
+            self._file.seek(0)
 
     def _read_blocks(self) -> Iterator[np.ndarray]:
         import soundfile as sf
 
         try:
             if self.file_rate == self.sample_rate:
-                yield from sf.blocks(str(self.path), blocksize=self.block_size, dtype="float32", always_2d=True)
-                return
+                while True:  # read() rather than blocks(): a pipe has no known length
+                    raw = self._file.read(self.block_size, dtype="float32", always_2d=True)
+                    if not len(raw):
+                        return
+                    self.frames_read += len(raw)
+                    yield raw
             from scipy.signal import resample_poly
 
             self._notify(f"resampling {self.path.name} from {self.file_rate} Hz to {self.sample_rate} Hz")
-            data, _ = sf.read(str(self.path), dtype="float32", always_2d=True)
+            data = self._file.read(dtype="float32", always_2d=True)
+            self.frames_read = len(data)
             g = math.gcd(self.sample_rate, self.file_rate)
             data = resample_poly(data, self.sample_rate // g, self.file_rate // g, axis=0).astype(np.float32)
             for start in range(0, len(data), self.block_size):
                 yield data[start:start + self.block_size]
         except (sf.LibsndfileError, RuntimeError) as exc:
-            raise SourceError(f"{self.path}: cannot read audio ({_first_line(exc)})") from None
+            raise SourceError(f"{self.name}: cannot read audio ({_first_line(exc)})") from None
 
 
 def _first_line(exc: BaseException) -> str:

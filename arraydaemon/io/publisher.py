@@ -1,22 +1,23 @@
 """The ZeroMQ PUB socket the daemon and replay publish on.
 
 Sends never block: with a slow or absent subscriber, ZeroMQ's high-water mark drops messages and
-the drop is counted, so a subscriber can never stall capture.
+the drop is counted, so a subscriber can never stall capture. A message the wire format refuses
+(a non-finite number, say) is counted and logged, never raised: publishing cannot stop the pipeline.
+The endpoint actually bound is logged; binding beyond loopback is logged as a warning and flagged
+(``exposed``), and the daemon repeats it in every ``health`` message.
 """
 
 from __future__ import annotations
+
+import logging
 
 import zmq
 
 from arraydaemon.core.errors import UserError
 from arraydaemon.io import wire
+from arraydaemon.io.endpoints import check_endpoint, is_loopback
 
-
-def check_endpoint(endpoint: str) -> str:
-    """Reject endpoints ZeroMQ cannot bind, with a one-line reason."""
-    if not isinstance(endpoint, str) or "://" not in endpoint:
-        raise UserError(f"endpoint {endpoint!r}: expected tcp://HOST:PORT or ipc://PATH")
-    return endpoint
+log = logging.getLogger("arraydaemon.publisher")
 
 
 class ZmqPublisher:
@@ -34,11 +35,24 @@ class ZmqPublisher:
             self.socket.close(0)
             raise UserError(f"cannot bind {endpoint}: {exc.strerror}") from None
         self.bound_endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.exposed = not is_loopback(endpoint)
         self.sent = 0
         self.dropped = 0
+        self.refused = 0  # messages the wire format refused (logged, not sent)
+        if self.exposed:
+            log.warning("publishing on %s, beyond loopback: anyone who can reach this host can subscribe "
+                        "(use tcp://127.0.0.1:PORT or ipc:// to keep it local)", self.bound_endpoint)
+        else:
+            log.info("publishing on %s", self.bound_endpoint)
 
     def send(self, topic: str, payload: dict) -> bool:
-        frames = wire.encode(topic, payload)
+        try:
+            frames = wire.encode(topic, payload)
+        except wire.WireError as exc:
+            self.refused += 1
+            if self.refused == 1 or self.refused % 1000 == 0:
+                log.error("not publishing a %s message (%d so far): %s", topic, self.refused, exc)
+            return False
         try:
             self.socket.send_multipart(frames, flags=zmq.NOBLOCK)
         except zmq.Again:

@@ -3,6 +3,13 @@
 This module owns the schema and imports nothing heavier than msgpack, so subscribers can use it
 without numpy, numba or torch. Bump ``SCHEMA_VERSION`` on any incompatible change.
 
+Receiving: :func:`receive` (decode + :func:`validate`) is the one check every subscriber in the
+package uses. It accepts a message only if every documented field is present with its documented
+type, every number is finite and every string, list, map and byte string is within bounds
+(:data:`MAX_MESSAGE_BYTES` in all), and raises :class:`WireError` (one line) otherwise, so a
+subscriber counts and skips a bad message instead of failing on it. Unknown extra fields are allowed
+(a newer publisher) but bounded too.
+
 Every payload carries these common fields:
 
 | topic | field | type | meaning |
@@ -51,6 +58,12 @@ Every payload carries these common fields:
 | health | queue_depth | int | blocks waiting for the pipeline |
 | health | stage_ms | map | per stage: `{p50, p99}` processing time in ms |
 | health | cpu_percent | float | process CPU use over the last interval (100 = one core) |
+| health | exposed | bool | true when the publishing socket is bound beyond loopback: anyone on the network can subscribe |
+| array | mics | list[list[float]] | mic positions `[x, y, z]` in metres, in the profile's order (sent once a second with `health`, sharing its `seq`) |
+| array | kind | str | `planar`, `linear` or `3d` |
+| array | ambiguity | str | as in `doa` |
+| array | sample_rate | int | the profile's sample rate, Hz |
+| array | estimator | str | as in `doa` |
 """
 
 from __future__ import annotations
@@ -61,7 +74,7 @@ import re
 import msgpack
 
 SCHEMA_VERSION = 1
-TOPICS = ("doa", "tracks", "embedding", "health")
+TOPICS = ("doa", "tracks", "embedding", "health", "array")
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5570"
 
 COMMON_FIELDS = ("v", "seq", "array", "frame_id", "t_end", "wall_time")
@@ -70,15 +83,40 @@ TOPIC_FIELDS = {
     "tracks": ("ambiguity", "tracks"),
     "embedding": ("model", "dtype", "shape", "data"),
     "health": ("state", "uptime_s", "windows", "overflows", "dropped_blocks", "bad_blocks",
-               "queue_depth", "stage_ms", "cpu_percent"),
+               "queue_depth", "stage_ms", "cpu_percent", "exposed"),
+    "array": ("mics", "kind", "ambiguity", "sample_rate", "estimator"),
 }
 SOURCE_FIELDS = ("azimuth_deg", "elevation_deg", "x", "y", "z", "confidence")
 TRACK_FIELDS = ("id", "azimuth_deg", "elevation_deg", "x", "y", "z", "activity", "age_s", "silent_s",
                 "angular_speed_dps", "azimuth_rate_dps", "level_db")
 
 
+# Types of the fields in the table above, by field name (a name means the same in every topic; a
+# test checks this against the table).
+FIELD_TYPES = {
+    "v": "int", "seq": "int", "array": "str", "frame_id": "str", "t_end": "float", "wall_time": "float",
+    "estimator": "str", "active": "bool", "level_db": "float", "ambiguity": "str", "sources": "list[map]",
+    "azimuth_deg": "float", "elevation_deg": "float", "x": "float", "y": "float", "z": "float",
+    "confidence": "float", "tracks": "list[map]", "id": "int", "activity": "float", "age_s": "float",
+    "silent_s": "float", "angular_speed_dps": "float", "azimuth_rate_dps": "float", "model": "str",
+    "dtype": "str", "shape": "list[int]", "data": "bytes", "state": "str", "uptime_s": "float", "windows": "int",
+    "overflows": "int", "dropped_blocks": "int", "bad_blocks": "int", "queue_depth": "int", "stage_ms": "map",
+    "cpu_percent": "float", "exposed": "bool", "mics": "list[list[float]]", "kind": "str", "sample_rate": "int",
+}
+# Value ranges a subscriber may rely on (inclusive).
+FIELD_RANGES = {
+    "azimuth_deg": (-180.0, 180.0), "elevation_deg": (-90.0, 90.0), "x": (-1.0, 1.0), "y": (-1.0, 1.0),
+    "z": (-1.0, 1.0), "confidence": (0.0, 1.0), "activity": (0.0, 1.0), "id": (0, 2**53), "seq": (0, 2**53),
+}
+MAX_MESSAGE_BYTES = 1 << 20  # whole message; subscribers also set ZMQ_MAXMSGSIZE to this
+MAX_STRING = 256  # characters in any string
+MAX_ITEMS = 256  # entries of any list, or fields of any map
+MAX_BYTES = 64 << 10  # bytes in a byte string (an embedding is ~320)
+MAX_NUMBER = 1e15  # larger magnitudes are refused: no field means that much
+
+
 class WireError(ValueError):
-    """A message that does not follow the schema."""
+    """A message that does not follow the schema (the text is one line naming what is wrong)."""
 
 
 def parse_field_table(text: str) -> list[tuple[str, str, str]]:
@@ -132,6 +170,12 @@ def health_payload(base: dict, **fields) -> dict:
     return {**base, **fields}
 
 
+def array_payload(base: dict, mics, kind: str, ambiguity: str, sample_rate: int, estimator: str) -> dict:
+    """An ``array`` payload: the geometry a view needs to draw the array (``mics``: rows ``[x, y, z]``)."""
+    return {**base, "mics": [[float(v) for v in row] for row in mics], "kind": kind, "ambiguity": ambiguity,
+            "sample_rate": int(sample_rate), "estimator": estimator}
+
+
 def encode(topic: str, payload: dict) -> list[bytes]:
     """Multipart frames ``[topic, msgpack(payload)]``; refuses NaN/Inf so none is ever published."""
     if topic not in TOPICS:
@@ -141,37 +185,126 @@ def encode(topic: str, payload: dict) -> list[bytes]:
 
 
 def decode(frames: list[bytes]) -> tuple[str, dict]:
-    """(topic, payload) from multipart frames; raises WireError on a malformed message."""
-    if len(frames) != 2:
-        raise WireError(f"expected 2 frames [topic, payload], got {len(frames)}")
+    """(topic, payload) from multipart frames, with bounded unpacking; raises WireError on a
+    malformed message. Does not check the fields: see :func:`receive`."""
+    if not isinstance(frames, (list, tuple)) or len(frames) != 2:
+        raise WireError(f"expected 2 frames [topic, payload], got {len(frames) if isinstance(frames, (list, tuple)) else frames!r}")
+    head, body = frames
+    if len(head) > 32 or len(body) > MAX_MESSAGE_BYTES:
+        raise WireError(f"message too large ({len(head) + len(body)} bytes)")
     try:
-        topic = frames[0].decode()
-        payload = msgpack.unpackb(frames[1], raw=False)
-    except (UnicodeDecodeError, ValueError, msgpack.ExtraData) as exc:
-        raise WireError(f"undecodable message: {exc}") from None
+        topic = bytes(head).decode()
+        payload = msgpack.unpackb(body, raw=False, strict_map_key=True, max_str_len=MAX_BYTES,
+                                  max_bin_len=MAX_BYTES, max_array_len=4 * MAX_ITEMS, max_map_len=4 * MAX_ITEMS,
+                                  max_ext_len=0)
+    except (UnicodeDecodeError, ValueError, TypeError, RecursionError, msgpack.ExtraData,
+            msgpack.UnpackException) as exc:
+        raise WireError(f"undecodable message: {_one_line(exc)}") from None
     if not isinstance(payload, dict):
         raise WireError(f"{topic}: payload is not a map")
     return topic, payload
 
 
+def receive(frames: list[bytes]) -> tuple[str, dict]:
+    """A received message's (topic, payload), decoded and validated; raises WireError otherwise."""
+    topic, payload = decode(frames)
+    validate(topic, payload)
+    return topic, payload
+
+
 def validate(topic: str, payload: dict) -> None:
-    """Raise WireError unless ``payload`` has every field of its topic."""
+    """Raise WireError unless ``payload`` is a valid ``topic`` message: every field present with its
+    type, finite and in range, sizes bounded (see the module doc)."""
+    if topic not in TOPICS:
+        raise WireError(f"unknown topic {topic[:32]!r}")
+    if not isinstance(payload, dict):
+        raise WireError(f"{topic}: payload is not a map")
     expected = COMMON_FIELDS + TOPIC_FIELDS.get(topic, ())
     missing = [f for f in expected if f not in payload]
     if missing:
         raise WireError(f"{topic}: missing fields {', '.join(missing)}")
-    if payload["v"] != SCHEMA_VERSION:
-        raise WireError(f"{topic}: schema version {payload['v']} (this subscriber reads {SCHEMA_VERSION})")
-    if topic == "doa":
-        for src in payload["sources"]:
-            lacking = [f for f in SOURCE_FIELDS if f not in src]
+    if type(payload["v"]) is not int or payload["v"] != SCHEMA_VERSION:
+        raise WireError(f"{topic}: schema version {str(payload['v'])[:16]} (this subscriber reads {SCHEMA_VERSION})")
+    _check_map(payload, expected, topic)
+    nested = {"doa": ("sources", SOURCE_FIELDS), "tracks": ("tracks", TRACK_FIELDS)}.get(topic)
+    if nested is not None:
+        name, fields = nested
+        for i, entry in enumerate(payload[name]):
+            if not isinstance(entry, dict):
+                raise WireError(f"{topic}.{name}[{i}]: expected a map")
+            lacking = [f for f in fields if f not in entry]
             if lacking:
-                raise WireError(f"doa: source missing {', '.join(lacking)}")
-    if topic == "tracks":
-        for trk in payload["tracks"]:
-            lacking = [f for f in TRACK_FIELDS if f not in trk]
-            if lacking:
-                raise WireError(f"tracks: track missing {', '.join(lacking)}")
+                raise WireError(f"{topic}: {name[:-1]} missing {', '.join(lacking)}")
+            _check_map(entry, fields, f"{topic}.{name}[{i}]")
+    if topic == "health":
+        for stage, times in payload["stage_ms"].items():
+            if not isinstance(times, dict) or any(not _is_number(v) for v in times.values()):
+                raise WireError(f"health.stage_ms.{str(stage)[:32]}: expected a map of finite numbers")
+
+
+def _check_map(obj: dict, fields, where: str) -> None:
+    if len(obj) > MAX_ITEMS:
+        raise WireError(f"{where}: {len(obj)} fields (at most {MAX_ITEMS})")
+    for name in fields:
+        _check_value(obj[name], FIELD_TYPES[name], f"{where}.{name}", FIELD_RANGES.get(name))
+    for name, value in obj.items():  # unknown fields: only bounded in size
+        if name not in fields:
+            _check_any(value, f"{where}.{str(name)[:32]}", depth=0)
+
+
+def _is_number(value) -> bool:
+    return (type(value) in (int, float)) and math.isfinite(value) and abs(value) <= MAX_NUMBER
+
+
+def _check_value(value, kind: str, where: str, bounds=None) -> None:
+    if kind == "int":
+        ok = type(value) is int and abs(value) <= MAX_NUMBER
+    elif kind == "float":
+        ok = _is_number(value)
+    elif kind == "bool":
+        ok = type(value) is bool
+    elif kind == "str":
+        ok = isinstance(value, str) and len(value) <= MAX_STRING
+    elif kind == "bytes":
+        ok = isinstance(value, bytes) and len(value) <= MAX_BYTES
+    elif kind == "map":
+        ok = isinstance(value, dict) and len(value) <= MAX_ITEMS
+    elif kind.startswith("list[") and kind.endswith("]"):
+        ok = isinstance(value, list) and len(value) <= MAX_ITEMS
+        if ok and kind != "list[map]":  # maps are checked by their own fields
+            for i, item in enumerate(value):
+                _check_value(item, kind[5:-1], f"{where}[{i}]")
+    else:  # pragma: no cover - a field type this module does not know
+        raise WireError(f"{where}: unknown field type {kind}")
+    if not ok:
+        raise WireError(f"{where}: expected {kind}, got {_describe(value)}")
+    if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        raise WireError(f"{where}: {value!r} is outside [{bounds[0]:g}, {bounds[1]:g}]")
+
+
+def _check_any(value, where: str, depth: int) -> None:
+    """An unknown field: any msgpack value, finite, within the size bounds, nested at most 4 deep."""
+    if depth > 4:
+        raise WireError(f"{where}: nested too deeply")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise WireError(f"{where}: not finite")
+    if isinstance(value, (str, bytes)) and len(value) > MAX_BYTES:
+        raise WireError(f"{where}: too long")
+    if isinstance(value, (list, dict)):
+        if len(value) > MAX_ITEMS:
+            raise WireError(f"{where}: {len(value)} entries (at most {MAX_ITEMS})")
+        for item in (value.values() if isinstance(value, dict) else value):
+            _check_any(item, where, depth + 1)
+
+
+def _describe(value) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:40]}{'…' if len(text) > 40 else ''}"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()
+    return text[0][:200] if text else type(exc).__name__
 
 
 def _check_finite(obj, where: str) -> None:

@@ -59,6 +59,8 @@ def _srp_phat(profile, layout, config, weights) -> Localizer:
 
 
 def _neural(profile, layout, config, weights) -> Localizer:
+    if weights and not Path(weights).is_file():  # before importing torch (seconds)
+        raise UserError(f"{weights}: neural weights not found")
     from arraydaemon.localizers.neural.stage import NeuralLocalizer  # torch only when asked for
 
     return NeuralLocalizer.from_weights(profile, layout, config, Path(weights) if weights else None)

@@ -16,57 +16,45 @@ import time
 
 from arraydaemon.core.errors import UserError
 from arraydaemon.io import wire
+from arraydaemon.io.subscriber import Subscriber
 from arraydaemon.reason.llm import LlmSettings, check_llm_url, respond
 from arraydaemon.reason.memory import SUBSCRIBED, SceneMemory
 
 
 class SceneListener:
-    """A SUB socket feeding a SceneMemory; ``pump`` for a while, or ``start`` a background thread."""
+    """A validating subscriber feeding a SceneMemory; ``pump`` for a while, or ``start`` a thread.
+
+    A message that fails validation, or that the memory cannot use, is counted in ``malformed`` and
+    skipped; a flood of messages cannot hold ``pump`` past its deadline, and the socket keeps at
+    most a few hundred messages queued (see :class:`arraydaemon.io.subscriber.Subscriber`)."""
 
     def __init__(self, endpoint: str, memory: SceneMemory):
-        import zmq  # imported on use, so importing this module does not load ZeroMQ
-
         self.endpoint = endpoint
         self.memory = memory
-        self._zmq = zmq
-        self._ctx = zmq.Context.instance()
-        self.socket = self._ctx.socket(zmq.SUB)
-        self.socket.setsockopt(zmq.LINGER, 0)
-        self.socket.setsockopt(zmq.RCVHWM, 10000)
-        try:
-            self.socket.connect(endpoint)
-        except zmq.ZMQError as exc:
-            self.socket.close()
-            raise UserError(f"cannot connect to {endpoint}: {exc.strerror}") from None
-        for topic in SUBSCRIBED:
-            self.socket.setsockopt(self._zmq.SUBSCRIBE, topic.encode())
+        self.subscriber = Subscriber(endpoint, SUBSCRIBED)
         self.malformed = 0
         self.last_error = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def pump(self, seconds: float) -> int:
-        """Receive for ``seconds`` (or until stopped); returns the number of messages."""
+        """Receive for ``seconds`` (or until stopped); returns the number of messages used."""
         deadline = time.monotonic() + seconds
         count = 0
-        while not self._stop.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            if not self.socket.poll(int(min(left, 0.2) * 1000) + 1):
-                continue
-            while True:  # drain what is queued
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            for topic, payload in self.subscriber.receive(min(deadline, time.monotonic() + 0.2)):
                 try:
-                    frames = self.socket.recv_multipart(self._zmq.NOBLOCK)
-                except self._zmq.Again:
-                    break
-                try:
-                    self.memory.update(*wire.decode(frames))
+                    self.memory.update(topic, payload)
                     count += 1
-                except wire.WireError as exc:
+                except (wire.WireError, ValueError, TypeError, KeyError, OverflowError) as exc:
                     self.malformed += 1
-                    self.last_error = str(exc)
+                    self.last_error = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         return count
+
+    @property
+    def rejected(self) -> int:
+        """Messages skipped: failed validation, or unusable by the memory."""
+        return self.malformed + self.subscriber.rejected
 
     def wait_first(self, seconds: float) -> bool:
         """Receive until the first message or ``seconds``; True if something arrived."""
@@ -85,7 +73,7 @@ class SceneListener:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
-        self.socket.close()
+        self.subscriber.close()
 
 
 def run(endpoint: str, *, asks: list[str], describe: bool, listen_s: float, wait_s: float, duration_s: float | None,
@@ -110,9 +98,9 @@ def run(endpoint: str, *, asks: list[str], describe: bool, listen_s: float, wait
     try:
         if asks:
             if not listener.wait_first(wait_s):
-                if listener.malformed:
-                    raise UserError(f"{endpoint}: {listener.malformed} unreadable message(s) in {wait_s:g} s, e.g. "
-                                    f"{listener.last_error}")
+                if listener.rejected:
+                    raise UserError(f"{endpoint}: {listener.rejected} unreadable message(s) in {wait_s:g} s, e.g. "
+                                    f"{listener.last_error or listener.subscriber.last_error}")
                 raise UserError(f"no messages from {endpoint} within {wait_s:g} s; is the daemon publishing there "
                                 "(arraydaemon run/replay --endpoint ...)?")
             listener.pump(listen_s)

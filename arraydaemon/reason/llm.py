@@ -1,17 +1,26 @@
 """The LLM path: the question and the scene, as structured text, sent to any OpenAI-compatible
-``/chat/completions`` endpoint (llama.cpp server, vLLM, Ollama) with ``urllib``.
+``/chat/completions`` endpoint (llama.cpp server, vLLM, Ollama).
 
 Any failure is an :class:`LlmError` with a one-line reason; :func:`respond` then prints that line
 and falls back to the built-in :func:`~arraydaemon.reason.answers.answer`.
+
+The client is the standard library's ``http.client`` with three guarantees the usual clients do not
+give together: an overall deadline (a watchdog closes the socket when ``timeout_s`` is up, so a server
+sending a byte now and then cannot stretch it), a response size cap (:data:`MAX_RESPONSE_BYTES`), and
+no redirects (a redirect is reported, never followed: it could carry the API key to another origin or
+turn the POST into a GET). HTTPS certificates are verified against the system's trust store.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
+import ssl
 import sys
-import urllib.error
-import urllib.request
+import threading
+import time
+import urllib.parse
 from dataclasses import dataclass
 
 from arraydaemon.core.errors import UserError
@@ -26,8 +35,76 @@ A source's id stays the same while it is tracked. Answer in one or two short sen
 scene cannot answer the question, say so."""
 
 
+MAX_RESPONSE_BYTES = 1 << 20  # a chat completion of 300 tokens is a few kB
+
+
 class LlmError(Exception):
     """The chat-completions endpoint could not answer; the message is one line."""
+
+
+def _post(endpoint: str, body: bytes, headers: dict, timeout_s: float) -> tuple[int, str, bytes]:
+    """POST ``body`` to ``endpoint``: (status, reason, response body), within ``timeout_s`` in all
+    and at most :data:`MAX_RESPONSE_BYTES`; raises LlmError, or TimeoutError at the deadline."""
+    parts = urllib.parse.urlsplit(endpoint)
+    deadline = time.monotonic() + timeout_s
+    try:
+        if parts.scheme == "https":
+            conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout_s,
+                                               context=ssl.create_default_context())
+        else:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout_s)
+    except ValueError as exc:  # e.g. a port that is not a number
+        raise LlmError(f"{endpoint}: {exc}") from None
+    expired = threading.Event()
+    sockets = []  # the connection's socket, kept: http.client drops its own reference once the
+    # response owns the stream, and the watchdog must still reach it
+
+    def expire() -> None:  # the overall deadline: unblock any read or write in progress
+        expired.set()
+        for sock in sockets:
+            try:
+                sock.shutdown(2)
+            except OSError:
+                pass
+
+    watchdog = threading.Timer(timeout_s, expire)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn.connect()
+        sockets.append(conn.sock)
+        if expired.is_set():  # the deadline passed while connecting
+            raise TimeoutError
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        if 300 <= response.status < 400:
+            where = response.getheader("Location", "")[:120]
+            raise LlmError(f"{endpoint}: HTTP {response.status} redirect to {where!r}, not followed "
+                           "(give the final URL)")
+        chunks, size = [], 0
+        while True:
+            chunk = response.read1(65536)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                raise LlmError(f"{endpoint}: response larger than {MAX_RESPONSE_BYTES >> 20} MB, not read")
+            chunks.append(chunk)
+        if expired.is_set():  # the watchdog ended the stream: what was read is incomplete
+            raise TimeoutError
+        return response.status, response.reason, b"".join(chunks)
+    except (OSError, http.client.HTTPException) as exc:
+        if expired.is_set() or time.monotonic() >= deadline or isinstance(exc, TimeoutError):
+            raise TimeoutError from None
+        if isinstance(exc, ssl.SSLError):
+            raise LlmError(f"{endpoint}: TLS failed ({_first_line(str(exc))[:120]})") from None
+        if isinstance(exc, http.client.HTTPException):
+            raise LlmError(f"{endpoint}: not an HTTP response ({type(exc).__name__})") from None
+        raise LlmError(f"{endpoint}: cannot connect ({getattr(exc, 'strerror', None) or exc})") from None
+    finally:
+        watchdog.cancel()
+        conn.close()
 
 
 def chat_completions_url(base: str) -> str:
@@ -55,22 +132,13 @@ def ask_llm(question: str, memory: SceneMemory, url: str, model: str, timeout_s:
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
-    request = urllib.request.Request(endpoint, data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            raw = response.read()
-    except urllib.error.HTTPError as exc:
-        detail = _first_line(exc.read().decode("utf-8", "replace")) if exc.fp else ""
-        raise LlmError(f"{endpoint}: HTTP {exc.code} {exc.reason}" + (f" ({detail[:120]})" if detail else "")) from None
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        if isinstance(reason, TimeoutError) or "timed out" in str(reason):
-            raise LlmError(f"{endpoint}: no answer within {timeout_s:g} s") from None
-        raise LlmError(f"{endpoint}: cannot connect ({getattr(reason, 'strerror', None) or reason})") from None
+        status, reason, raw = _post(endpoint, body, headers, timeout_s)
     except TimeoutError:
         raise LlmError(f"{endpoint}: no answer within {timeout_s:g} s") from None
-    except (OSError, ValueError) as exc:
-        raise LlmError(f"{endpoint}: {_first_line(str(exc)) or type(exc).__name__}") from None
+    if not 200 <= status < 300:
+        detail = _first_line(raw[:2000].decode("utf-8", "replace"))
+        raise LlmError(f"{endpoint}: HTTP {status} {reason}" + (f" ({detail[:120]})" if detail else ""))
     try:
         data = json.loads(raw)
         content = data["choices"][0]["message"]["content"]

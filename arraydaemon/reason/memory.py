@@ -20,6 +20,9 @@ SUBSCRIBED = ("tracks", "doa", "embedding")
 MOVE_THRESHOLD_DEG = 15.0  # a source "moved" when it went this far from where it was first heard
 MOVING_WINDOW_S = 2.0  # ... and "is moving" when it went MOVING_MIN_DEG within the last seconds
 MOVING_MIN_DEG = 8.0
+# Bounds whatever a publisher sends: a minute of history at 10 windows/s is 600 entries.
+MAX_SOURCES = 256  # sources remembered (the least recently heard are forgotten first)
+MAX_HISTORY = 2000  # history entries per source
 
 
 # ----------------------------------------------------------------------------------------------
@@ -51,7 +54,8 @@ class SourceRecord:
     first_t: float  # stream time of the first detection
     first_wall: float  # wall-clock (Unix) seconds of the first detection
     last_t: float  # stream time of the latest message that listed it
-    history: deque = field(default_factory=deque)  # (t, azimuth, elevation, (x, y, z) unit vector)
+    # (t, azimuth, elevation, (x, y, z) unit vector)
+    history: deque = field(default_factory=lambda: deque(maxlen=MAX_HISTORY))
     activity: float = 0.0  # 0..1
     level_db: float = -300.0  # dBFS
     peak_level_db: float = -300.0
@@ -181,6 +185,9 @@ class SceneMemory:
         horizon = self.now_t - self.memory_s
         for tid in [tid for tid, rec in self.sources.items() if rec.gone_t is not None and rec.gone_t < horizon]:
             del self.sources[tid]
+        if len(self.sources) > MAX_SOURCES:  # whatever a publisher sends, memory stays bounded
+            for tid in sorted(self.sources, key=lambda k: self.sources[k].last_t)[:len(self.sources) - MAX_SOURCES]:
+                del self.sources[tid]
         for rec in self.sources.values():
             while len(rec.history) > 1 and rec.history[0][0] < horizon:
                 rec.history.popleft()

@@ -209,7 +209,7 @@ def run_benchmarks(mic_counts=(4, 8, 16, 32), seconds: float = 10.0, repeats: in
             f"| {cell('publish')} | {cell('pipeline')} | {r['hop_ms'] / s['pipeline'][0]:.0f}× |")
     if not neural_available():
         out(f"\n(No neural rows: no weights at {NEURAL_WEIGHTS}; train them with `arraydaemon train`.)")
-    out("\nKernels vs their numpy references (arraydaemon/reference.py) at one hop's sizes; median µs.\n")
+    out("\nKernels vs their numpy references (arraydaemon/core/reference.py) at one hop's sizes; median µs.\n")
     out("| kernel | mics | shape | numba µs | numpy µs | speed-up |")
     out("|---|---|---|---|---|---|")
     kernel_results = {}

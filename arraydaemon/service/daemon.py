@@ -43,7 +43,7 @@ from arraydaemon.io.files import ChannelMapper
 from arraydaemon.io.notify import Notifier
 from arraydaemon.io.publisher import ZmqPublisher
 from arraydaemon.pipeline import Pipeline, StageTimer
-from arraydaemon.service.health import HEALTH_PERIOD_S, HealthReporter
+from arraydaemon.service.health import HEALTH_PERIOD_S, HealthReporter, array_payload
 from arraydaemon.service.settings import RunSettings, resolve_run
 
 log = logging.getLogger("arraydaemon.service.daemon")
@@ -338,8 +338,10 @@ class Daemon:
             wall_time=now, windows=self.windows, overflows=self.overflows,
             dropped_blocks=self.queue.dropped + sum(self._child_dropped.values()),
             bad_blocks=self._bad_blocks_done + session.pipeline.features.bad_blocks,
-            queue_depth=len(self.queue), stage_ms=session.pipeline.timer.summary(), child=self.capture)
+            queue_depth=len(self.queue), stage_ms=session.pipeline.timer.summary(), exposed=self.publisher.exposed,
+            child=self.capture)
         self.publisher.send("health", payload)
+        self.publisher.send("array", array_payload(session.profile, session.pipeline.options.estimator, payload))
 
 
 def run_daemon(args) -> int:

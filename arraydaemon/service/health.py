@@ -1,4 +1,5 @@
-"""The ``health`` topic: one message a second from the daemon (and from a publishing replay).
+"""The ``health`` topic: one message a second from the daemon (and from a publishing replay), each
+followed by an ``array`` message (the geometry, :func:`array_payload`).
 
 :class:`HealthReporter` numbers the messages, measures CPU use between them and builds the payload
 through the wire module; the caller says what state it is in and sends it.
@@ -37,6 +38,14 @@ class CpuMeter:
         return 100.0 * used / elapsed if elapsed > 0 else 0.0
 
 
+def array_payload(profile: ArrayProfile, estimator: str, health: dict) -> dict:
+    """The ``array`` payload sent with the ``health`` payload ``health`` (same common fields): the mic
+    positions and what the geometry cannot tell apart, for views that draw the array."""
+    base = {k: health[k] for k in wire.COMMON_FIELDS}
+    return wire.array_payload(base, profile.mics.tolist(), profile.geometry.kind, profile.geometry.ambiguity,
+                              profile.sample_rate, estimator)
+
+
 def _finite(value: float) -> float:
     return value if math.isfinite(value) else 0.0
 
@@ -51,7 +60,7 @@ class HealthReporter:
 
     def payload(self, profile: ArrayProfile, *, state: str, t_end: float, wall_time: float, windows: int,
                 overflows: int, dropped_blocks: int, bad_blocks: int, queue_depth: int, stage_ms: dict,
-                child=None) -> dict:
+                exposed: bool, child=None) -> dict:
         """The next ``health`` payload; ``t_end`` and ``wall_time`` are now on the stream clock and
         in UNIX time, ``stage_ms`` the pipeline timer's summary; ``child``: a process whose CPU use
         counts too."""
@@ -67,6 +76,7 @@ class HealthReporter:
             queue_depth=queue_depth,
             stage_ms=stage_ms,
             cpu_percent=_finite(self.cpu.percent(child)),
+            exposed=bool(exposed),
         )
         self.seq += 1
         return payload

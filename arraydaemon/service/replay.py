@@ -1,7 +1,8 @@
 """Replaying a recording through the live pipeline, in real time or as fast as possible.
 
-While publishing, a replay sends ``health`` once a second like the daemon (state ``replay``, then
-``stopping`` after the last window), so subscribers and views see the same topics either way.
+While publishing, a replay sends ``health`` (and ``array``) once a second like the daemon (state
+``replay``, then ``stopping`` after the last window), so subscribers and views see the same topics
+either way.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from arraydaemon.core.profiles import ArrayProfile
 from arraydaemon.io.files import FileSource
 from arraydaemon.io.publisher import ZmqPublisher
 from arraydaemon.pipeline import Pipeline, WindowResult
-from arraydaemon.service.health import HEALTH_PERIOD_S, HealthReporter
+from arraydaemon.service.health import HEALTH_PERIOD_S, HealthReporter, array_payload
 
 
 @dataclass(frozen=True)
@@ -31,17 +32,20 @@ def replay_file(path: str | Path, profile: ArrayProfile, options: PipelineOption
                 notify: Callable[[str], None] | None = None) -> ReplayResult:
     """Replays ``path`` through a new pipeline; ``on_result`` gets every window's result. With
     ``realtime``, blocks are paced like a live device's."""
+    source = FileSource(path, profile, notify=notify)  # a bad file fails before the pipeline is built
     pipeline = Pipeline(profile, options, publisher)
-    source = FileSource(path, profile, block_size=pipeline.layout.hop_samples, notify=notify)
+    source.block_size = pipeline.layout.hop_samples
     health = HealthReporter() if publisher is not None else None
     start = next_health = time.monotonic()
     t_end = 0.0
 
     def send_health(state: str) -> None:
-        publisher.send("health", health.payload(
+        payload = health.payload(
             profile, state=state, t_end=t_end, wall_time=time.time(), windows=pipeline.windows, overflows=0,
             dropped_blocks=0, bad_blocks=pipeline.features.bad_blocks, queue_depth=0,
-            stage_ms=pipeline.timer.summary()))
+            stage_ms=pipeline.timer.summary(), exposed=publisher.exposed)
+        publisher.send("health", payload)
+        publisher.send("array", array_payload(profile, options.estimator, payload))
 
     for block in source.blocks():
         t_end = block.t_start + len(block.samples) / block.sample_rate

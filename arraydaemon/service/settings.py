@@ -33,8 +33,9 @@ from pathlib import Path
 
 from arraydaemon.core.errors import ConfigError, UserError
 from arraydaemon.core.options import MAX_HOP_S, MAX_INTEGRATION_S, MAX_SOURCES, PipelineOptions, valid_integration
-from arraydaemon.core.validation import check_keys, is_number, key_error, read_yaml_file
+from arraydaemon.core.validation import check_keys, is_number, key_error, read_yaml_file, short_repr
 from arraydaemon.io import wire
+from arraydaemon.io.endpoints import check_endpoint
 from arraydaemon.localizers.base import ESTIMATOR_NAMES, ESTIMATORS, default_estimator
 
 DEFAULT_PATH = Path("/etc/arraydaemon/arraydaemon.yaml")
@@ -87,12 +88,14 @@ def parse_config(data, source: str = "<config>", path: Path | None = None) -> Da
 
     if "endpoint" in data:
         v = data["endpoint"]
-        if not isinstance(v, str) or "://" not in v:
-            raise _fail(source, "endpoint", "a ZeroMQ endpoint such as tcp://127.0.0.1:5570 or ipc:///PATH", v)
+        try:
+            check_endpoint(v)
+        except UserError:
+            raise _fail(source, "endpoint", "a ZeroMQ endpoint such as tcp://127.0.0.1:5570 or ipc:///PATH", v) from None
         out["endpoint"] = v
     if "estimator" in data:
         v = data["estimator"]
-        if v not in ESTIMATORS:
+        if not isinstance(v, str) or v not in ESTIMATORS:
             raise _fail(source, "estimator", f"one of {', '.join(ESTIMATOR_NAMES)}", v)
         out["estimator"] = v
     if "weights" in data:
@@ -164,7 +167,7 @@ def parse_latency(value, where: str) -> str | float:
             number = None
     if is_number(number) and 0 < number <= 2.0:
         return float(number)
-    raise ConfigError(f"{where}: expected 'low', 'high' or seconds in (0, 2], got {value!r}")
+    raise ConfigError(f"{where}: expected 'low', 'high' or seconds in (0, 2], got {short_repr(value)}")
 
 
 def load_config(path: str | os.PathLike) -> DaemonConfig:

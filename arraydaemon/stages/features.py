@@ -72,6 +72,9 @@ def hann(n: int) -> np.ndarray:
     return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
 
 
+MAX_SAMPLE = 1000.0  # 60 dB above full scale; larger input samples are clipped to it
+
+
 class GccPhatFeatures:
     """Stage: AudioBlock → list of FeatureWindow (one per completed hop)."""
 
@@ -110,6 +113,10 @@ class GccPhatFeatures:
             self.bad_blocks += 1
             samples = np.zeros_like(samples)
             self._bad_until = start_index + len(samples)
+        elif np.abs(samples).max(initial=0.0) > MAX_SAMPLE:
+            # Finite but absurd (a broken driver, a file of raw floats): clipped, so that spectra,
+            # cross-spectra and levels stay finite in float32.
+            samples = np.clip(samples, -MAX_SAMPLE, MAX_SAMPLE)
         pending = np.concatenate([self._pending, samples.astype(np.float32, copy=False)])
         spec = kernels.stft(pending, self.window, lay.frame_hop)
         n_new = spec.shape[0]

@@ -3,7 +3,7 @@
 Model (see ``arraydaemon/data/MODEL_CARD.md``):
 
 - tokens are (time group, mic pair) GCC-PHAT lag vectors over every pair of (up to 8) mics
-  (``neural_features``), each carrying the pair's relative position ``r_j - r_i`` through a
+  (``tokens.py``), each carrying the pair's relative position ``r_j - r_i`` through a
   sinusoidal encoding, so any registered array works without retraining and mic order does not
   matter;
 - a transformer encoder with a causal mask over time groups (a token sees its own and earlier

@@ -14,7 +14,7 @@ from arraydaemon.localizers.neural.model import SpatialTransformer
 def set_threads(n: int = 1) -> None:
     """Pin torch and numpy's BLAS to ``n`` threads: two OpenMP threads on a busy 2-core machine run
     far slower, and OpenBLAS, left alone, split the estimator's small products over both cores (the
-    live 8-channel neural daemon: 116 % CPU, 19 % once limited, at the same latency; README "Latency")."""
+    live 8-channel neural daemon: 116 % CPU, 19 % once limited, at the same latency; BENCHMARKS.md)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     threadpool_limits(limits=n, user_api="blas")  # lasts for the process (not used as a context)
     torch.set_num_threads(n)

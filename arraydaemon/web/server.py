@@ -1,0 +1,197 @@
+"""``arraydaemon web``: an aiohttp server with one page (``static/``) and a WebSocket feed (``/ws``).
+
+Routes: ``/`` (the page), ``/app.js``, ``/style.css``, ``/ws`` (the feed, see
+:mod:`arraydaemon.web.feed`) and ``/status`` (JSON: the feed's counters and each browser's queue).
+The page's files are read from the package once at start; nothing is fetched from anywhere else,
+and the page's Content-Security-Policy allows only this server.
+
+Bound to loopback (the default), the server answers only requests whose ``Host`` is a loopback
+name, so a web page elsewhere cannot reach it through DNS rebinding; a WebSocket whose ``Origin``
+is not this server is refused everywhere (another site's page cannot read the feed). Binding
+beyond loopback prints a warning, like the daemon's publishing socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import re
+import signal
+import sys
+from importlib import resources
+
+from aiohttp import WSCloseCode, WSMsgType, web
+from yarl import URL
+
+from arraydaemon.core.errors import UserError
+from arraydaemon.web.feed import Feed
+
+DEFAULT_HTTP = "127.0.0.1:8570"
+MAX_CLIENTS = 32
+STATUS_PERIOD_S = 1.0
+STATIC = {"index.html": "text/html", "app.js": "text/javascript", "style.css": "text/css"}
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                               "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+_HTTP = re.compile(r"\A(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?))"
+                   r":(?P<port>\d{1,5})\Z")
+_LOOPBACK_NAMES = ("localhost",)
+
+
+def parse_http(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[IPv6]:PORT`` too; port 0 picks a free one) as ``(host, port)``."""
+    m = _HTTP.match(text or "")
+    if m is None:
+        raise UserError(f"--http {text!r}: expected HOST:PORT, e.g. {DEFAULT_HTTP} (or [::1]:8570)")
+    host, port = m.group("v6") or m.group("host"), int(m.group("port"))
+    if m.group("v6"):
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise UserError(f"--http {text!r}: {host} is not an IPv6 address") from None
+    if port > 65535:
+        raise UserError(f"--http {text!r}: port {port} is not in 0-65535")
+    return host, port
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether only this machine reaches ``host`` (a loopback address or ``localhost``)."""
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_name(host_header: str) -> str:
+    """The name in a ``Host`` header (``127.0.0.1:8570``, ``[::1]:8570``, ``localhost``)."""
+    if host_header.startswith("["):
+        return host_header[1:host_header.find("]")] if "]" in host_header else host_header
+    return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
+
+
+def _load_static() -> dict[str, bytes]:
+    folder = resources.files("arraydaemon.web").joinpath("static")
+    return {name: folder.joinpath(name).read_bytes() for name in STATIC}
+
+
+def build_app(feed: Feed, loopback: bool) -> web.Application:
+    """The aiohttp application serving the page and ``feed``; with ``loopback``, only requests
+    naming a loopback host are answered."""
+    files = _load_static()
+    sockets: set[web.WebSocketResponse] = set()
+
+    @web.middleware
+    async def guard(request: web.Request, handler):
+        if loopback and not is_loopback_host(_host_name(request.host)):
+            return web.Response(status=421, text="this server answers only on its loopback address\n")
+        response = await handler(request)
+        response.headers.update(HEADERS)
+        return response
+
+    def static(name: str):
+        async def handler(request: web.Request) -> web.Response:
+            return web.Response(body=files[name], content_type=STATIC[name], charset="utf-8")
+        return handler
+
+    async def favicon(request: web.Request) -> web.Response:
+        return web.Response(status=204)
+
+    async def status(request: web.Request) -> web.Response:
+        body = {**feed.status(), "clients": [{"sent": c.sent, "dropped": c.dropped, "queued": len(c.queue)}
+                                             for c in feed.clients], "inbox_dropped": feed.inbox_dropped,
+                "unencodable": feed.unencodable}
+        return web.json_response(body)
+
+    async def socket(request: web.Request) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if origin is not None and URL(origin).raw_authority != request.host:
+            return web.Response(status=403, text="cross-origin WebSocket refused\n")
+        if len(feed.clients) >= MAX_CLIENTS:
+            return web.Response(status=503, text=f"at most {MAX_CLIENTS} viewers\n")
+        ws = web.WebSocketResponse(heartbeat=10.0, compress=False, max_msg_size=4096, writer_limit=16384)
+        await ws.prepare(request)
+        client = feed.connect()
+        client.put(json.dumps(feed.status(client), separators=(",", ":")))
+        sockets.add(ws)
+        pump = asyncio.create_task(client.pump(ws.send_str))
+        try:
+            async for msg in ws:  # the page sends nothing; this waits for the close
+                if msg.type == WSMsgType.ERROR:
+                    break
+        finally:
+            feed.disconnect(client)
+            sockets.discard(ws)
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+        return ws
+
+    async def close_sockets(app: web.Application) -> None:
+        for ws in list(sockets):  # "going away": the page reconnects to the next server
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping"), 1.0)
+
+    app = web.Application(middlewares=[guard])
+    app.router.add_get("/", static("index.html"))
+    for name in STATIC:
+        if name != "index.html":
+            app.router.add_get(f"/{name}", static(name))
+    app.router.add_get("/favicon.ico", favicon)
+    app.router.add_get("/status", status)
+    app.router.add_get("/ws", socket)
+    app.on_shutdown.append(close_sockets)
+    return app
+
+
+async def _status_loop(feed: Feed) -> None:
+    while True:
+        await asyncio.sleep(STATUS_PERIOD_S)
+        for client in list(feed.clients):
+            client.put(json.dumps(feed.status(client), separators=(",", ":")))
+
+
+async def _serve(endpoint: str, host: str, port: int, out) -> int:
+    loop = asyncio.get_running_loop()
+    feed = Feed(endpoint, loop)
+    loopback = is_loopback_host(host)
+    runner = web.AppRunner(build_app(feed, loopback), access_log=None, handle_signals=False,
+                           shutdown_timeout=1.0)
+    await runner.setup()
+    try:
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:
+            raise UserError(f"--http {host}:{port}: cannot listen ({exc.strerror or exc})") from None
+        bound = runner.addresses[0][1] if runner.addresses else port
+        shown = f"[{host}]" if ":" in host else host
+        url = f"http://{shown}:{bound}/"
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        feed.start()
+        print(f"arraydaemon web: serving {url} (subscribed to {endpoint})", file=out, flush=True)
+        if not loopback:
+            print(f"arraydaemon web: warning: serving on {url}, beyond loopback: anyone who can reach this host "
+                  f"can watch the scene (use --http 127.0.0.1:PORT to keep it local)", file=out, flush=True)
+        status = asyncio.create_task(_status_loop(feed))
+        await stop.wait()
+        status.cancel()
+        return 0
+    finally:
+        await runner.cleanup()
+        feed.close()
+
+
+def serve(endpoint: str, http: str, out=sys.stderr) -> int:
+    """Subscribe to ``endpoint`` and serve the live view on ``http`` (``HOST:PORT``) until SIGINT
+    or SIGTERM; prints the URL (port 0: the one chosen) on ``out`` once serving."""
+    host, port = parse_http(http)
+    return asyncio.run(_serve(endpoint, host, port, out))

@@ -1,0 +1,1 @@
+"""Tests of arraydaemon.core: kernels, profiles, grids."""

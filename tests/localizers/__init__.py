@@ -1,0 +1,2 @@
+"""Tests of arraydaemon.localizers: SRP-PHAT, the scan, refinement, temporal integration; neural/
+for the neural localizer."""

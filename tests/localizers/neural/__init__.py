@@ -1,0 +1,1 @@
+"""Tests of arraydaemon.localizers.neural: tokens, model, runtime, stage."""

@@ -1,0 +1,1 @@
+"""Tests of arraydaemon.reason: the built-in answerer, scene memory and the reason command."""

@@ -1,0 +1,1 @@
+"""Tests of arraydaemon.research: simulation, datasets, training, evaluation, benchmarks, the training extra."""

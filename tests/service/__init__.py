@@ -1,0 +1,1 @@
+"""Tests of arraydaemon.service: the daemon's settings and configuration file."""

@@ -1,0 +1,1 @@
+"""Tests of arraydaemon.stages: features, tracker, publish."""

@@ -1,7 +1,7 @@
 """A real PortAudio device for live tests and benchmarks: a JACK server (jackd2, dummy backend)
 with a ``loopback`` client, and a player process that loops a multichannel signal into it.
 
-Used by ``tests/test_live.py`` and ``tools/bench_latency.py``. Needs ``jackd`` (Debian jackd2).
+Used by ``tests/integration/test_live.py`` and ``tools/bench_latency.py``. Needs ``jackd`` (Debian jackd2).
 
 The player runs as ``python -m arraydaemon.research.jack SCENE.npy RATE [DEVICE]``: it loops the
 ``[samples, channels]`` float32 array in SCENE.npy into DEVICE (``loopback``), prints ``playing``

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import scipy.fft
 
-from arraydaemon.research.simulate.geometry import _as_mic_positions, _as_signal, direction_vector
-from arraydaemon.research.simulate.noise import _add_sensor_noise
+from arraydaemon.research.simulate.geometry import as_mic_positions, as_signal, direction_vector
+from arraydaemon.research.simulate.noise import add_sensor_noise
 
 __all__ = ["free_field_scene"]
 
@@ -33,10 +33,10 @@ def free_field_scene(
 
     ``mic_positions`` ``[shape=(mics, 3)]``; returns float32 ``[shape=(samples, mics)]``.
     """
-    mics = _as_mic_positions(mic_positions)
+    mics = as_mic_positions(mic_positions)
     if not sources:
         raise ValueError("free_field_scene needs at least one source")
-    sigs = [_as_signal(s[0], f"source {i} signal") for i, s in enumerate(sources)]
+    sigs = [as_signal(s[0], f"source {i} signal") for i, s in enumerate(sources)]
     n = max(s.shape[0] for s in sigs)
     out = np.zeros((n, mics.shape[0]), dtype=np.float64)
     for sig, (_, az, el) in zip(sigs, sources):
@@ -60,5 +60,5 @@ def free_field_scene(
     if snr_db is not None:
         if rng is None:
             raise ValueError("free_field_scene: rng is required when snr_db is set")
-        out = _add_sensor_noise(out, snr_db, rng)
+        out = add_sensor_noise(out, snr_db, rng)
     return out.astype(np.float32)

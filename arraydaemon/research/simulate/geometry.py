@@ -42,21 +42,21 @@ def vector_to_angles(vector: np.ndarray) -> tuple[float, float]:
     return az, el
 
 
-def _as_mic_positions(mic_positions: np.ndarray) -> np.ndarray:
+def as_mic_positions(mic_positions: np.ndarray) -> np.ndarray:
     mics = np.asarray(mic_positions, dtype=np.float64)
     if mics.ndim != 2 or mics.shape[1] != 3 or mics.shape[0] < 1:
         raise ValueError(f"mic_positions must have shape (mics, 3), got {mics.shape}")
     return mics
 
 
-def _as_signal(signal: np.ndarray, what: str) -> np.ndarray:
+def as_signal(signal: np.ndarray, what: str) -> np.ndarray:
     sig = np.asarray(signal, dtype=np.float64)
     if sig.ndim != 1 or sig.shape[0] == 0:
         raise ValueError(f"{what} must be a non-empty 1-D signal, got shape {sig.shape}")
     return sig
 
 
-def _num_samples(duration_s: float, sample_rate: int) -> int:
+def num_samples(duration_s: float, sample_rate: int) -> int:
     if duration_s <= 0 or sample_rate <= 0:
         raise ValueError("duration_s and sample_rate must be positive")
     return int(round(duration_s * sample_rate))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from arraydaemon.research.simulate.geometry import _as_signal
+from arraydaemon.research.simulate.geometry import as_signal
 from arraydaemon.research.simulate.room import SceneResult, SourceSpec, room_scene
 
 __all__ = ["MovingSceneResult", "moving_source_scene"]
@@ -61,7 +61,7 @@ def moving_source_scene(
     ``segment_s`` seconds (with every segment's own reverberation). ``room_kwargs`` go to
     :func:`room_scene` (``room_dim``, ``array_centre``, ``snr_db``, ``max_order``, ...).
     """
-    sig = _as_signal(signal, "signal")
+    sig = as_signal(signal, "signal")
     way = np.asarray(path, dtype=np.float64)
     if way.ndim != 2 or way.shape[1] != 3 or way.shape[0] < 1 or np.any(np.diff(way[:, 0]) <= 0):
         raise ValueError("path must be a list of (time_s, azimuth_deg, elevation_deg) with increasing times")

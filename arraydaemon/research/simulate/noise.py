@@ -6,12 +6,12 @@ import math
 
 import numpy as np
 
-from arraydaemon.research.simulate.geometry import _as_mic_positions
+from arraydaemon.research.simulate.geometry import as_mic_positions
 
 __all__ = ["diffuse_noise"]
 
 
-def _diffuse_mixing(
+def diffuse_mixing(
     mic_positions: np.ndarray, frame: int, sample_rate: int, speed_of_sound: float
 ) -> np.ndarray:
     """Per-bin real mixing matrices A with A A^T = spherically-isotropic coherence.
@@ -19,7 +19,7 @@ def _diffuse_mixing(
     Coherence between mics i and j at frequency f: sinc(2 pi f d_ij / c), on the ``frame``-point
     rfft grid. Returns ``[shape=(frame // 2 + 1, mics, mics)]`` float64.
     """
-    mics = _as_mic_positions(mic_positions)
+    mics = as_mic_positions(mic_positions)
     d = np.linalg.norm(mics[:, None, :] - mics[None, :, :], axis=-1)
     f = np.fft.rfftfreq(frame, 1.0 / sample_rate)
     gamma = np.sinc(2.0 * f[:, None, None] * d[None, :, :] / speed_of_sound)
@@ -27,12 +27,12 @@ def _diffuse_mixing(
     return v * np.sqrt(np.clip(w, 0.0, None))[:, None, :]
 
 
-def _diffuse_frame(sample_rate: int) -> int:
+def diffuse_frame(sample_rate: int) -> int:
     """STFT frame for diffuse-noise synthesis: ~16 Hz resolution (1024 points at 16 kHz)."""
     return max(256, 1 << int(math.ceil(math.log2(sample_rate / 16.0))))
 
 
-def _diffuse_synth(
+def diffuse_synth(
     mixing: np.ndarray, num_samples: int, sample_rate: int, rng: np.random.Generator, exponent: float
 ) -> np.ndarray:
     """Stationary Gaussian noise with the cross-spectral coherence given by ``mixing``.
@@ -84,12 +84,12 @@ def diffuse_noise(
         raise ValueError(f"spectrum must be one of {sorted(exponents)}, got {spectrum!r}")
     if num_samples <= 0:
         raise ValueError("num_samples must be positive")
-    mixing = _diffuse_mixing(mic_positions, _diffuse_frame(sample_rate), sample_rate, speed_of_sound)
-    x = _diffuse_synth(mixing, num_samples, sample_rate, rng, exponents[spectrum])
+    mixing = diffuse_mixing(mic_positions, diffuse_frame(sample_rate), sample_rate, speed_of_sound)
+    x = diffuse_synth(mixing, num_samples, sample_rate, rng, exponents[spectrum])
     return x.astype(np.float32)
 
 
-def _add_sensor_noise(
+def add_sensor_noise(
     clean: np.ndarray, snr_db: float, rng: np.random.Generator
 ) -> np.ndarray:
     power = float(np.mean(clean.astype(np.float64) ** 2))

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.fft
 
-from arraydaemon.research.simulate.geometry import _as_mic_positions, _as_signal, direction_vector, vector_to_angles
-from arraydaemon.research.simulate.noise import _diffuse_frame, _diffuse_mixing, _diffuse_synth
+from arraydaemon.research.simulate.geometry import as_mic_positions, as_signal, direction_vector, vector_to_angles
+from arraydaemon.research.simulate.noise import diffuse_frame, diffuse_mixing, diffuse_synth
 
 __all__ = ["ISM_ORDER_CAP", "SceneResult", "SourceSpec", "room_scene"]
 
@@ -207,12 +207,12 @@ def room_scene(
     """
     import pyroomacoustics as pra
 
-    mics = _as_mic_positions(mic_positions)
+    mics = as_mic_positions(mic_positions)
     if not sources:
         raise ValueError("room_scene needs at least one source")
     if rt60 <= 0:
         raise ValueError(f"rt60 must be positive, got {rt60}")
-    sigs = [_as_signal(s.signal, f"source {i} signal") for i, s in enumerate(sources)]
+    sigs = [as_signal(s.signal, f"source {i} signal") for i, s in enumerate(sources)]
     for i, s in enumerate(sources):
         if not s.distance_m > 0:
             raise ValueError(f"source {i}: distance_m must be positive, got {s.distance_m}")
@@ -284,7 +284,7 @@ def room_scene(
 
     offset = pra.constants.get("frac_delay_length") // 2
     n_mics = mics.shape[0]
-    mixing = _diffuse_mixing(mics, _diffuse_frame(sample_rate), sample_rate, speed_of_sound)
+    mixing = diffuse_mixing(mics, diffuse_frame(sample_rate), sample_rate, speed_of_sound)
     if add_tail:
         n_tail = int(math.ceil(rt60 * sample_rate)) + int(0.01 * sample_rate)
         direct_max = max(
@@ -300,7 +300,7 @@ def room_scene(
             r = room.rir[m][s]
             h[m, : len(r)] = r
         if add_tail:
-            tail = _diffuse_synth(mixing, n_tail, sample_rate, rng, 0.0)
+            tail = diffuse_synth(mixing, n_tail, sample_rate, rng, 0.0)
             h = _late_tail_rir(h, t_complete, rt60, sample_rate, offset, tail)
         shift = offset + int(round(np.linalg.norm(p - centre) / speed_of_sound * sample_rate))
         nfft = scipy.fft.next_fast_len(sig.shape[0] + h.shape[1] - 1, real=True)
@@ -313,7 +313,7 @@ def room_scene(
     audio = clean.copy()
     signal_power = float(np.mean(clean**2))
     if diffuse_noise_db is not None:
-        noise = _diffuse_synth(mixing, n, sample_rate, rng, 1.0)
+        noise = diffuse_synth(mixing, n, sample_rate, rng, 1.0)
         audio += noise * math.sqrt(signal_power * 10.0 ** (-diffuse_noise_db / 10.0))
     if snr_db is not None:
         audio += math.sqrt(signal_power * 10.0 ** (-snr_db / 10.0)) * rng.standard_normal(audio.shape)

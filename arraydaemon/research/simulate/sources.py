@@ -17,7 +17,7 @@ from fractions import Fraction
 import numpy as np
 import scipy.signal
 
-from arraydaemon.research.simulate.geometry import _num_samples
+from arraydaemon.research.simulate.geometry import num_samples
 
 __all__ = [
     "harmonic_source",
@@ -220,7 +220,7 @@ def speech_source(rng: np.random.Generator, duration_s: float, sample_rate: int)
     Returns float32 ``[shape=(samples,)]`` with ``samples = round(duration_s * sample_rate)``.
     Raises RuntimeError when espeak-ng is not installed.
     """
-    n = _num_samples(duration_s, sample_rate)
+    n = num_samples(duration_s, sample_rate)
     out = np.zeros(n, dtype=np.float64)
     voice, words_key = _VOICES[int(rng.integers(len(_VOICES)))]
     if rng.random() < 0.75:
@@ -273,7 +273,7 @@ def noise_burst_source(rng: np.random.Generator, duration_s: float, sample_rate:
 
     Returns float32 ``[shape=(samples,)]``.
     """
-    n = _num_samples(duration_s, sample_rate)
+    n = num_samples(duration_s, sample_rate)
     out = np.zeros(n, dtype=np.float64)
     pos = int(rng.uniform(0.0, 0.2) * sample_rate)
     nyq = sample_rate / 2.0
@@ -311,7 +311,7 @@ def stationary_noise_source(rng: np.random.Generator, duration_s: float, sample_
 
     Returns float32 ``[shape=(samples,)]``.
     """
-    n = _num_samples(duration_s, sample_rate)
+    n = num_samples(duration_s, sample_rate)
     x = _colored_noise(rng, n, float(rng.uniform(0.0, 2.0)), sample_rate)
     nyq = sample_rate / 2.0
     if rng.random() < 0.4:
@@ -354,7 +354,7 @@ def harmonic_source(rng: np.random.Generator, duration_s: float, sample_rate: in
 
     Returns float32 ``[shape=(samples,)]``.
     """
-    n = _num_samples(duration_s, sample_rate)
+    n = num_samples(duration_s, sample_rate)
     out = np.zeros(n, dtype=np.float64)
     pos = int(rng.uniform(0.0, 0.2) * sample_rate)
     while pos < n:

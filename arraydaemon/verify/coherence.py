@@ -58,9 +58,10 @@ def _octave_basis(freqs: np.ndarray) -> np.ndarray:
 
 
 def coherence_fit(frames: Frames, quiet: np.ndarray, pair_a: np.ndarray, pair_b: np.ndarray, speed: float,
-                  max_distance_m: float, iterations: int = 4) -> CoherenceFit:
+                  max_distance_m: float, iterations: int = 4, use: np.ndarray | None = None) -> CoherenceFit:
     """Fit the distance of every pair ``(pair_a[p], pair_b[p])`` (columns of ``frames``) from the
-    ``quiet`` frames; distances are searched up to ``max_distance_m``."""
+    ``quiet`` frames; distances are searched up to ``max_distance_m``. Only the pairs ``use``
+    ``[shape=(pairs,)]`` (default all: e.g. the mics', not a loopback channel's) are fitted."""
     lay = frames.layout
     k_lo = max(1, int(np.ceil(F_LO_HZ / lay.bin_hz)))
     k_hi = int(np.floor(F_HI_FRACTION * lay.sample_rate / lay.bin_hz))
@@ -77,6 +78,11 @@ def coherence_fit(frames: Frames, quiet: np.ndarray, pair_a: np.ndarray, pair_b:
     g = cross / np.sqrt(np.maximum(auto[pair_a] * auto[pair_b], 1e-30))
     real, imag = g.real, np.abs(g.imag)
     empty.real = real
+    use = np.ones(n_pairs, dtype=bool) if use is None else np.asarray(use, dtype=bool)
+    if use.sum() == 0:
+        empty.reason = "no pairs of working mics"
+        return empty
+    all_real, real, imag = real, real[use], imag[use]
     if len(quiet) < MIN_FRAMES:
         empty.reason = f"too few quiet frames ({len(quiet)}, need {MIN_FRAMES})"
         return empty
@@ -97,10 +103,12 @@ def coherence_fit(frames: Frames, quiet: np.ndarray, pair_a: np.ndarray, pair_b:
         normal = basis.T @ (np.sum(s * s, axis=0)[:, None] * basis) + 1e-6 * np.eye(basis.shape[1])
         alpha = np.clip(basis @ np.linalg.solve(normal, basis.T @ np.sum(s * real, axis=0)), 0.0, 1.0)
     s = table[idx]
-    residual = np.sqrt(np.mean((real - alpha[None] * s) ** 2, axis=1))
-    distance = grid[idx].astype(np.float64)
+    residual = np.full(n_pairs, np.nan)
+    residual[use] = np.sqrt(np.mean((real - alpha[None] * s) ** 2, axis=1))
+    distance = np.full(n_pairs, np.nan)
+    distance[use] = grid[idx]
     low = freqs < 1000.0
-    fit = CoherenceFit(distance, residual, freqs, real, alpha, len(quiet))
+    fit = CoherenceFit(distance, residual, freqs, all_real, alpha, len(quiet))
     mean_imag = float(np.mean(imag))
     mean_alpha = float(np.mean(alpha[low])) if low.any() else 0.0
     if mean_imag > MAX_IMAG:
@@ -110,5 +118,5 @@ def coherence_fit(frames: Frames, quiet: np.ndarray, pair_a: np.ndarray, pair_b:
     if fit.reason:
         fit.distance = np.full(n_pairs, np.nan)
     else:
-        fit.distance = np.where(residual <= MAX_RESIDUAL, distance, np.nan)
+        fit.distance = np.where(np.nan_to_num(residual, nan=np.inf) <= MAX_RESIDUAL, distance, np.nan)
     return fit

@@ -28,6 +28,7 @@ BELOW_DB = 35.0
 FLAT_DB = 10.0
 RATIO_TOLERANCE = 0.04
 RATIO_SPAN = 1.15
+BEYOND, BEYOND_SHARE = 1.3, 0.25
 MIN_RATIO = 1.7  # delay scales within [1/MIN_RATIO, MIN_RATIO] are geometry questions, not rates
 
 
@@ -71,7 +72,9 @@ def content_rate(frames: Frames, frame_idx: np.ndarray) -> int | None:
 def largest_delay_ratio(obs: PairObservations, max_delay_s: float, min_value: float = 0.25) -> float | None:
     """The largest delay any channel pair shows often (the 95th percentile of ``|delay|`` over the
     windows where its GCC peak reaches ``min_value``, in the whole lag range), over the largest the
-    geometry allows (``max_delay_s``); None without enough clear windows."""
+    geometry allows (``max_delay_s``); None without enough clear windows. A pair's delays count as
+    beyond the geometry only when at least :data:`BEYOND_SHARE` of its windows are beyond
+    :data:`BEYOND` times the limit: a few reflections far out are not a rate."""
     if obs.n_windows == 0 or max_delay_s <= 0:
         return None
     delay, value = obs.peaks(float(np.max(np.abs(obs.layout.lags_s))))
@@ -79,7 +82,10 @@ def largest_delay_ratio(obs: PairObservations, max_delay_s: float, min_value: fl
     for p in range(delay.shape[1]):
         use = value[:, p] >= min_value
         if use.sum() >= 10:
-            q = float(np.quantile(np.abs(delay[use, p]), 0.95))
+            d = np.abs(delay[use, p])
+            q = float(np.quantile(d, 0.95))
+            if np.mean(d > BEYOND * max_delay_s) < BEYOND_SHARE:
+                q = min(q, BEYOND * max_delay_s)
             best = q if best is None else max(best, q)
     return None if best is None else best / max_delay_s
 

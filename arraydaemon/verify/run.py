@@ -127,7 +127,8 @@ def verify_recording(rec: Recording, profile: ArrayProfile, source_azimuth: floa
     pa, pb = obs.pair_a, obs.pair_b
     upright = frames.spec[:, live] * signs.astype(np.float32)[None, :, None]
     coh = coherence.coherence_fit(pairs.Frames(layout, upright, frames.power[:, live]), quiet, pa, pb,
-                                  speed, max(1.5 * profile.geometry.aperture_m, 0.05))
+                                  speed, max(1.5 * profile.geometry.aperture_m, 0.05),
+                                  use=is_mic[pa] & is_mic[pb] & ~deaf[pa] & ~deaf[pb])
     coh_by_cols = {(int(live[a]), int(live[b])): float(d) for a, b, d in zip(pa, pb, coh.distance)}
     if obs.n_windows < order.MIN_WINDOWS and not np.isfinite(coh.distance).any():
         loudest = max(r.level_db for r in reports if r.mic is not None)

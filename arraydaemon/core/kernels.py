@@ -273,7 +273,7 @@ def _srp_interp(lags, index, frac):
 # Public wrappers
 
 
-def _check(arr, name, dtype, ndim):
+def check_array(arr, name, dtype, ndim):
     if not isinstance(arr, np.ndarray) or arr.dtype != dtype or arr.ndim != ndim:
         got = f"{arr.dtype}, {arr.ndim}-d" if isinstance(arr, np.ndarray) else type(arr).__name__
         raise TypeError(f"{name}: expected a {ndim}-d {np.dtype(dtype).name} array, got {got}")
@@ -286,8 +286,8 @@ def stft(signal: np.ndarray, window: np.ndarray, hop: int) -> np.ndarray:
 
     Only complete frames are returned: ``frames = 1 + (samples - n_fft) // hop`` (0 if too short).
     """
-    signal = _check(signal, "signal", np.float32, 2)
-    window = _check(window, "window", np.float64, 1)
+    signal = check_array(signal, "signal", np.float32, 2)
+    window = check_array(window, "window", np.float64, 1)
     if hop < 1:
         raise ValueError(f"hop: expected a positive number of samples, got {hop}")
     n_fft = window.shape[0]
@@ -300,7 +300,7 @@ def stft(signal: np.ndarray, window: np.ndarray, hop: int) -> np.ndarray:
 def gcc_phat(cross: np.ndarray, floor: float = 1e-20) -> np.ndarray:
     """PHAT-weighted cross-spectra ``cross / |cross|`` ``[shape=(mics, bins)]``; bins with
     magnitude at or below ``floor`` (digital silence) become 0 rather than NaN."""
-    cross = _check(cross, "cross", np.complex64, 2)
+    cross = check_array(cross, "cross", np.complex64, 2)
     return _gcc_phat(cross, float(floor))
 
 
@@ -312,8 +312,8 @@ def srp_phat(gcc: np.ndarray, band: tuple[int, int], bin_hz: float, tdoa: np.nda
     of ``Re(G_mk exp(j 2 pi f_k tdoa_dm))`` over non-reference mics and band bins, in [-1, 1].
     ``ref`` None: every row counts (rows are mic pairs, ``tdoa`` their pair delays).
     """
-    gcc = _check(gcc, "gcc", np.complex64, 2)
-    tdoa = _check(tdoa, "tdoa", np.float64, 2)
+    gcc = check_array(gcc, "gcc", np.complex64, 2)
+    tdoa = check_array(tdoa, "tdoa", np.float64, 2)
     k_lo, k_hi = int(band[0]), int(band[1])
     if not 0 <= k_lo < k_hi <= gcc.shape[1]:
         raise ValueError(f"band: expected 0 <= lo < hi <= {gcc.shape[1]}, got {band}")
@@ -346,8 +346,8 @@ def masked_pair_sum(spec: np.ndarray, pair_i, pair_j, keep: np.ndarray, band: tu
     ``sum_t keep[t, k] X_tjk conj(X_tik)`` for the pairs ``(pair_i[p], pair_j[p])`` of ``spec
     [shape=(frames, mics, bins)]``, in band bins ``band[0] <= k < band[1]`` (0 elsewhere):
     ``[shape=(pairs, bins)]`` complex64."""
-    spec = _check(spec, "spec", np.complex64, 3)
-    keep = _check(keep, "keep", np.bool_, 2)
+    spec = check_array(spec, "spec", np.complex64, 3)
+    keep = check_array(keep, "keep", np.bool_, 2)
     pair_i, pair_j = _check_pairs(pair_i, pair_j, spec.shape[1])
     if keep.shape != (spec.shape[0], spec.shape[2]):
         raise ValueError(f"keep: expected shape {(spec.shape[0], spec.shape[2])}, got {keep.shape}")
@@ -361,8 +361,8 @@ def phase_agreement(spec: np.ndarray, pair_i, pair_j, tdoa: np.ndarray, band: tu
     whose mic TDOAs are ``tdoa [shape=(mics,)]`` (seconds): the mean over pairs ``(i, j)`` of
     ``Re(C/|C| exp(j 2 pi f_k (tdoa_j - tdoa_i)))``, ``C = X_j conj(X_i)``, in band bins (0 outside;
     a mic with ``|X| <= floor`` adds 0): ``[shape=(frames, bins)]`` float32 in [-1, 1]."""
-    spec = _check(spec, "spec", np.complex64, 3)
-    tdoa = _check(tdoa, "tdoa", np.float64, 1)
+    spec = check_array(spec, "spec", np.complex64, 3)
+    tdoa = check_array(tdoa, "tdoa", np.float64, 1)
     pair_i, pair_j = _check_pairs(pair_i, pair_j, spec.shape[1])
     if tdoa.shape[0] != spec.shape[1]:
         raise ValueError(f"tdoa: expected {spec.shape[1]} mics, got {tdoa.shape[0]}")
@@ -380,7 +380,7 @@ def srp_lags(gcc: np.ndarray, band: tuple[int, int], upsample: int, max_lag: int
     :func:`srp_interp`). Needs ``0 < band[0]`` and, with ``upsample`` 1, ``band[1] <= n_fft//2``.
     For short lag ranges :func:`srp_lags_direct` computes the same faster.
     """
-    gcc = _check(gcc, "gcc", np.complex64, 2)
+    gcc = check_array(gcc, "gcc", np.complex64, 2)
     k_lo, k_hi = _check_band(band, gcc.shape[1])
     if upsample < 1 or max_lag < 0:
         raise ValueError(f"expected upsample >= 1 and max_lag >= 0, got {upsample} and {max_lag}")
@@ -404,10 +404,10 @@ def lag_steering(band: tuple[int, int], n_fft: int, upsample: int, max_lag: int)
 def srp_lags_direct(gcc: np.ndarray, band: tuple[int, int], steering: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """:func:`srp_lags` as a product with the precomputed ``steering = lag_steering(band, n_fft,
     upsample, max_lag)``: O(pairs x band bins x lags), cheaper than the FFTs when the array is small."""
-    gcc = _check(gcc, "gcc", np.complex64, 2)
+    gcc = check_array(gcc, "gcc", np.complex64, 2)
     k_lo, k_hi = _check_band(band, gcc.shape[1])
-    steer_re = _check(steering[0], "steering", np.float32, 2)
-    steer_im = _check(steering[1], "steering", np.float32, 2)
+    steer_re = check_array(steering[0], "steering", np.float32, 2)
+    steer_im = check_array(steering[1], "steering", np.float32, 2)
     if steer_re.shape != steer_im.shape or steer_re.shape[0] != k_hi - k_lo:
         raise ValueError(f"steering: expected two arrays of {k_hi - k_lo} band bins, got {steer_re.shape} "
                          f"and {steer_im.shape}")
@@ -429,9 +429,9 @@ def srp_interp(lags: np.ndarray, index: np.ndarray, frac: np.ndarray) -> np.ndar
     """SRP by lag lookup: the mean over pairs ``p`` of ``lags [shape=(pairs, lags)]`` linearly
     interpolated between ``index`` and ``index + 1`` with weight ``frac`` (from :func:`lag_lookup`,
     each ``[shape=(pairs, directions)]``): ``[shape=(directions,)]`` float32."""
-    lags = _check(lags, "lags", np.float32, 2)
-    index = _check(index, "index", np.int32, 2)
-    frac = _check(frac, "frac", np.float32, 2)
+    lags = check_array(lags, "lags", np.float32, 2)
+    index = check_array(index, "index", np.int32, 2)
+    frac = check_array(frac, "frac", np.float32, 2)
     if index.shape != frac.shape or index.shape[0] != lags.shape[0]:
         raise ValueError(f"index, frac: expected shape ({lags.shape[0]}, directions), got {index.shape} and "
                          f"{frac.shape}")

@@ -23,6 +23,8 @@ import math
 import numba
 import numpy as np
 
+from arraydaemon.core.kernels import check_array
+
 
 @numba.njit(cache=True, nogil=True)
 def _tdoa_scores(tau, weight, maps, pos, pinv, sigma, speed, norm_lo, norm_hi, norm_width):
@@ -113,15 +115,8 @@ def _srp_scores(tables, pair_row, maps, lag_pos, max_lag):
     return out
 
 
-def _check(arr, name, dtype, ndim):
-    if not isinstance(arr, np.ndarray) or arr.dtype != dtype or arr.ndim != ndim:
-        got = f"{arr.dtype}, {arr.ndim}-d" if isinstance(arr, np.ndarray) else type(arr).__name__
-        raise TypeError(f"{name}: expected a {ndim}-d {np.dtype(dtype).name} array, got {got}")
-    return np.ascontiguousarray(arr)
-
-
 def _check_maps(maps, n_channels: int):
-    maps = _check(maps, "maps", np.intp, 2)
+    maps = check_array(maps, "maps", np.intp, 2)
     if maps.size and (maps.min() < 0 or maps.max() >= n_channels):
         raise ValueError(f"maps: expected channel indices below {n_channels}")
     if maps.shape[1] > 1 and not (np.diff(np.sort(maps, axis=1), axis=1) > 0).all():
@@ -137,11 +132,11 @@ def tdoa_scores(tau: np.ndarray, weight: np.ndarray, maps: np.ndarray, pos: np.n
     [shape=(N, M)]`` intp, ``pos [shape=(M, 3)]`` centred mic positions, ``pinv [shape=(3, M)]``
     their pseudo-inverse restricted to the geometry's span; ``sigma`` (s) the delay tolerance.
     """
-    tau = _check(tau, "tau", np.float64, 2)
-    weight = _check(weight, "weight", np.float64, 1)
+    tau = check_array(tau, "tau", np.float64, 2)
+    weight = check_array(weight, "weight", np.float64, 1)
     maps = _check_maps(maps, tau.shape[1])
-    pos = _check(pos, "pos", np.float64, 2)
-    pinv = _check(pinv, "pinv", np.float64, 2)
+    pos = check_array(pos, "pos", np.float64, 2)
+    pinv = check_array(pinv, "pinv", np.float64, 2)
     if weight.shape[0] != tau.shape[0]:
         raise ValueError(f"weight: expected {tau.shape[0]} windows, got {weight.shape[0]}")
     if pos.shape != (maps.shape[1], 3) or pinv.shape != (3, maps.shape[1]):
@@ -162,10 +157,10 @@ def srp_scores(tables: np.ndarray, pair_row: np.ndarray, maps: np.ndarray, lag_p
     intp, ``lag_pos [shape=(directions, M (M - 1) / 2)]`` float64: each direction's delay of mic
     pair ``(i, j)``, ``i < j`` in ``itertools.combinations`` order, in lags (``tau_j - tau_i``).
     """
-    tables = _check(tables, "tables", np.float32, 3)
-    pair_row = _check(pair_row, "pair_row", np.intp, 2)
+    tables = check_array(tables, "tables", np.float32, 3)
+    pair_row = check_array(pair_row, "pair_row", np.intp, 2)
     maps = _check_maps(maps, pair_row.shape[0])
-    lag_pos = _check(lag_pos, "lag_pos", np.float64, 2)
+    lag_pos = check_array(lag_pos, "lag_pos", np.float64, 2)
     m = maps.shape[1]
     if lag_pos.shape[1] != m * (m - 1) // 2:
         raise ValueError(f"lag_pos: expected {m * (m - 1) // 2} pairs, got {lag_pos.shape[1]}")

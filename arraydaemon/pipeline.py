@@ -65,7 +65,7 @@ class Pipeline:
         self.features = GccPhatFeatures(profile, options.features)
         self.localizer = make_localizer(options.estimator, profile, self.features.layout, options.localizer,
                                         options.weights)
-        self.tracker = Tracker(profile.geometry, options.tracker)
+        self.tracker = Tracker(profile.geometry, options.tracker, lead_s=options.features.window_s / 2)
         self.publish = PublishStage(publisher, profile)
         self.timer = StageTimer()
         self.windows = 0

@@ -8,7 +8,8 @@ from pathlib import Path
 from arraydaemon.cli.common import positive_float
 from arraydaemon.core.errors import UserError
 from arraydaemon.core.options import INTEGRATION_S, MAX_INTEGRATION_S, valid_integration
-from arraydaemon.core.paths import SHIPPED_WEIGHTS
+from arraydaemon.core.paths import SHIPPED_WEIGHTS, TRACKING_CACHE
+from arraydaemon.localizers.base import ESTIMATOR_NAMES, default_estimator
 
 
 def register(sub) -> None:
@@ -36,7 +37,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("eval", help="neural vs SRP-PHAT on a held-out test set with unseen arrays")
     p.add_argument("--weights", help="weights file (default: the shipped weights)")
-    p.add_argument("--scenes", type=int, default=150, help="scenes with unseen random geometries")
+    p.add_argument("--scenes", type=int, help="scenes with unseen random geometries (default 150; --tracking: 20)")
     p.add_argument("--dry-scenes", type=int, default=4, help="dry-room scenes per bundled profile")
     p.add_argument("--out", default="eval_out", help="directory for the report, records and PNG plot")
     p.add_argument("--compare", action="append", metavar="NAME=WEIGHTS",
@@ -44,6 +45,14 @@ def register(sub) -> None:
                         "scenes, plus SRP-PHAT (ablations; repeatable)")
     p.add_argument("--integration", type=float, default=INTEGRATION_S, metavar="SECONDS",
                    help=f"every estimator's integration over past windows (default {INTEGRATION_S:g}; 0: none)")
+    p.add_argument("--tracking", action="store_true",
+                   help="instead: the multi-talker tracking benchmark (1-4 talkers, walking, crossing, pausing) "
+                        "through the pipeline's tracks topic, one row per estimator")
+    p.add_argument("--set", choices=("test", "dev"), default="test",
+                   help="--tracking: scene set (dev: for tuning; test: reported)")
+    p.add_argument("--estimator", action="append", choices=ESTIMATOR_NAMES,
+                   help="--tracking: estimators to compare (repeatable; default: all, the default one first)")
+    p.add_argument("--cache", default=str(TRACKING_CACHE), help="--tracking: where rendered scenes are kept")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="per-stage and per-kernel timings")
@@ -87,6 +96,9 @@ def cmd_eval(args) -> int:
     require_training_extra("eval")
     from arraydaemon.research.evaluate import ablation_table, run_eval
 
+    if args.tracking:
+        return _tracking_eval(args)
+    args.scenes = 150 if args.scenes is None else args.scenes
     weights = Path(args.weights) if args.weights else SHIPPED_WEIGHTS
     compare = {}
     for item in args.compare or []:
@@ -104,6 +116,20 @@ def cmd_eval(args) -> int:
         print(ablation_table(compare, args.scenes, args.integration))
     else:
         print(run_eval(args.scenes, args.dry_scenes, weights, Path(args.out), args.integration))
+    return 0
+
+
+def _tracking_eval(args) -> int:
+    from arraydaemon.core.options import PipelineOptions
+    from arraydaemon.research.tracking.report import run_tracking_eval
+
+    scenes = 20 if args.scenes is None else args.scenes
+    if scenes < 1:
+        raise UserError(f"--scenes: expected at least 1, got {scenes}")
+    default = default_estimator()
+    estimators = args.estimator or [default] + [n for n in ESTIMATOR_NAMES if n != default]
+    base = PipelineOptions(weights=args.weights)
+    print(run_tracking_eval(args.set, scenes, estimators, Path(args.cache), Path(args.out), base))
     return 0
 
 

@@ -64,6 +64,9 @@ class Estimate:
     spectrum: np.ndarray | None = None
     embedding: np.ndarray | None = None
     extras: dict = field(default_factory=dict)
+    # What the window alone shows (before the followed integrals refined ``sources``), for the tracker:
+    # its measurements must not depend on its own predictions, or errors feed back. None: ``sources``.
+    detections: tuple[SourceDirection, ...] | None = None
 
     @classmethod
     def of_window(cls, window: FeatureWindow, estimator: str, sources, spectrum=None, **extra) -> "Estimate":

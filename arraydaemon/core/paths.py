@@ -13,3 +13,5 @@ BUNDLED_PROFILES_DIR = next(
     (d for d in (PACKAGE_DIR / "array_profiles", PACKAGE_DIR.parent / "array_profiles") if d.is_dir()),
     PACKAGE_DIR / "array_profiles",
 )
+# Rendered scenes of the tracking benchmark (minutes to render, so kept between runs).
+TRACKING_CACHE = Path.home() / ".cache" / "arraydaemon" / "tracking-scenes"

@@ -20,7 +20,8 @@ remain to reach their thresholds.
 
 Temporal integration (``integration_s`` > 0, ``integration.py``): the first source is searched in the
 integrated pair cross-spectra; whether a source is active is decided on the window alone, and
-further sources are searched in the window alone.
+further sources are searched in the window alone. The tracker is given the window's own sources
+(``Estimate.detections``): the integral lags a walking talker, and the tracker smooths by itself.
 """
 
 from __future__ import annotations
@@ -63,7 +64,11 @@ class SrpPhatLocalizer:
         gcc, lags = scan.lags(sums)
         values = scan.scan(lags)
         peak = scan.gated_peak(values, cfg) if window.level_db >= cfg.min_level_db else None
+        detections = None
         if cfg.integration_s > 0.0:
+            # The tracker measures the window alone (the integral lags a walking talker; the tracker
+            # smooths and follows motion itself); the integral places the published sources.
+            detections = tuple(self._sources(window, gcc, peak))
             # Whether: this window's gates (an integrated diffuse field converges to its coherence,
             # whose fixed phases make a steadier peak than any one window shows). Where: the integral.
             gcc, lags = scan.lags(self.integral.add(sums, self.decay.step(window.t_end)))
@@ -71,13 +76,17 @@ class SrpPhatLocalizer:
             if peak is not None:
                 peak = int(np.argmax(values))
         spectrum = values[:len(self.grid)].copy()
+        return Estimate.of_window(window, self.name, self._sources(window, gcc, peak), spectrum, detections=detections)
+
+    def _sources(self, window: FeatureWindow, gcc: np.ndarray, peak: int | None) -> list[SourceDirection]:
+        """The first source at scan point ``peak`` refined on pair spectra ``gcc``, then the window's further ones."""
         sources: list[SourceDirection] = []
         if peak is not None:
-            vec, value = self.refiner.exact(gcc, scan.points[peak])
+            vec, value = self.refiner.exact(gcc, self.scan.points[peak])
             sources.append(source_direction(vec, value))
-            if cfg.max_sources > 1:
+            if self.config.max_sources > 1:
                 sources.extend(self._secondary_sources(window, vec, value))
-        return Estimate.of_window(window, self.name, sources, spectrum)
+        return sources
 
     def _secondary_sources(self, window: FeatureWindow, first: np.ndarray, first_value: float) -> list[SourceDirection]:
         """Further sources after ``first``: masks the STFT bins each found source explains and

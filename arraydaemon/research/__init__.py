@@ -7,8 +7,8 @@ import importlib.util
 from arraydaemon.core.errors import UserError
 
 #: Top-level modules that the ``train`` extra (``pip install 'arraydaemon[train]'``) provides and a
-#: plain install lacks: room simulation, the evaluation plots, progress bars.
-TRAINING_EXTRA_MODULES: tuple[str, ...] = ("pyroomacoustics", "matplotlib", "tqdm")
+#: plain install lacks: room simulation, the evaluation plots, progress bars, tracking metrics.
+TRAINING_EXTRA_MODULES: tuple[str, ...] = ("pyroomacoustics", "matplotlib", "tqdm", "motmetrics")
 
 
 def _installed(module: str) -> bool:

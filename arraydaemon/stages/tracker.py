@@ -145,7 +145,23 @@ class _Track:
         e1 /= np.linalg.norm(e1)
         self.basis = np.stack([e1, grids.cross3(self.u, e1)])
 
+    def take_over(self, new: "_Track", t: float) -> None:
+        """Continue as ``new`` (a re-found source): its filter state and recent detections, this id."""
+        self.u, self.basis, self.rate, self.P = new.u, new.basis, new.rate, new.P
+        self.hits, self.misses_in_row = new.hits, new.misses_in_row
+        self.last_hit_t = new.last_hit_t
+        self.last_active_t = t
+
     # -- bookkeeping ----------------------------------------------------------------------
+
+    def ahead(self, seconds: float, geometry: GeometryInfo) -> np.ndarray:
+        """The direction ``seconds`` ahead along the current velocity (not stored), folded like the track."""
+        w = self.rate @ self.basis
+        speed = float(np.linalg.norm(w))
+        if seconds <= 0.0 or speed < 1e-12:
+            return self.u
+        u = _rotate(self.u[None], grids.cross3(self.u, w / speed), speed * seconds)[0]
+        return grids.fold(u / np.linalg.norm(u), geometry)
 
     def velocity(self) -> np.ndarray:
         """Angular velocity as a tangent vector ``[shape=(3,)]`` in rad/s."""
@@ -157,16 +173,21 @@ class Tracker:
 
     name = "tracker"
 
-    def __init__(self, geometry: GeometryInfo, config: TrackerConfig = TrackerConfig()):
+    def __init__(self, geometry: GeometryInfo, config: TrackerConfig = TrackerConfig(), lead_s: float = 0.0):
+        """``lead_s``: how far the published directions are predicted ahead of the detections. A
+        window's detection is where its source was on average over the window, about half a window
+        before its end; half the window length publishes where the source is at ``t_end``."""
         config.validate()
         self.geometry = geometry
         self.config = config
+        self.lead_s = lead_s
         self.reset()
 
     def reset(self) -> None:
         self._tracks: list[_Track] = []
         self._last_t: float | None = None
         self._next_id = 1
+
         self.retired: list[tuple[int, float]] = []  # (id, stream time) of recent retirements
 
     # -- measurement model ----------------------------------------------------------------
@@ -239,7 +260,8 @@ class Tracker:
                 tr.predict(dt, cfg, q)
                 tr.fold(self.geometry)
 
-        dets = [np.asarray(s.vector, dtype=np.float64) for s in estimate.sources]
+        measured = estimate.sources if estimate.detections is None else estimate.detections
+        dets = [np.asarray(s.vector, dtype=np.float64) for s in measured]
         dets = [d / np.linalg.norm(d) for d in dets if np.all(np.isfinite(d)) and np.linalg.norm(d) > 0]
         confirmed = [tr for tr in self._tracks if tr.id is not None]
         tentative = [tr for tr in self._tracks if tr.id is None]
@@ -295,6 +317,10 @@ class Tracker:
         for tr in self._tracks:
             if tr.id is None:
                 if sum(tr.hits) >= cfg.birth_hits:
+                    lost = self._lost_track_near(tr, t)
+                    if lost is not None:  # a followed source re-found after a miss keeps its id
+                        lost.take_over(tr, t)
+                        continue
                     tr.id = self._next_id
                     self._next_id += 1
                     tr.last_active_t = t
@@ -304,13 +330,16 @@ class Tracker:
                 self.retired.append((tr.id, t))
                 continue
             keep.append(tr)
-        # duplicates: a younger confirmed track sitting on an older one
+        # duplicates: a younger confirmed track sitting on an older one, moving alike (two talkers
+        # passing each other sit close for a moment too, but their motions differ)
         cos_merge = math.cos(math.radians(cfg.merge_deg))
+        alike = math.radians(cfg.merge_deg) / cfg.merge_s
         confirmed = sorted((tr for tr in keep if tr.id is not None), key=lambda tr: tr.id)
         dropped = set()
         for k, young in enumerate(confirmed):
             older = [old for old in confirmed[:k] if id(old) not in dropped]
-            near = any(self._cos_separation(old.u, young.u) >= cos_merge for old in older)
+            near = any(self._cos_separation(old.u, young.u) >= cos_merge
+                       and float(np.linalg.norm(old.velocity() - young.velocity())) <= alike for old in older)
             if not near:
                 young.near_older_since = None
             elif young.near_older_since is None:
@@ -321,6 +350,19 @@ class Tracker:
         self._tracks = [tr for tr in keep if id(tr) not in dropped]
         self.retired = [(i, rt) for i, rt in self.retired if t - rt <= 60.0]
 
+    def _lost_track_near(self, new: _Track, t: float) -> _Track | None:
+        """A confirmed track not detected while ``new`` was being confirmed, within ``gate_deg`` of it
+        (the nearest), else None."""
+        cos_gate = math.cos(math.radians(self.config.gate_deg))
+        best, best_cos = None, cos_gate
+        for tr in self._tracks:
+            if tr.id is None or tr.last_hit_t >= new.born_t:
+                continue
+            c = self._cos_separation(tr.u, new.u)
+            if c >= best_cos:
+                best, best_cos = tr, c
+        return best
+
     def _retire_all(self, t: float) -> None:
         self.retired.extend((tr.id, t) for tr in self._tracks if tr.id is not None)
         self._tracks = []
@@ -329,15 +371,16 @@ class Tracker:
         t = round(float(estimate.t_end), 6)
         out = []
         for tr in sorted((tr for tr in self._tracks if tr.id is not None), key=lambda tr: tr.id):
-            az, el = grids.vector_to_azel(tr.u)
+            u = tr.ahead(self.lead_s, self.geometry)
+            az, el = grids.vector_to_azel(u)
             w = tr.velocity()
-            cos_el = math.hypot(tr.u[0], tr.u[1])
-            e_az = np.array([-tr.u[1], tr.u[0], 0.0]) / cos_el if cos_el > 1e-3 else np.zeros(3)
+            cos_el = math.hypot(u[0], u[1])
+            e_az = np.array([-u[1], u[0], 0.0]) / cos_el if cos_el > 1e-3 else np.zeros(3)
             out.append(Track(
                 id=int(tr.id),
                 azimuth_deg=float(az),
                 elevation_deg=float(el),
-                vector=(float(tr.u[0]), float(tr.u[1]), float(tr.u[2])),
+                vector=(float(u[0]), float(u[1]), float(u[2])),
                 activity=float(tr.activity),
                 age_s=float(t - tr.born_t),
                 silent_s=float(t - tr.last_hit_t),

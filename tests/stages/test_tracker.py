@@ -269,3 +269,46 @@ def test_config_validation():
         Tracker(load_profile(PROFILE).geometry, TrackerConfig(birth_hits=6, birth_windows=5))
     with pytest.raises(ValueError, match="max_silence_s"):
         TrackerConfig(max_silence_s=0.0).validate()
+
+
+def test_two_talkers_passing_each_other_keep_their_ids():
+    # -30° → +30° and +30° → -30° at 12°/s, both detected every window: they sit within the merge
+    # distance (10°) for longer than merge_s, but their motions differ, so neither is a duplicate.
+    tracker = Tracker(load_profile(PROFILE).geometry)
+    out = feed(tracker, lambda t: None if t > 6.5 else [-30.0 + 12.0 * min(max(t - 0.5, 0), 5.0),
+                                                        30.0 - 12.0 * min(max(t - 0.5, 0), 5.0)])
+    assert {tr.id for o in out for tr in o.tracks} == {1, 2}
+    first = {tr.id: tr.azimuth_deg for tr in out[5].tracks}
+    last = {tr.id: tr.azimuth_deg for tr in out[-1].tracks}
+    # each id ends on the side opposite to where it started
+    assert all(math.copysign(1, first[i]) != math.copysign(1, last[i]) for i in (1, 2)), (first, last)
+
+
+def test_a_source_found_again_after_a_short_miss_keeps_its_id():
+    # Detected at 30°, missed for 1.2 s while it moves on, found again 25° further: the new
+    # detections would confirm a new track, which instead continues the lost one.
+    tracker = Tracker(load_profile(PROFILE).geometry)
+
+    def schedule(t):
+        if t > 4.0:
+            return None
+        if 1.0 < t <= 2.2:
+            return []
+        return [30.0] if t <= 1.0 else [55.0]
+
+    out = feed(tracker, schedule)
+    assert {tr.id for o in out for tr in o.tracks} == {1}
+    assert azimuth_difference(out[-1].tracks[0].azimuth_deg, 55.0) <= 3.0
+
+
+def test_published_direction_is_predicted_to_the_window_end():
+    # Detections lag the window end by half a window (a window shows where its source was on
+    # average); with lead_s the published track is where the source is at t_end.
+    def schedule(t):
+        return None if t > 3.0 else [20.0 * (t - WINDOW_S / 2)]
+
+    geometry = load_profile(PROFILE).geometry
+    plain = feed(Tracker(geometry), schedule)[-1].tracks[0].azimuth_deg
+    led = feed(Tracker(geometry, lead_s=WINDOW_S / 2), schedule)[-1].tracks[0].azimuth_deg
+    truth = 20.0 * 3.0
+    assert azimuth_difference(led, truth) <= 0.5 < azimuth_difference(plain, truth)

@@ -8,7 +8,7 @@ ambiguous, which lobe; the exact SRP places them (see :meth:`NeuralLocalizer.sou
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,13 +48,16 @@ class NeuralAnalysis:
     ``out``: model outputs as numpy (``clean [shape=(P, N_LAGS)]``, ``weight [shape=(P,)]``,
     ``scaled`` (weight-scaled GCCs), ``activity`` logit, ``embedding``); ``activity`` the probability;
     ``learned [shape=(scan,)]`` the (integrated) model spectrum over the scan points;
-    ``sums [shape=(pairs, bins)]`` the (integrated) pair cross-spectra of the SRP scan's pairs.
+    ``sums [shape=(pairs, bins)]`` the (integrated) pair cross-spectra of the SRP scan's pairs;
+    ``window_learned`` and ``window_sums``: the same of this window alone.
     """
 
     out: dict
     activity: float
     learned: np.ndarray
     sums: np.ndarray
+    window_learned: np.ndarray
+    window_sums: np.ndarray
 
 
 class NeuralLocalizer:
@@ -179,14 +182,19 @@ class NeuralLocalizer:
         activity = float(1.0 / (1.0 + np.exp(-float(out["activity"]))))
         decay = self.decay.step(window.t_end)
         # The scan starts with the grid.
-        learned = self.learned_average.add(self._score_lookup(out, self._scan_lookup), activity, decay)
-        sums = self.integral.add(cross.sum(axis=0) if self._shares_sums else self.scan.pair_sum(window.spectra), decay)
-        return NeuralAnalysis(out, activity, learned, sums)
+        window_learned = self._score_lookup(out, self._scan_lookup)
+        window_sums = cross.sum(axis=0) if self._shares_sums else self.scan.pair_sum(window.spectra)
+        learned = self.learned_average.add(window_learned, activity, decay)
+        sums = self.integral.add(window_sums, decay)
+        return NeuralAnalysis(out, activity, learned, sums, window_learned, window_sums)
 
-    def sources(self, window: FeatureWindow, analysis: NeuralAnalysis) -> list[SourceDirection]:
-        """The window's sources: none when it is too quiet or the model calls it inactive."""
+    def sources(self, window: FeatureWindow, analysis: NeuralAnalysis, alone: bool = False) -> list[SourceDirection]:
+        """The window's sources: none when it is too quiet or the model calls it inactive. ``alone``:
+        from this window's spectra only, without the integrals (what the tracker measures)."""
         if window.level_db < self.config.min_level_db or analysis.activity < self.activity_threshold:
             return []
+        if alone:
+            analysis = replace(analysis, learned=analysis.window_learned, sums=analysis.window_sums)
         if self.mode == "head":
             return self.head_sources(analysis)
         return self.fused_sources(analysis)
@@ -194,9 +202,12 @@ class NeuralLocalizer:
     def process(self, window: FeatureWindow) -> Estimate:
         analysis = self.analyse(window)
         sources = self.sources(window, analysis)
+        # The tracker measures the window alone: the integrals lag a walking talker, and it smooths by itself.
+        detections = tuple(self.sources(window, analysis, alone=True)) if self.config.integration_s > 0 else None
         return Estimate.of_window(window, self.name, sources, analysis.learned[:len(self.grid)],
                                   embedding=self.spatial_embedding(analysis.out),
-                                  extras={"activity": analysis.activity, "model": self.model_name})
+                                  extras={"activity": analysis.activity, "model": self.model_name},
+                                  detections=detections)
 
     def head_sources(self, analysis: NeuralAnalysis) -> list[SourceDirection]:
         """Sources from the model's own spatial spectrum over the scan, refined on it. The scan, not

@@ -16,14 +16,15 @@ Modules, by concept (this package re-exports their public names):
 - :mod:`.noise`: diffuse noise fields and sensor noise;
 - :mod:`.free_field`: far-field plane waves with exact fractional delays;
 - :mod:`.room`: reverberant shoebox rooms (:func:`room_scene`, image sources plus a late tail);
-- :mod:`.moving`: a source moving along a path of directions (:func:`moving_source_scene`).
+- :mod:`.moving`: sources moving along paths of directions (:func:`moving_source_scene`,
+  :func:`moving_sources_scene`).
 """
 
 from __future__ import annotations
 
 from arraydaemon.research.simulate.free_field import free_field_scene
 from arraydaemon.research.simulate.geometry import direction_vector, vector_to_angles
-from arraydaemon.research.simulate.moving import MovingSceneResult, moving_source_scene
+from arraydaemon.research.simulate.moving import MovingSceneResult, moving_source_scene, moving_sources_scene
 from arraydaemon.research.simulate.noise import diffuse_noise
 from arraydaemon.research.simulate.room import ISM_ORDER_CAP, SceneResult, SourceSpec, room_scene
 from arraydaemon.research.simulate.sources import (
@@ -44,6 +45,7 @@ __all__ = [
     "free_field_scene",
     "harmonic_source",
     "moving_source_scene",
+    "moving_sources_scene",
     "noise_burst_source",
     "random_dry_source",
     "room_scene",

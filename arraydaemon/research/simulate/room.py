@@ -303,12 +303,20 @@ def room_scene(
             tail = diffuse_synth(mixing, n_tail, sample_rate, rng, 0.0)
             h = _late_tail_rir(h, t_complete, rt60, sample_rate, offset, tail)
         shift = offset + int(round(np.linalg.norm(p - centre) / speed_of_sound * sample_rate))
-        nfft = scipy.fft.next_fast_len(sig.shape[0] + h.shape[1] - 1, real=True)
+        # Only the signal's non-zero span is convolved: a moving source is many short segments.
+        nonzero = np.flatnonzero(sig)
+        if nonzero.size == 0:
+            continue
+        first, last = int(nonzero[0]), int(nonzero[-1]) + 1
+        nfft = scipy.fft.next_fast_len(last - first + h.shape[1] - 1, real=True)
         y = scipy.fft.irfft(
-            scipy.fft.rfft(h, nfft, axis=1) * scipy.fft.rfft(sig, nfft)[None, :], nfft, axis=1
+            scipy.fft.rfft(h, nfft, axis=1) * scipy.fft.rfft(sig[first:last], nfft)[None, :], nfft, axis=1
         )
-        seg = y[:, shift : shift + n]
-        clean[: seg.shape[1]] += seg.T
+        # y[:, k] is the output at sample first + k; keep output samples [0, n) after the shift
+        lo = max(0, shift - first)
+        seg = y[:, lo : lo + n - max(0, first - shift)]
+        start = max(0, first - shift)
+        clean[start : start + seg.shape[1]] += seg.T
 
     audio = clean.copy()
     signal_power = float(np.mean(clean**2))

@@ -1,0 +1,222 @@
+"""Multi-talker scenes for the tracking benchmark: 1–4 talkers, some walking, crossings, pauses.
+
+Every scene is deterministic from ``(set seed, index)`` and is drawn on an array never used in
+training (the training set draws from other seeds; random geometries are continuous draws, so no
+two coincide): planar, linear or 3-D, 4–16 mics, apertures 4–30 cm. A reverberant shoebox room
+(RT60 0.2–0.9 s) holds 1–4 talkers (espeak-ng speech: phrases with natural pauses) 1–3 m away:
+
+- a talker is static, or walks at 10–60 °/s around the array, starting and stopping at random;
+- in a "crossing" scene two talkers walk towards each other and pass, their paths apart by
+  15–30° in elevation (a 3-D array can tell them apart throughout; a planar or linear array sees
+  them meet in azimuth);
+- one talker may fall silent for 0.8–1.4 s mid-scene (under the tracker's ``max_silence_s``);
+- sometimes a machine noise (a robot's fan) and diffuse noise.
+
+The truth per talker is its direction at every sample time and when it speaks (frame energy of its
+own dry signal). Scenes are cached as .npz under a directory so reruns skip the rendering.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from arraydaemon.research import dataset, simulate
+
+SAMPLE_RATE = 16000
+SCENE_S = 8.0
+SETS = {"dev": 13_000_000, "test": 17_000_000}  # dev: tuning; test: reported, never tuned on
+PLANAR_KINDS = ("circle", "circle_centre", "grid", "irregular_planar")
+KINDS = PLANAR_KINDS + ("line", "cluster_3d", "rings_3d")
+ACTIVITY_FRAME_S = 0.025
+SCENE_VERSION = 1
+
+
+@dataclass(eq=False)
+class TrackingScene:
+    """One rendered scene.
+
+    ``audio`` float32 ``[shape=(samples, mics)]``; ``mics [shape=(mics, 3)]``; per talker,
+    ``times_s [shape=(talkers, steps)]`` with ``azimuth_deg`` / ``elevation_deg`` of the same shape
+    (the true direction over time) and ``speaking [shape=(talkers, frames)]`` booleans per
+    ``ACTIVITY_FRAME_S`` frame; ``speeds_dps [shape=(talkers,)]``: the walking speed (0: static).
+    """
+
+    name: str
+    audio: np.ndarray
+    mics: np.ndarray
+    geometry: str
+    rt60: float
+    times_s: np.ndarray
+    azimuth_deg: np.ndarray
+    elevation_deg: np.ndarray
+    speaking: np.ndarray
+    speeds_dps: np.ndarray
+    crossing: bool
+    paused: int  # index of the talker with a long pause, or -1
+
+    @property
+    def talkers(self) -> int:
+        return int(self.azimuth_deg.shape[0])
+
+    def directions_at(self, t_s: float) -> np.ndarray:
+        """True unit directions ``[shape=(talkers, 3)]`` at time ``t_s``."""
+        az = [np.interp(t_s, self.times_s[k], self.azimuth_deg[k]) for k in range(self.talkers)]
+        el = [np.interp(t_s, self.times_s[k], self.elevation_deg[k]) for k in range(self.talkers)]
+        return np.array([simulate.direction_vector(a, e) for a, e in zip(az, el)]).reshape(-1, 3)
+
+    def speaking_in(self, t0: float, t1: float) -> np.ndarray:
+        """Whether each talker speaks at some time in ``[t0, t1)``: ``[shape=(talkers,)]`` bool."""
+        lo = max(0, int(t0 / ACTIVITY_FRAME_S))
+        hi = max(lo + 1, int(np.ceil(t1 / ACTIVITY_FRAME_S)))
+        return self.speaking[:, lo:hi].any(axis=1)
+
+    def last_spoke(self, t: float) -> np.ndarray:
+        """Seconds since each talker last spoke before ``t`` (inf: not yet): ``[shape=(talkers,)]``."""
+        hi = int(t / ACTIVITY_FRAME_S)
+        out = np.full(self.talkers, np.inf)
+        for k in range(self.talkers):
+            idx = np.flatnonzero(self.speaking[k, :hi])
+            if idx.size:
+                out[k] = t - (idx[-1] + 1) * ACTIVITY_FRAME_S
+        return np.maximum(out, 0.0)
+
+    def save(self, path: Path) -> None:
+        meta = {"name": self.name, "geometry": self.geometry, "rt60": self.rt60, "crossing": self.crossing,
+                "paused": self.paused, "version": SCENE_VERSION}
+        np.savez_compressed(path, audio=self.audio, mics=self.mics, times_s=self.times_s,
+                            azimuth_deg=self.azimuth_deg, elevation_deg=self.elevation_deg, speaking=self.speaking,
+                            speeds_dps=self.speeds_dps, meta=json.dumps(meta))
+
+    @classmethod
+    def load(cls, path: Path) -> "TrackingScene":
+        with np.load(path) as z:
+            meta = json.loads(str(z["meta"]))
+            if meta.get("version") != SCENE_VERSION:
+                raise ValueError(f"{path}: scene version {meta.get('version')}, expected {SCENE_VERSION}")
+            return cls(meta["name"], z["audio"], z["mics"], meta["geometry"], meta["rt60"], z["times_s"],
+                       z["azimuth_deg"], z["elevation_deg"], z["speaking"], z["speeds_dps"], meta["crossing"],
+                       meta["paused"])
+
+
+def speaking_frames(signal: np.ndarray) -> np.ndarray:
+    """``ACTIVITY_FRAME_S`` frames of a dry ``signal`` within 30 dB of its loudest frame: ``[shape=(frames,)]``."""
+    frame = int(ACTIVITY_FRAME_S * SAMPLE_RATE)
+    n = len(signal) // frame
+    power = np.mean(signal[:n * frame].astype(np.float64).reshape(n, frame) ** 2, axis=1)
+    return power > power.max() * 1e-3
+
+
+def _geometry(rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    kind = str(rng.choice(KINDS))
+    while True:
+        mics, kind = dataset.random_geometry(rng, kind)
+        if len(mics) >= 4:
+            return mics, kind
+
+
+def _path(rng: np.random.Generator, az0: float, el: float, speed: float, start: float, stop: float) -> list:
+    """Waypoints (time, azimuth, elevation): still until ``start``, walking at ``speed`` °/s, still after ``stop``."""
+    return [(0.0, az0, el), (start, az0, el), (stop, az0 + speed * (stop - start), el),
+            (SCENE_S + 1.0, az0 + speed * (stop - start), el)]
+
+
+def _separated(rng: np.random.Generator, taken: list[float], min_sep: float) -> float:
+    for _ in range(1000):
+        az = float(rng.uniform(-180, 180))
+        if all(abs((az - t + 180) % 360 - 180) >= min_sep for t in taken):
+            return az
+    raise RuntimeError("could not place a talker")
+
+
+def make_scene(set_name: str, index: int) -> TrackingScene:
+    """Scene ``index`` of set ``set_name`` (see the module doc)."""
+    rng = np.random.default_rng([SETS[set_name], index])
+    mics, kind = _geometry(rng)
+    n_talkers = int(rng.choice([1, 2, 3, 4], p=[0.15, 0.35, 0.3, 0.2]))
+    rt60 = float(rng.uniform(0.2, 0.9))
+    crossing = n_talkers >= 2 and rng.random() < 0.35
+    paths, speeds, taken = [], [], []
+    for k in range(n_talkers):
+        el = float(rng.uniform(-15, 35))
+        if crossing and k < 2:
+            # walk towards each other from 60-100° apart and pass; elevations 15-30° apart
+            if k == 0:
+                az0 = float(rng.uniform(-180, 180))
+                gap = float(rng.uniform(60, 100))
+                speed = float(rng.uniform(15, 35))
+                start = float(rng.uniform(0.5, 2.0))
+                stop = start + 2 * gap / (2 * speed)  # each covers the whole gap: they end swapped
+                cross = (az0, gap, speed, start, stop, el)
+                paths.append(_path(rng, az0, el, speed, start, stop))
+            else:
+                az0, gap, speed, start, stop, el0 = cross
+                el = float(np.clip(el0 + rng.choice([-1, 1]) * rng.uniform(15, 30), -20, 50))
+                paths.append(_path(rng, az0 + gap, el, -speed, start, stop))
+            speeds.append(speed)
+            taken.extend([az0, az0 + gap])
+            continue
+        az0 = _separated(rng, taken, 40.0)
+        taken.append(az0)
+        if rng.random() < 0.5:
+            speed = float(rng.uniform(10, 60)) * float(rng.choice([-1, 1]))
+            start = float(rng.uniform(0.0, 3.0))
+            stop = float(min(SCENE_S, start + rng.uniform(2.0, 5.0)))
+            paths.append(_path(rng, az0, el, speed, start, stop))
+            speeds.append(abs(speed))
+        else:
+            paths.append(_path(rng, az0, el, 0.0, 1.0, 2.0))
+            speeds.append(0.0)
+    signals = []
+    for k in range(n_talkers):
+        sig = simulate.speech_source(rng, SCENE_S, SAMPLE_RATE).astype(np.float64)
+        signals.append(sig * 10 ** (rng.uniform(-6, 0) / 20))
+    paused = int(rng.integers(n_talkers)) if rng.random() < 0.4 else -1
+    if paused >= 0:
+        t0 = float(rng.uniform(2.5, 5.5))
+        signals[paused][int(t0 * SAMPLE_RATE):int((t0 + rng.uniform(0.8, 1.4)) * SAMPLE_RATE)] = 0.0
+    distances = [float(rng.uniform(1.0, 3.0)) for _ in signals]
+    # Static talkers render as one source each (fast); walkers as cross-faded segments.
+    walking = [k for k in range(n_talkers) if speeds[k] > 0]
+    movers = [(signals[k], paths[k], distances[k]) for k in walking]
+    statics = [simulate.SourceSpec(signals[k], paths[k][0][1], paths[k][0][2], distances[k])
+               for k in range(n_talkers) if speeds[k] == 0]
+    if rng.random() < 0.25:
+        fan = simulate.stationary_noise_source(rng, SCENE_S, SAMPLE_RATE) * 0.1 * 10 ** (-rng.uniform(10, 20) / 20)
+        statics.append(simulate.SourceSpec(fan, _separated(rng, taken, 30.0), float(rng.uniform(-30, 0)), 1.0))
+    diffuse = float(rng.uniform(10, 30)) if rng.random() < 0.5 else None
+    kwargs = dict(sample_rate=SAMPLE_RATE, rt60=rt60, rng=rng, snr_db=float(rng.uniform(15, 35)),
+                  diffuse_noise_db=diffuse)
+    if movers:
+        room, _ = simulate.moving_sources_scene(mics, movers, static_sources=statics, **kwargs)
+    else:
+        room = simulate.room_scene(mics, statics, **kwargs)
+    # Every talker's true direction over time: its path (a source moved inside the room keeps its direction).
+    times = np.arange(0.0, SCENE_S + 0.05, 0.1)
+    way = [np.asarray(p, dtype=np.float64) for p in paths]
+    tracks_az = [np.interp(times, w[:, 0], w[:, 1]) for w in way]
+    tracks_el = [np.interp(times, w[:, 0], w[:, 2]) for w in way]
+    return TrackingScene(
+        name=f"{set_name}-{index:03d}", audio=room.audio, mics=np.asarray(mics), geometry=kind, rt60=rt60,
+        times_s=np.tile(times, (n_talkers, 1)), azimuth_deg=np.array(tracks_az), elevation_deg=np.array(tracks_el),
+        speaking=np.array([speaking_frames(s) for s in signals]), speeds_dps=np.array(speeds), crossing=crossing,
+        paused=paused)
+
+
+def load_scenes(set_name: str, count: int, cache: Path | None) -> list[TrackingScene]:
+    """Scenes ``0..count-1`` of ``set_name``, rendered once and cached under ``cache`` (if given)."""
+    out = []
+    for index in range(count):
+        path = cache / f"{set_name}-{index:03d}-v{SCENE_VERSION}.npz" if cache else None
+        if path is not None and path.is_file():
+            out.append(TrackingScene.load(path))
+            continue
+        scene = make_scene(set_name, index)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            scene.save(path)
+        out.append(scene)
+    return out

@@ -57,6 +57,7 @@ class TrackingScene:
     speeds_dps: np.ndarray
     crossing: bool
     paused: int  # index of the talker with a long pause, or -1
+    fan_azimuth_deg: float | None = None  # a machine noise's azimuth (not a talker), if any
 
     @property
     def talkers(self) -> int:
@@ -86,7 +87,7 @@ class TrackingScene:
 
     def save(self, path: Path) -> None:
         meta = {"name": self.name, "geometry": self.geometry, "rt60": self.rt60, "crossing": self.crossing,
-                "paused": self.paused, "version": SCENE_VERSION}
+                "paused": self.paused, "fan_azimuth_deg": self.fan_azimuth_deg, "version": SCENE_VERSION}
         np.savez_compressed(path, audio=self.audio, mics=self.mics, times_s=self.times_s,
                             azimuth_deg=self.azimuth_deg, elevation_deg=self.elevation_deg, speaking=self.speaking,
                             speeds_dps=self.speeds_dps, meta=json.dumps(meta))
@@ -99,7 +100,7 @@ class TrackingScene:
                 raise ValueError(f"{path}: scene version {meta.get('version')}, expected {SCENE_VERSION}")
             return cls(meta["name"], z["audio"], z["mics"], meta["geometry"], meta["rt60"], z["times_s"],
                        z["azimuth_deg"], z["elevation_deg"], z["speaking"], z["speeds_dps"], meta["crossing"],
-                       meta["paused"])
+                       meta["paused"], meta.get("fan_azimuth_deg"))
 
 
 def speaking_frames(signal: np.ndarray) -> np.ndarray:
@@ -132,8 +133,9 @@ def _separated(rng: np.random.Generator, taken: list[float], min_sep: float) -> 
     raise RuntimeError("could not place a talker")
 
 
-def make_scene(set_name: str, index: int) -> TrackingScene:
-    """Scene ``index`` of set ``set_name`` (see the module doc)."""
+def make_scene(set_name: str, index: int, render: bool = True) -> TrackingScene:
+    """Scene ``index`` of set ``set_name`` (see the module doc). ``render=False``: the truth only,
+    without audio (seconds instead of minutes)."""
     rng = np.random.default_rng([SETS[set_name], index])
     mics, kind = _geometry(rng)
     n_talkers = int(rng.choice([1, 2, 3, 4], p=[0.15, 0.35, 0.3, 0.2]))
@@ -184,26 +186,30 @@ def make_scene(set_name: str, index: int) -> TrackingScene:
     movers = [(signals[k], paths[k], distances[k]) for k in walking]
     statics = [simulate.SourceSpec(signals[k], paths[k][0][1], paths[k][0][2], distances[k])
                for k in range(n_talkers) if speeds[k] == 0]
+    fan_azimuth = None
     if rng.random() < 0.25:
         fan = simulate.stationary_noise_source(rng, SCENE_S, SAMPLE_RATE) * 0.1 * 10 ** (-rng.uniform(10, 20) / 20)
-        statics.append(simulate.SourceSpec(fan, _separated(rng, taken, 30.0), float(rng.uniform(-30, 0)), 1.0))
+        fan_azimuth = _separated(rng, taken, 30.0)
+        statics.append(simulate.SourceSpec(fan, fan_azimuth, float(rng.uniform(-30, 0)), 1.0))
     diffuse = float(rng.uniform(10, 30)) if rng.random() < 0.5 else None
     kwargs = dict(sample_rate=SAMPLE_RATE, rt60=rt60, rng=rng, snr_db=float(rng.uniform(15, 35)),
                   diffuse_noise_db=diffuse)
-    if movers:
-        room, _ = simulate.moving_sources_scene(mics, movers, static_sources=statics, **kwargs)
+    if not render:
+        audio = np.zeros((0, len(mics)), dtype=np.float32)
+    elif movers:
+        audio = simulate.moving_sources_scene(mics, movers, static_sources=statics, **kwargs)[0].audio
     else:
-        room = simulate.room_scene(mics, statics, **kwargs)
+        audio = simulate.room_scene(mics, statics, **kwargs).audio
     # Every talker's true direction over time: its path (a source moved inside the room keeps its direction).
     times = np.arange(0.0, SCENE_S + 0.05, 0.1)
     way = [np.asarray(p, dtype=np.float64) for p in paths]
     tracks_az = [np.interp(times, w[:, 0], w[:, 1]) for w in way]
     tracks_el = [np.interp(times, w[:, 0], w[:, 2]) for w in way]
     return TrackingScene(
-        name=f"{set_name}-{index:03d}", audio=room.audio, mics=np.asarray(mics), geometry=kind, rt60=rt60,
+        name=f"{set_name}-{index:03d}", audio=audio, mics=np.asarray(mics), geometry=kind, rt60=rt60,
         times_s=np.tile(times, (n_talkers, 1)), azimuth_deg=np.array(tracks_az), elevation_deg=np.array(tracks_el),
         speaking=np.array([speaking_frames(s) for s in signals]), speeds_dps=np.array(speeds), crossing=crossing,
-        paused=paused)
+        paused=paused, fan_azimuth_deg=fan_azimuth)
 
 
 def load_scenes(set_name: str, count: int, cache: Path | None) -> list[TrackingScene]:

@@ -38,6 +38,8 @@ class FeatureWindow:
     spectra: np.ndarray
     level_db: float  # in-band mean power of the window, dB re full scale
     bad_samples: bool = False  # the window overlaps a block of NaN/Inf input that was zeroed
+    # [shape=(frames, bins)] bool: the bins that carry direct-path evidence (stages/evidence.py); None: all
+    evidence: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,20 @@ class FeatureConfig:
     frame_s: float = 0.032
     fmin_hz: float = 200.0
     fmax_hz: float = 7000.0
+    # Evidence bins (stages/evidence.py): above the stationary floor over floor_s (0: no floor test)
+    # by floor_margin_db, and at least rise_ratio times their recent power (0: no onset test).
+    floor_s: float = 1.5
+    floor_margin_db: float = 0.0
+    rise_ratio: float = 1.2
 
     def validate(self) -> None:
         """Raises ValueError naming the setting that is out of range."""
+        if not (is_number(self.floor_s) and 0.0 <= self.floor_s <= 30.0):
+            raise ValueError(f"noise floor span must be between 0 (off) and 30 s, got {self.floor_s}")
+        if not (is_number(self.floor_margin_db) and 0.0 <= self.floor_margin_db <= 30.0):
+            raise ValueError(f"noise floor margin must be between 0 and 30 dB, got {self.floor_margin_db}")
+        if not (is_number(self.rise_ratio) and 0.0 <= self.rise_ratio <= 10.0):
+            raise ValueError(f"rise ratio must be between 0 (off) and 10, got {self.rise_ratio}")
         if not 0.05 <= self.window_s <= 2.0:
             raise ValueError(f"window must be between 0.05 and 2 s, got {self.window_s}")
         if not 0.0 < self.hop_s <= self.window_s:

@@ -10,29 +10,27 @@ in [-1, 1] (clipped to [0, 1]).
 The activity gate publishes an empty source list when the window is too quiet or no direction
 stands out (sensor noise gives SRP values ≲ 0.1; diffuse noise: see "Prominence" in ``scan.py``).
 
-Several sources: speech mixtures are sparse in time-frequency, so after each peak the STFT bins
-that agree with it (mean pair phase agreement ≥ ``mask_agreement``) are removed and the SRP of the
-remaining bins is searched for the next source, away from the ones found. A secondary source must
-reach ``min_confidence`` and ``relative_threshold`` × the first source's SRP on that residual (its
-confidence is that residual SRP). Secondary peaks of the plain SRP, by contrast, are mostly
-sidelobes and reflections of the first. The searches are skipped when too few time-frequency bins
-remain to reach their thresholds.
+Several sources (``further.py``): the time-frequency bins the sources found explain are masked and
+the SRP of the rest is searched again; a further source's confidence is that residual SRP.
 
-Temporal integration (``integration_s`` > 0, ``integration.py``): the first source is searched in the
-integrated pair cross-spectra; whether a source is active is decided on the window alone, and
-further sources are searched in the window alone. The tracker is given the window's own sources
-(``Estimate.detections``): the integral lags a walking talker, and the tracker smooths by itself.
+Two answers per window. The tracker's *detections* (``Estimate.detections``) are the window alone,
+its evidence bins only (``FeatureWindow.evidence``: above the stationary noise floor and not
+decaying, ``stages/evidence.py``), so a robot's fan and a talker's reflections form fewer peaks and
+the tracker follows walkers without lag. The *published* sources place the first source from every
+bin, integrated over past windows (``integration_s`` > 0, ``integration.py``): whether a source is
+active is decided on the window alone, where it is by the integral, which is steadier for a still
+talker; further published sources are the further detections.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from arraydaemon.core import kernels
-from arraydaemon.core.grids import pick_peaks, source_direction
+from arraydaemon.core.grids import source_direction
 from arraydaemon.core.messages import Estimate, FeatureWindow, SourceDirection
 from arraydaemon.core.options import LocalizerConfig
 from arraydaemon.core.profiles import ArrayProfile
+from arraydaemon.localizers.further import FurtherSources
 from arraydaemon.localizers.integration import CrossSpectrumIntegral, WindowDecay
 from arraydaemon.localizers.refine import Refiner
 from arraydaemon.localizers.scan import SrpScan
@@ -51,6 +49,7 @@ class SrpPhatLocalizer:
         self.scan = SrpScan(profile, layout, config)
         self.grid = self.scan.grid
         self.refiner = Refiner(self.scan)
+        self.further = FurtherSources(self.scan, self.refiner, config)
         self.decay = WindowDecay(config.integration_s)
         self.integral = CrossSpectrumIntegral(config.integration_s)
 
@@ -60,23 +59,36 @@ class SrpPhatLocalizer:
 
     def process(self, window: FeatureWindow) -> Estimate:
         cfg, scan = self.config, self.scan
+        loud = window.level_db >= cfg.min_level_db
+        # Detections, the tracker's measurements: this window alone, its evidence bins only.
+        sums = scan.pair_sum(window.spectra, window.evidence)
+        gcc, lags = scan.lags(sums)
+        values = scan.scan(lags)
+        detections = self._sources(window, gcc, scan.gated_peak(values, cfg) if loud else None)
+        if cfg.integration_s <= 0.0 and window.evidence is None:
+            return Estimate.of_window(window, self.name, detections, values[:len(self.grid)].copy())
+        # Published sources: the first from every bin, integrated over past windows (the integral
+        # lags a walker, so the tracker does not measure it); further ones are the window's.
         sums = scan.pair_sum(window.spectra)
         gcc, lags = scan.lags(sums)
         values = scan.scan(lags)
-        peak = scan.gated_peak(values, cfg) if window.level_db >= cfg.min_level_db else None
-        detections = None
+        # Whether: this window's gates (an integrated diffuse field converges to its coherence, whose
+        # fixed phases make a steadier peak than any one window shows). Where: the integral.
+        peak = scan.gated_peak(values, cfg) if loud else None
         if cfg.integration_s > 0.0:
-            # The tracker measures the window alone (the integral lags a walking talker; the tracker
-            # smooths and follows motion itself); the integral places the published sources.
-            detections = tuple(self._sources(window, gcc, peak))
-            # Whether: this window's gates (an integrated diffuse field converges to its coherence,
-            # whose fixed phases make a steadier peak than any one window shows). Where: the integral.
             gcc, lags = scan.lags(self.integral.add(sums, self.decay.step(window.t_end)))
             values = scan.scan(lags)
             if peak is not None:
                 peak = int(np.argmax(values))
-        spectrum = values[:len(self.grid)].copy()
-        return Estimate.of_window(window, self.name, self._sources(window, gcc, peak), spectrum, detections=detections)
+        sources: list[SourceDirection] = []
+        if peak is not None:
+            vec, value = self.refiner.exact(gcc, scan.points[peak])
+            sources.append(source_direction(vec, value))
+            cos_sep = np.cos(np.radians(cfg.min_separation_deg))
+            sources.extend(d for d in detections[1:]
+                           if scan.separation_cos(np.asarray(d.vector)[None], vec)[0] < cos_sep)
+        return Estimate.of_window(window, self.name, sources[:cfg.max_sources], values[:len(self.grid)].copy(),
+                                  detections=tuple(detections))
 
     def _sources(self, window: FeatureWindow, gcc: np.ndarray, peak: int | None) -> list[SourceDirection]:
         """The first source at scan point ``peak`` refined on pair spectra ``gcc``, then the window's further ones."""
@@ -85,38 +97,5 @@ class SrpPhatLocalizer:
             vec, value = self.refiner.exact(gcc, self.scan.points[peak])
             sources.append(source_direction(vec, value))
             if self.config.max_sources > 1:
-                sources.extend(self._secondary_sources(window, vec, value))
+                sources.extend(self.further.search(window, vec, value))
         return sources
-
-    def _secondary_sources(self, window: FeatureWindow, first: np.ndarray, first_value: float) -> list[SourceDirection]:
-        """Further sources after ``first``: masks the STFT bins each found source explains and
-        searches the SRP of the rest."""
-        cfg, scan, lay = self.config, self.scan, self.layout
-        keep = np.ones((window.spectra.shape[0], lay.bins), dtype=bool)
-        vectors = scan.points
-        cos_sep = np.cos(np.radians(cfg.min_separation_deg))
-        near = np.zeros(len(vectors), dtype=bool)
-        found, out = [first], []
-        while len(found) < cfg.max_sources:
-            near |= scan.separation_cos_to_points(found[-1]) >= cos_sep
-            agreement = kernels.phase_agreement(window.spectra, scan.pair_i, scan.pair_j,
-                                                scan.mic_tdoa(found[-1][None])[0], lay.band, lay.bin_hz)
-            keep &= agreement < cfg.mask_agreement
-            # A bin masked in every frame has G = 0, and the SRP is a mean over band bins of terms
-            # |.| <= 1: the residual cannot reach the thresholds unless enough bins are left.
-            left = float(np.mean(keep[:, lay.band[0]:lay.band[1]].any(axis=0)))
-            if left < max(cfg.min_confidence, cfg.relative_threshold * first_value, 1e-9):
-                break
-            gcc, lags = scan.lags(scan.pair_sum(window.spectra, keep))
-            values = scan.scan(lags)
-            masked = np.where(near, -np.inf, values)
-            peaks = pick_peaks(masked, vectors, 1, cfg.min_separation_deg, cfg.min_confidence, 0.0)
-            if (not peaks or values[peaks[0]] < cfg.relative_threshold * first_value
-                    or scan.prominence(values, peaks[0]) < cfg.min_prominence):
-                break
-            vec, value = self.refiner.exact(gcc, vectors[peaks[0]])
-            if any(scan.separation_cos(vec[None], f)[0] >= cos_sep for f in found):
-                break  # the refinement slid back onto a source already found
-            out.append(source_direction(vec, value))
-            found.append(vec)
-        return out

@@ -4,7 +4,8 @@ AudioBlock → FeatureWindow, once per hop. Frames are Hann-windowed, ``n_fft`` 
 overlap; a window is the last ``window_frames`` frames (≈ 250 ms) and a new one is emitted every
 ``hop_frames`` frames (≤ 100 ms by default). The localizers form the mic pairs' cross-spectra from
 the window's frames (``localizers/scan.py``), summed over the window before PHAT weighting, so
-louder frames count more than near-silent ones.
+louder frames count more than near-silent ones, and over the bins that carry direct-path evidence
+(``FeatureWindow.evidence``, ``evidence.py``): above the stationary noise floor, and not decaying.
 
 All streaming state (unframed samples, the frame ring, the stream clock) lives in this object, so
 feeding a signal in any block sizes gives exactly the windows of feeding it whole.
@@ -21,6 +22,7 @@ from arraydaemon.core import kernels
 from arraydaemon.core.messages import AudioBlock, FeatureWindow
 from arraydaemon.core.options import FeatureConfig
 from arraydaemon.core.profiles import ArrayProfile
+from arraydaemon.stages.evidence import EvidenceBins
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class GccPhatFeatures:
         self.layout = FrameLayout.from_config(config, profile.sample_rate)
         self.window = hann(self.layout.n_fft)
         self._power_scale = 2.0 / (self.layout.n_fft * float(np.sum(self.window**2)))
+        self.evidence = EvidenceBins(self.layout.bins, self.layout.frame_hop / profile.sample_rate, config.floor_s,
+                                     config.floor_margin_db, config.rise_ratio)
         self.reset()
 
     def reset(self) -> None:
@@ -94,6 +98,8 @@ class GccPhatFeatures:
         self._pending_index = 0  # stream sample index of _pending[0]
         self._spectra = np.zeros((lay.window_frames, mics, lay.bins), dtype=np.complex64)
         self._power = np.zeros(lay.window_frames, dtype=np.float64)
+        self._evidence = np.ones((lay.window_frames, lay.bins), dtype=bool)
+        self.evidence.reset()
         self._bad = np.zeros(lay.window_frames, dtype=bool)
         self._bad_until = -1  # stream sample index (exclusive) up to which input was zeroed
         self._frames_total = 0
@@ -124,20 +130,23 @@ class GccPhatFeatures:
         if n_new:
             k_lo, k_hi = lay.band
             power = np.mean(np.abs(spec[:, :, k_lo:k_hi]) ** 2, axis=(1, 2)) * self._power_scale * (k_hi - k_lo)
+            bin_power = np.mean(np.abs(spec) ** 2, axis=1)  # (frames, bins), mic-averaged
             for f in range(n_new):
-                out.extend(self._push_frame(spec[f], power[f]))
+                out.extend(self._push_frame(spec[f], power[f], bin_power[f]))
         consumed = n_new * lay.frame_hop
         self._pending = pending[consumed:]
         self._pending_index += consumed
         return out
 
-    def _push_frame(self, spec, power) -> list[FeatureWindow]:
+    def _push_frame(self, spec, power, bin_power) -> list[FeatureWindow]:
         lay = self.layout
         slot = self._frames_total % lay.window_frames
         frame_start = self._frames_total * lay.frame_hop
         self._spectra[slot] = spec
         self._power[slot] = power
         self._bad[slot] = frame_start < self._bad_until
+        # zeroed input teaches the evidence tests nothing (its floor would be 0)
+        self._evidence[slot] = True if self._bad[slot] else self.evidence.update(bin_power)
         self._frames_total += 1
         done = self._frames_total - lay.window_frames
         if done < 0 or done % lay.hop_frames:
@@ -153,6 +162,7 @@ class GccPhatFeatures:
             t_end=clock_t + dt,
             wall_time=clock_wall + dt,
             spectra=self._spectra[order],
+            evidence=self._evidence[order],
             level_db=10.0 * math.log10(level) if level > 1e-30 else -300.0,
             bad_samples=bool(self._bad.any()),
         )

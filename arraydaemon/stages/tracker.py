@@ -47,6 +47,9 @@ from arraydaemon.core.messages import Estimate, Track, Tracks
 from arraydaemon.core.options import TrackerConfig
 from arraydaemon.core.profiles import GeometryInfo
 
+SUPPORT_WINDOWS = 30  # a confirmed track detected in SUPPORT_HITS of its last SUPPORT_WINDOWS windows
+SUPPORT_HITS = 8  # is refreshed by a single detection
+
 
 def _rotate(vectors: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
     """Rodrigues rotation of ``vectors [shape=(n, 3)]`` about unit ``axis`` by ``angle`` rad."""
@@ -73,6 +76,7 @@ class _Track:
         self.last_hit_t = t
         self.last_active_t = t
         self.hits = deque([True], maxlen=cfg.birth_windows)
+        self.history = deque([True], maxlen=SUPPORT_WINDOWS)  # detected or not, the last windows
         self.misses_in_row = 0
         self.activity = 0.5
         self.level_db = level_db
@@ -149,6 +153,7 @@ class _Track:
         """Continue as ``new`` (a re-found source): its filter state and recent detections, this id."""
         self.u, self.basis, self.rate, self.P = new.u, new.basis, new.rate, new.P
         self.hits, self.misses_in_row = new.hits, new.misses_in_row
+        self.history.extend(new.history)
         self.last_hit_t = new.last_hit_t
         self.last_active_t = t
 
@@ -301,11 +306,14 @@ class Tracker:
         tr.activity = prior * like_a / (prior * like_a + (1.0 - prior) * like_s)
         if dt > 0 or len(tr.hits) == 0:
             tr.hits.append(hit)
+            tr.history.append(hit)
         if hit:
             tr.last_hit_t = t
             tr.misses_in_row = 0
-            if sum(tr.hits) >= cfg.keep_hits:
-                tr.last_active_t = t  # a stray detection now and then does not keep a track alive
+            # A stray detection now and then does not keep a track alive; a talker's track, detected
+            # in many recent windows, is kept by any one (the first word after a pause).
+            if sum(tr.hits) >= cfg.keep_hits or (tr.id is not None and sum(tr.history) >= SUPPORT_HITS):
+                tr.last_active_t = t
             if math.isfinite(level_db):
                 tr.level_db += cfg.level_smoothing * (level_db - tr.level_db)
         else:

@@ -79,8 +79,10 @@ def test_nan_block_mid_stream_is_zeroed_counted_and_never_published(bad, integra
         for topic, payload in r.payloads:
             wire.encode(topic, payload)  # raises on any NaN/Inf
         end = int(round(est.t_end * 16000))
-        # Integrating over windows, every window after a bad block remembers it.
-        overlaps = any(lo < end and (end - window < hi or integration_s > 0) for lo, hi in zeroed)
+        # Integrating over windows, every window after a bad block remembers it; the evidence tests'
+        # noise floor (stages/evidence.py) misses the block's frames for its span.
+        memory = window + int(FeatureConfig().floor_s * 16000) + 1600
+        overlaps = any(lo < end and (end - memory < hi or integration_s > 0) for lo, hi in zeroed)
         if not overlaps:  # windows away from the bad blocks are untouched
             assert est.sources == c.estimate.sources
             np.testing.assert_array_equal(est.spectrum, c.estimate.spectrum)

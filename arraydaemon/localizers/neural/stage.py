@@ -20,6 +20,7 @@ from arraydaemon.core.grids import pick_peaks, source_direction
 from arraydaemon.core.messages import Estimate, FeatureWindow, SourceDirection
 from arraydaemon.core.options import LocalizerConfig
 from arraydaemon.core.profiles import ArrayProfile
+from arraydaemon.localizers.further import FurtherSources
 from arraydaemon.localizers.integration import CrossSpectrumIntegral, WeightedSpectrumAverage, WindowDecay
 from arraydaemon.localizers.neural.model import SpatialTransformer, canonical_directions
 from arraydaemon.localizers.neural.runtime import set_threads, traced_forward
@@ -49,7 +50,8 @@ class NeuralAnalysis:
     ``scaled`` (weight-scaled GCCs), ``activity`` logit, ``embedding``); ``activity`` the probability;
     ``learned [shape=(scan,)]`` the (integrated) model spectrum over the scan points;
     ``sums [shape=(pairs, bins)]`` the (integrated) pair cross-spectra of the SRP scan's pairs;
-    ``window_learned`` and ``window_sums``: the same of this window alone.
+    ``window_learned``: the model spectrum of this window alone; ``window_sums``: this window's pair
+    cross-spectra over its evidence bins (``stages/evidence.py``), what the tracker's detections use.
     """
 
     out: dict
@@ -87,6 +89,7 @@ class NeuralLocalizer:
         self.scan = SrpScan(profile, layout, config)
         self.grid = self.scan.grid
         self.refiner = Refiner(self.scan)
+        self.further = FurtherSources(self.scan, self.refiner, config)
         self.decay = WindowDecay(config.integration_s)
         self.integral = CrossSpectrumIntegral(config.integration_s)
         self.learned_average = WeightedSpectrumAverage(config.integration_s)
@@ -183,9 +186,10 @@ class NeuralLocalizer:
         decay = self.decay.step(window.t_end)
         # The scan starts with the grid.
         window_learned = self._score_lookup(out, self._scan_lookup)
-        window_sums = cross.sum(axis=0) if self._shares_sums else self.scan.pair_sum(window.spectra)
+        every_bin = cross.sum(axis=0) if self._shares_sums else self.scan.pair_sum(window.spectra)
+        window_sums = every_bin if window.evidence is None else self.scan.pair_sum(window.spectra, window.evidence)
         learned = self.learned_average.add(window_learned, activity, decay)
-        sums = self.integral.add(window_sums, decay)
+        sums = self.integral.add(every_bin, decay)
         return NeuralAnalysis(out, activity, learned, sums, window_learned, window_sums)
 
     def sources(self, window: FeatureWindow, analysis: NeuralAnalysis, alone: bool = False) -> list[SourceDirection]:
@@ -197,13 +201,14 @@ class NeuralLocalizer:
             analysis = replace(analysis, learned=analysis.window_learned, sums=analysis.window_sums)
         if self.mode == "head":
             return self.head_sources(analysis)
-        return self.fused_sources(analysis)
+        return self.fused_sources(analysis, window)
 
     def process(self, window: FeatureWindow) -> Estimate:
         analysis = self.analyse(window)
         sources = self.sources(window, analysis)
         # The tracker measures the window alone: the integrals lag a walking talker, and it smooths by itself.
-        detections = tuple(self.sources(window, analysis, alone=True)) if self.config.integration_s > 0 else None
+        detections = None if self.config.integration_s <= 0 and window.evidence is None \
+            else tuple(self.sources(window, analysis, alone=True))
         return Estimate.of_window(window, self.name, sources, analysis.learned[:len(self.grid)],
                                   embedding=self.spatial_embedding(analysis.out),
                                   extras={"activity": analysis.activity, "model": self.model_name},
@@ -220,24 +225,27 @@ class NeuralLocalizer:
         return [source_direction(*self.refiner.score(lambda v: self.score(analysis.out, v), points[i]))
                 for i in peaks]
 
-    def fused_sources(self, analysis: NeuralAnalysis) -> list[SourceDirection]:
+    def fused_sources(self, analysis: NeuralAnalysis, window: FeatureWindow | None = None) -> list[SourceDirection]:
         """Sources where the model's spectrum and SRP-PHAT agree, refined on the exact SRP of the
         (integrated) pair cross-spectra (sub-degree precision in dry rooms) and reported with the
         model's confidence there. The first is SRP-PHAT's own peak when it passes SRP-PHAT's gates
         (it is then right ~9 times in 10 on validation scenes), else the peak of the product of both
-        spectra over the scan points; further sources are peaks of the product."""
+        spectra over the scan points. Further sources come from the masked SRP search of ``window``
+        (``further.py``), as SRP-PHAT's do: on the multi-talker development scenes it finds more
+        talkers with fewer ghosts than the product's further peaks (coverage 73 % → 76 %, ghost track
+        reports 19 % → 13 %)."""
         cfg, scan, learned = self.config, self.scan, analysis.learned
         gcc, lags = scan.lags(analysis.sums)
         srp = scan.scan(lags)
         fused = learned * np.clip(srp, 0.0, None)
-        peaks = pick_peaks(fused, scan.points, cfg.max_sources, cfg.min_separation_deg, 1e-6, cfg.relative_threshold)
+        peaks = pick_peaks(fused, scan.points, 1, cfg.min_separation_deg, 1e-6, cfg.relative_threshold)
         clear = scan.gated_peak(srp, cfg)
         if clear is not None:
-            near = scan.separation_cos_to_points(scan.points[clear]) >= math.cos(math.radians(cfg.min_separation_deg))
-            peaks = [clear] + [i for i in peaks if not near[i]]
-        peaks = peaks[:1] + [i for i in peaks[1:] if learned[i] >= self.secondary_threshold]
-        sources = []
-        for idx in peaks[:cfg.max_sources]:
-            vec, _ = self.refiner.exact(gcc, scan.points[idx])
-            sources.append(source_direction(vec, float(self.score(analysis.out, vec[None])[0])))
+            peaks = [clear]
+        if not peaks:
+            return []
+        vec, value = self.refiner.exact(gcc, scan.points[peaks[0]])
+        sources = [source_direction(vec, float(self.score(analysis.out, vec[None])[0]))]
+        if cfg.max_sources > 1 and window is not None:
+            sources += self.further.search(window, vec, value)
         return sources

@@ -205,10 +205,20 @@ class NeuralLocalizer:
 
     def process(self, window: FeatureWindow) -> Estimate:
         analysis = self.analyse(window)
-        sources = self.sources(window, analysis)
-        # The tracker measures the window alone: the integrals lag a walking talker, and it smooths by itself.
-        detections = None if self.config.integration_s <= 0 and window.evidence is None \
-            else tuple(self.sources(window, analysis, alone=True))
+        if self.mode == "head" or (self.config.integration_s <= 0 and window.evidence is None):
+            sources, detections = self.sources(window, analysis), None
+        else:
+            # The tracker measures the window alone (the integrals lag a walking talker, and it
+            # smooths by itself); the published first source is the integrals', the further ones the
+            # window's (one masked search serves both).
+            detections = tuple(self.sources(window, analysis, alone=True))
+            sources = self.fused_sources(analysis, None) if detections else []
+            if sources:
+                first = np.asarray(sources[0].vector)
+                cos_sep = math.cos(math.radians(self.config.min_separation_deg))
+                sources += [d for d in detections[1:]
+                            if self.scan.separation_cos(np.asarray(d.vector)[None], first)[0] < cos_sep]
+                sources = sources[:self.config.max_sources]
         return Estimate.of_window(window, self.name, sources, analysis.learned[:len(self.grid)],
                                   embedding=self.spatial_embedding(analysis.out),
                                   extras={"activity": analysis.activity, "model": self.model_name},
@@ -231,7 +241,7 @@ class NeuralLocalizer:
         model's confidence there. The first is SRP-PHAT's own peak when it passes SRP-PHAT's gates
         (it is then right ~9 times in 10 on validation scenes), else the peak of the product of both
         spectra over the scan points. Further sources come from the masked SRP search of ``window``
-        (``further.py``), as SRP-PHAT's do: on the multi-talker development scenes it finds more
+        (``further.py``; none when ``window`` is None), as SRP-PHAT's do: on the multi-talker development scenes it finds more
         talkers with fewer ghosts than the product's further peaks (coverage 73 % → 76 %, ghost track
         reports 19 % → 13 %)."""
         cfg, scan, learned = self.config, self.scan, analysis.learned

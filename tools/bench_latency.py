@@ -138,12 +138,10 @@ def main() -> None:
         raise SystemExit("jackd not found: apt-get install jackd2")
     estimators = list(args.estimators)
     if "neural" in estimators:
-        try:
-            from arraydaemon.localizers.neural.stage import shipped_weights_available
-        except ImportError:
-            shipped_weights_available = None
-        if shipped_weights_available is None or not shipped_weights_available():
-            print("skipping neural: arraydaemon.localizers.neural.stage or its shipped weights are not available", file=sys.stderr)
+        from arraydaemon.core.paths import SHIPPED_WEIGHTS
+
+        if not SHIPPED_WEIGHTS.is_file():
+            print(f"skipping neural: no shipped weights at {SHIPPED_WEIGHTS}", file=sys.stderr)
             estimators.remove("neural")
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_latency_") as tmp:

@@ -34,7 +34,7 @@ Every payload carries these common fields:
 | tracks | ambiguity | str | as in `doa` |
 | tracks | tracks | list[map] | confirmed tracked sources, lowest id first; empty when there are none |
 | tracks | tracks[].id | int | track id, from 1; never reused within a stream (a restart begins again at 1) |
-| tracks | tracks[].azimuth_deg | float | filtered direction, degrees counter-clockwise from +x, in (-180, 180] |
+| tracks | tracks[].azimuth_deg | float | filtered direction at `t_end`, degrees counter-clockwise from +x, in (-180, 180] |
 | tracks | tracks[].elevation_deg | float | degrees up from the x-y plane |
 | tracks | tracks[].x | float | unit direction vector, x |
 | tracks | tracks[].y | float | unit direction vector, y |

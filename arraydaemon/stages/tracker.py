@@ -17,12 +17,21 @@ Per window:
    ``gate_sigma`` standard deviations and at most ``gate_deg`` degrees;
 3. update the associated tracks; every left-over detection starts a tentative track;
 4. a tentative track is confirmed, and only then given an id, after ``birth_hits`` detections in
-   ``birth_windows`` consecutive windows; it is dropped once it cannot reach that any more;
+   ``birth_windows`` consecutive windows; it is dropped once it cannot reach that any more. A track
+   confirmed where a confirmed one was lost (not detected since the new one's first detection,
+   within ``gate_deg``) continues the lost one, with its id: a talker found again after a miss;
 5. a confirmed track is retired when it has not been refreshed for ``max_silence_s`` seconds, or
-   when it has sat within ``merge_deg`` of an older track for ``merge_s`` seconds (a duplicate).
-   A detection refreshes a track only if the track was detected in at least ``keep_hits`` of the
-   last ``birth_windows`` windows: a stray detection now and then (a reflection, a noise burst)
-   does not keep it alive, so there is no ghost track that never dies.
+   when it has sat within ``merge_deg`` of an older track for ``merge_s`` seconds while moving alike
+   (a duplicate; talkers passing each other move differently). A detection refreshes a track only
+   if the track was detected in at least ``keep_hits`` of the last ``birth_windows`` windows, or in
+   ``SUPPORT_HITS`` of its last ``SUPPORT_WINDOWS`` (a talker's first word after a pause): a stray
+   detection now and then (a reflection, a noise burst) does not keep it alive, so there is no
+   ghost track that never dies.
+
+Detections are the localizer's ``Estimate.detections`` when it gives them (the window alone: an
+integral over past windows would lag a walking talker), else its sources. A window's detection is
+where its source was on average over the window, so the published direction is predicted ``lead_s``
+ahead (the pipeline passes half a window): where the source is at the window's end.
 
 Ids are integers from 1, never reused within a stream (:meth:`Tracker.reset` starts again at 1). ``activity`` is the
 posterior of a two-state (active/silent) hidden Markov model driven by whether the track was
@@ -192,7 +201,6 @@ class Tracker:
         self._tracks: list[_Track] = []
         self._last_t: float | None = None
         self._next_id = 1
-
         self.retired: list[tuple[int, float]] = []  # (id, stream time) of recent retirements
 
     # -- measurement model ----------------------------------------------------------------
@@ -364,7 +372,7 @@ class Tracker:
         cos_gate = math.cos(math.radians(self.config.gate_deg))
         best, best_cos = None, cos_gate
         for tr in self._tracks:
-            if tr.id is None or tr.last_hit_t >= new.born_t:
+            if tr.id is None or tr.last_hit_t >= new.born_t or t - tr.last_active_t > self.config.max_silence_s:
                 continue
             c = self._cos_separation(tr.u, new.u)
             if c >= best_cos:

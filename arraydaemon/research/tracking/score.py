@@ -37,11 +37,14 @@ from arraydaemon.io import wire
 from arraydaemon.pipeline import Pipeline
 from arraydaemon.research import dataset
 from arraydaemon.research.evaluate import direction_error_deg
-from arraydaemon.research.tracking.scenes import TrackingScene
+from arraydaemon.research.tracking.scenes import ACTIVITY_FRAME_S, TrackingScene
 
 MATCH_DEG = 15.0
 PRESENT_S = 1.5
 BIRTH_GRACE_S = 0.3
+MIN_SPEED_DPS = 1.0  # slower counts as standing (lags are of walking talkers)
+MOT_METRICS = ["mota", "motp", "idf1", "num_switches", "num_objects", "num_false_positives", "num_misses",
+               "num_matches"]
 
 
 @dataclass
@@ -113,7 +116,7 @@ def score_scene(scene: TrackingScene, options: PipelineOptions) -> SceneScore:
 
     accumulator = motmetrics.MOTAccumulator(auto_id=True)
     talkers = [TalkerScore(scene.name, k, float(scene.speeds_dps[k])) for k in range(scene.talkers)]
-    first_word = np.array([np.argmax(row) * 0.025 if row.any() else math.inf for row in scene.speaking])
+    first_word = np.array([np.argmax(row) * ACTIVITY_FRAME_S if row.any() else math.inf for row in scene.speaking])
     out = None
     window_s = options.features.window_s
     for profile, t, tracks in tracks_messages(scene, options):
@@ -150,7 +153,7 @@ def score_scene(scene: TrackingScene, options: PipelineOptions) -> SceneScore:
             if speaking[k]:
                 tk.errors.append(cost[i, k])
                 speed = _speed_at(scene, k, t)
-                if speed > 0:
+                if speed > MIN_SPEED_DPS:
                     behind = error(tracks[i][1], before[k]) < error(tracks[i][1], after[k])
                     tk.lags.append((cost[i, k] if behind else -cost[i, k], speed))
         for k in range(scene.talkers):
@@ -166,16 +169,12 @@ def score_scene(scene: TrackingScene, options: PipelineOptions) -> SceneScore:
             out.track_log.append((t, track_id, v))
         for k in range(scene.talkers):
             out.truth_log.append((t, k, truth[k], bool(speaking[k])))
-    metrics = motmetrics.metrics.create()
-    summary = metrics.compute(accumulator, metrics=["mota", "motp", "idf1", "num_switches", "num_objects",
-                                                    "num_false_positives", "num_misses"], name="scene")
+    if out is None:
+        raise ValueError(f"{scene.name}: too short for one window")
+    summary = motmetrics.metrics.create().compute(accumulator, metrics=MOT_METRICS, name="scene")
     out.mot = {k: float(summary[k].iloc[0]) for k in summary.columns}
     out.accumulator = accumulator
     return out
-
-
-MOT_METRICS = ["mota", "motp", "idf1", "num_switches", "num_objects", "num_false_positives", "num_misses",
-               "num_matches"]
 
 
 def summarize(scores: list[SceneScore]) -> dict:

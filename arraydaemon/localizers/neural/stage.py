@@ -241,9 +241,9 @@ class NeuralLocalizer:
         model's confidence there. The first is SRP-PHAT's own peak when it passes SRP-PHAT's gates
         (it is then right ~9 times in 10 on validation scenes), else the peak of the product of both
         spectra over the scan points. Further sources come from the masked SRP search of ``window``
-        (``further.py``; none when ``window`` is None), as SRP-PHAT's do: on the multi-talker development scenes it finds more
-        talkers with fewer ghosts than the product's further peaks (coverage 73 % → 76 %, ghost track
-        reports 19 % → 13 %)."""
+        (``further.py``; none when ``window`` is None), as SRP-PHAT's do: on the multi-talker
+        development scenes it finds more talkers with fewer ghosts than the product's further peaks
+        (coverage 73 % → 76 %, ghost track reports 19 % → 13 %)."""
         cfg, scan, learned = self.config, self.scan, analysis.learned
         gcc, lags = scan.lags(analysis.sums)
         srp = scan.scan(lags)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from arraydaemon.core.options import PipelineOptions
 from arraydaemon.research.tracking.plot import plot_scene
-from arraydaemon.research.tracking.scenes import TrackingScene, load_scenes
+from arraydaemon.research.tracking.scenes import PLANAR_KINDS, TrackingScene, load_scenes
 from arraydaemon.research.tracking.score import MATCH_DEG, SceneScore, score_scene, summarize
 
 COLUMNS = (
@@ -68,8 +68,9 @@ def run_tracking_eval(set_name: str, count: int, estimators: list[str], cache: P
     groups = {
         "1 talker": lambda sc: sc.talkers == 1, "2 talkers": lambda sc: sc.talkers == 2,
         "3–4 talkers": lambda sc: sc.talkers >= 3, "crossings": lambda sc: sc.crossing,
-        "planar arrays": lambda sc: sc.geometry not in ("line", "cluster_3d", "rings_3d"),
-        "linear arrays": lambda sc: sc.geometry == "line", "3-D arrays": lambda sc: sc.geometry in ("cluster_3d", "rings_3d"),
+        "planar arrays": lambda sc: sc.geometry in PLANAR_KINDS,
+        "linear arrays": lambda sc: sc.geometry == "line",
+        "3-D arrays": lambda sc: sc.geometry not in PLANAR_KINDS and sc.geometry != "line",
         "RT60 ≥ 0.5 s": lambda sc: sc.rt60 >= 0.5,
     }
     for label, keep in groups.items():

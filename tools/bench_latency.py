@@ -35,30 +35,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from arraydaemon.io import wire  # noqa: E402
-from arraydaemon.research import simulate  # noqa: E402
-from arraydaemon.research.jack import JackServer, Player  # noqa: E402
-
-RATE, PERIOD = 16000, 256
-AZIMUTH = 60.0
-GEOMETRIES = {
-    4: [[-0.0405, 0.0, 0.0], [0.0, 0.0405, 0.0], [0.0405, 0.0, 0.0], [0.0, -0.0405, 0.0]],  # ReSpeaker 4-mic HAT
-    8: [[round(0.0463 * np.cos(2 * np.pi * k / 8), 5), round(0.0463 * np.sin(2 * np.pi * k / 8), 5), 0.0]
-        for k in range(8)],  # 8-mic circle, 4.63 cm radius
-}
-def scene(mics: int, work: Path) -> Path:
-    rng = np.random.default_rng(mics)
-    speech = simulate.speech_source(rng, 8.0, RATE)
-    audio = simulate.free_field_scene(np.array(GEOMETRIES[mics]), [(speech, AZIMUTH, 0.0)], RATE, snr_db=30.0, rng=rng)
-    path = work / f"scene{mics}.npy"
-    np.save(path, audio.astype(np.float32))
-    return path
-
-
-def profile(mics: int, work: Path) -> Path:
-    rows = "\n".join(f"  - [{x}, {y}, {z}]" for x, y, z in GEOMETRIES[mics])
-    path = work / f"bench{mics}.yaml"
-    path.write_text(f"name: bench{mics}\nsample_rate: {RATE}\nchannels: {mics}\ndevice: loopback\nmics:\n{rows}\n")
-    return path
+from arraydaemon.research.jack import (  # noqa: E402
+    GEOMETRIES,
+    PERIOD,
+    RATE,
+    TALKER_AZIMUTH,
+    JackServer,
+    Player,
+    loopback_profile,
+    talker_scene,
+)
 
 
 def measure(mics: int, estimator: str, seconds: float, work: Path) -> dict:
@@ -74,8 +60,9 @@ def measure(mics: int, estimator: str, seconds: float, work: Path) -> dict:
     notify.bind(str(notify_path))
     notify.settimeout(120)
     try:
-        player = Player(scene(mics, work), RATE, env)
-        daemon = subprocess.Popen([sys.executable, "-m", "arraydaemon", "run", "--profile", str(profile(mics, work)),
+        player = Player(talker_scene(mics, work / f"scene{mics}.npy"), RATE, env)
+        profile = loopback_profile(work / f"bench{mics}.yaml", f"bench{mics}", GEOMETRIES[mics])
+        daemon = subprocess.Popen([sys.executable, "-m", "arraydaemon", "run", "--profile", str(profile),
                                    "--estimator", estimator, "--endpoint", "tcp://127.0.0.1:*"],
                                   env={**env, "NOTIFY_SOCKET": str(notify_path)},
                                   stdout=(work / f"{name}.daemon.log").open("ab"), stderr=subprocess.STDOUT)
@@ -102,7 +89,7 @@ def measure(mics: int, estimator: str, seconds: float, work: Path) -> dict:
             if topic == "doa":
                 delays.append(arrived - payload["wall_time"])
                 if payload["sources"]:
-                    errors.append(abs((payload["sources"][0]["azimuth_deg"] - AZIMUTH + 180) % 360 - 180))
+                    errors.append(abs((payload["sources"][0]["azimuth_deg"] - TALKER_AZIMUTH + 180) % 360 - 180))
             elif topic == "health":
                 health.append(payload)
         sub.close(0)

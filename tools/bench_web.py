@@ -41,9 +41,9 @@ sys.path.insert(0, str(ROOT))
 
 from arraydaemon.io.subscriber import Subscriber  # noqa: E402
 from arraydaemon.research import simulate  # noqa: E402
-from arraydaemon.research.jack import JackServer, Player  # noqa: E402
+from arraydaemon.research.jack import PERIOD, RATE, JackServer, Player, loopback_profile  # noqa: E402
 
-RATE, PERIOD, MICS = 16000, 256, 8
+MICS = 8
 RADIUS = 0.0463
 TALKERS = [(60.0, 10.0), (-30.0, 5.0), (150.0, 0.0), (-120.0, 15.0)]  # azimuth, elevation
 SCENE_S = 30.0  # looped by the player
@@ -65,10 +65,7 @@ def write_scene(work: Path) -> tuple[Path, Path]:
     audio = (audio / np.max(np.abs(audio)) * 0.5).astype(np.float32)
     scene = work / "scene.npy"
     np.save(scene, audio)
-    rows = "\n".join(f"  - [{x}, {y}, {z}]" for x, y, z in geometry())
-    profile = work / "benchweb.yaml"
-    profile.write_text(f"name: benchweb\nsample_rate: {RATE}\nchannels: {MICS}\ndevice: loopback\nmics:\n{rows}\n")
-    return scene, profile
+    return scene, loopback_profile(work / "benchweb.yaml", "benchweb", geometry())
 
 
 def cpu_seconds(pid: int) -> float:

@@ -60,15 +60,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from arraydaemon.io import wire  # noqa: E402
-from arraydaemon.research.jack import JackServer  # noqa: E402
+from arraydaemon.research.jack import (  # noqa: E402
+    GEOMETRIES,
+    PERIOD,
+    RATE,
+    JackServer,
+    loopback_profile,
+    talker_scene,
+)
 
-RATE, PERIOD = 16000, 256
-AZIMUTH = 60.0
-GEOMETRIES = {
-    4: [[-0.0405, 0.0, 0.0], [0.0, 0.0405, 0.0], [0.0405, 0.0, 0.0], [0.0, -0.0405, 0.0]],  # ReSpeaker 4-mic HAT
-    8: [[round(0.0463 * np.cos(2 * np.pi * k / 8), 5), round(0.0463 * np.sin(2 * np.pi * k / 8), 5), 0.0]
-        for k in range(8)],  # 8-mic circle, 4.63 cm radius
-}
 SAMPLE_EVERY_S = 10.0
 RSS_TARGET_MB_PER_H = 5.0
 
@@ -83,30 +83,20 @@ class Interrupted(Exception):
 
 def make_scene(kind: str, mics: int, work: Path) -> Path:
     """``[samples, mics]`` float32 in a .npy file for the player."""
-    if kind == "demo":
-        import soundfile as sf
-
-        audio, rate = sf.read(str(ROOT / "arraydaemon" / "data" / "demo.flac"), dtype="float32", always_2d=True)
-        if rate != RATE or audio.shape[1] != mics:
-            raise SystemExit(f"the demo recording is {audio.shape[1]} channels at {rate} Hz: use --mics {audio.shape[1]}")
-    else:
-        from arraydaemon.research import simulate
-
-        rng = np.random.default_rng(mics)
-        speech = simulate.speech_source(rng, 8.0, RATE)
-        audio = simulate.free_field_scene(np.array(GEOMETRIES[mics]), [(speech, AZIMUTH, 0.0)], RATE,
-                                          snr_db=30.0, rng=rng)
     path = work / "scene.npy"
+    if kind != "demo":
+        return talker_scene(mics, path)
+    import soundfile as sf
+
+    audio, rate = sf.read(str(ROOT / "arraydaemon" / "data" / "demo.flac"), dtype="float32", always_2d=True)
+    if rate != RATE or audio.shape[1] != mics:
+        raise SystemExit(f"the demo recording is {audio.shape[1]} channels at {rate} Hz: use --mics {audio.shape[1]}")
     np.save(path, np.ascontiguousarray(audio, dtype=np.float32))
     return path
 
 
 def make_profile(mics: int, work: Path) -> Path:
-    rows = "\n".join(f"  - [{x}, {y}, {z}]" for x, y, z in GEOMETRIES[mics])
-    path = work / f"soak{mics}.yaml"
-    path.write_text(f"name: soak{mics}\nsample_rate: {RATE}\nchannels: {mics}\ndevice: loopback\n"
-                    f"frame_id: soak_array\nmics:\n{rows}\n")
-    return path
+    return loopback_profile(work / f"soak{mics}.yaml", f"soak{mics}", GEOMETRIES[mics], frame_id="soak_array")
 
 
 class Player:

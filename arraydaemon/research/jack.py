@@ -1,7 +1,8 @@
 """A real PortAudio device for live tests and benchmarks: a JACK server (jackd2, dummy backend)
 with a ``loopback`` client, and a player process that loops a multichannel signal into it.
 
-Used by ``tests/integration/test_live.py`` and ``tools/bench_latency.py``. Needs ``jackd`` (Debian jackd2).
+Used by ``tests/integration/test_live.py`` and ``tools/`` (``bench_latency.py``, ``bench_web.py``,
+``soak.py``), which also share the rig's arrays and talker scene here. Needs ``jackd`` (Debian jackd2).
 
 The player runs as ``python -m arraydaemon.research.jack SCENE.npy RATE [DEVICE]``: it loops the
 ``[samples, channels]`` float32 array in SCENE.npy into DEVICE (``loopback``), prints ``playing``
@@ -11,6 +12,7 @@ a dead server).
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import shutil
@@ -22,6 +24,36 @@ from pathlib import Path
 RATE = 16000
 PERIOD = 256
 CHANNELS = 8  # of the dummy device and of the loopback client, each way
+TALKER_AZIMUTH = 60.0  # of the simulated talker of talker_scene
+GEOMETRIES = {  # mic positions (m) of the rig's arrays, by mic count
+    4: [[-0.0405, 0.0, 0.0], [0.0, 0.0405, 0.0], [0.0405, 0.0, 0.0], [0.0, -0.0405, 0.0]],  # ReSpeaker 4-mic HAT
+    8: [[round(0.0463 * math.cos(2 * math.pi * k / 8), 5), round(0.0463 * math.sin(2 * math.pi * k / 8), 5), 0.0]
+        for k in range(8)],  # 8-mic circle, 4.63 cm radius
+}
+
+
+def talker_scene(mics: int, path: Path) -> Path:
+    """8 s of one simulated talker at ``TALKER_AZIMUTH`` on the ``mics``-mic rig array (free field,
+    30 dB SNR), saved for the player at ``path`` (``[samples, mics]`` float32)."""
+    import numpy as np
+
+    from arraydaemon.research import simulate
+
+    rng = np.random.default_rng(mics)
+    speech = simulate.speech_source(rng, 8.0, RATE)
+    audio = simulate.free_field_scene(np.array(GEOMETRIES[mics]), [(speech, TALKER_AZIMUTH, 0.0)], RATE,
+                                      snr_db=30.0, rng=rng)
+    np.save(path, np.ascontiguousarray(audio, dtype=np.float32))
+    return path
+
+
+def loopback_profile(path: Path, name: str, mics, frame_id: str | None = None) -> Path:
+    """An array profile at ``path`` for the ``loopback`` device: ``mics`` positions ``[[x, y, z], ...]`` (m)."""
+    rows = "\n".join(f"  - [{x}, {y}, {z}]" for x, y, z in mics)
+    frame = f"frame_id: {frame_id}\n" if frame_id else ""
+    path.write_text(f"name: {name}\nsample_rate: {RATE}\nchannels: {len(mics)}\ndevice: loopback\n{frame}"
+                    f"mics:\n{rows}\n")
+    return path
 
 
 class JackServer:

@@ -29,6 +29,15 @@ class FurtherSources:
         self.refiner = refiner
         self.config = config
 
+    def after_first(self, first: SourceDirection, detections) -> list[SourceDirection]:
+        """``first`` (placed by another spectrum, e.g. an integral), then the window's further
+        ``detections`` (those after the detections' own first) not within ``min_separation_deg`` of it;
+        at most ``max_sources``."""
+        vec = np.asarray(first.vector)
+        cos_sep = np.cos(np.radians(self.config.min_separation_deg))
+        further = [d for d in detections[1:] if self.scan.separation_cos(np.asarray(d.vector)[None], vec)[0] < cos_sep]
+        return ([first] + further)[:self.config.max_sources]
+
     def search(self, window: FeatureWindow, first: np.ndarray, first_value: float) -> list[SourceDirection]:
         """Further sources after ``first [shape=(3,)]`` (whose SRP is ``first_value``): masks the STFT
         bins each found source explains and searches the SRP of the rest."""

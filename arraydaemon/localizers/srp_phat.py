@@ -83,11 +83,8 @@ class SrpPhatLocalizer:
         sources: list[SourceDirection] = []
         if peak is not None:
             vec, value = self.refiner.exact(gcc, scan.points[peak])
-            sources.append(source_direction(vec, value))
-            cos_sep = np.cos(np.radians(cfg.min_separation_deg))
-            sources.extend(d for d in detections[1:]
-                           if scan.separation_cos(np.asarray(d.vector)[None], vec)[0] < cos_sep)
-        return Estimate.of_window(window, self.name, sources[:cfg.max_sources], values[:len(self.grid)].copy(),
+            sources = self.further.after_first(source_direction(vec, value), detections)
+        return Estimate.of_window(window, self.name, sources, values[:len(self.grid)].copy(),
                                   detections=tuple(detections))
 
     def _sources(self, window: FeatureWindow, gcc: np.ndarray, peak: int | None) -> list[SourceDirection]:

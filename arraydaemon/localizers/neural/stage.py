@@ -212,13 +212,8 @@ class NeuralLocalizer:
             # smooths by itself); the published first source is the integrals', the further ones the
             # window's (one masked search serves both).
             detections = tuple(self.sources(window, analysis, alone=True))
-            sources = self.fused_sources(analysis, None) if detections else []
-            if sources:
-                first = np.asarray(sources[0].vector)
-                cos_sep = math.cos(math.radians(self.config.min_separation_deg))
-                sources += [d for d in detections[1:]
-                            if self.scan.separation_cos(np.asarray(d.vector)[None], first)[0] < cos_sep]
-                sources = sources[:self.config.max_sources]
+            first = self.fused_sources(analysis, None) if detections else []
+            sources = self.further.after_first(first[0], detections) if first else []
         return Estimate.of_window(window, self.name, sources, analysis.learned[:len(self.grid)],
                                   embedding=self.spatial_embedding(analysis.out),
                                   extras={"activity": analysis.activity, "model": self.model_name},

@@ -152,7 +152,8 @@ def score_scene(scene: TrackingScene, options: PipelineOptions) -> SceneScore:
                 tk.found_after_s = t - first_word[k]
             if speaking[k]:
                 tk.errors.append(cost[i, k])
-                speed = _speed_at(scene, k, t)
+                # angular speed around t (°/s) from the directions 0.1 s either side
+                speed = float(np.degrees(np.arccos(np.clip(before[k] @ after[k], -1.0, 1.0)))) / 0.2
                 if speed > MIN_SPEED_DPS:
                     behind = error(tracks[i][1], before[k]) < error(tracks[i][1], after[k])
                     tk.lags.append((cost[i, k] if behind else -cost[i, k], speed))
@@ -214,9 +215,3 @@ def summarize(scores: list[SceneScore]) -> dict:
         "motp_deg": motp,
         "idf1": float(overall["idf1"]),
     }
-
-
-def _speed_at(scene: TrackingScene, k: int, t: float) -> float:
-    """Talker ``k``'s angular speed (°/s) around ``t`` (0 while standing)."""
-    a, b = scene.directions_at(t - 0.1)[k], scene.directions_at(t + 0.1)[k]
-    return float(np.degrees(np.arccos(np.clip(a @ b, -1.0, 1.0))) / 0.2)

@@ -95,7 +95,9 @@ class TrackerConfig:
     gate_deg: float = 30.0  # association gate, hard cap in degrees
     birth_hits: int = 3  # a tentative track is confirmed after this many detections ...
     birth_windows: int = 5  # ... within this many consecutive windows
-    keep_hits: int = 2  # a detection refreshes a confirmed track if it has this many in birth_windows
+    keep_hits: int = 2  # a detection refreshes a confirmed track if it has this many in birth_windows ...
+    support_hits: int = 8  # ... or this many in its last support_windows windows (a talker after a pause)
+    support_windows: int = 30
     max_silence_s: float = 1.5  # retire a track not refreshed for this long
     merge_deg: float = 10.0  # a younger track this close to an older one ...
     merge_s: float = 0.5  # ... for this long is a duplicate and is retired
@@ -110,6 +112,9 @@ class TrackerConfig:
                              f"and {self.birth_windows}")
         if not 1 <= self.keep_hits <= self.birth_windows:
             raise ValueError(f"tracker: need 1 <= keep_hits <= birth_windows, got {self.keep_hits}")
+        if not 1 <= self.support_hits <= self.support_windows:
+            raise ValueError(f"tracker: need 1 <= support_hits <= support_windows, got {self.support_hits} "
+                             f"and {self.support_windows}")
         for name in ("measurement_std_deg", "out_of_plane_std_deg", "accel_std_dps2", "max_speed_dps",
                      "coast_decay_s", "initial_speed_std_dps", "gate_sigma", "gate_deg", "max_silence_s",
                      "activity_dwell_s"):

@@ -24,7 +24,7 @@ Per window:
    when it has sat within ``merge_deg`` of an older track for ``merge_s`` seconds while moving alike
    (a duplicate; talkers passing each other move differently). A detection refreshes a track only
    if the track was detected in at least ``keep_hits`` of the last ``birth_windows`` windows, or in
-   ``SUPPORT_HITS`` of its last ``SUPPORT_WINDOWS`` (a talker's first word after a pause): a stray
+   ``support_hits`` of its last ``support_windows`` (a talker's first word after a pause): a stray
    detection now and then (a reflection, a noise burst) does not keep it alive, so there is no
    ghost track that never dies.
 
@@ -56,9 +56,6 @@ from arraydaemon.core.messages import Estimate, Track, Tracks
 from arraydaemon.core.options import TrackerConfig
 from arraydaemon.core.profiles import GeometryInfo
 
-SUPPORT_WINDOWS = 30  # a confirmed track detected in SUPPORT_HITS of its last SUPPORT_WINDOWS windows
-SUPPORT_HITS = 8  # is refreshed by a single detection
-
 
 def _rotate(vectors: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
     """Rodrigues rotation of ``vectors [shape=(n, 3)]`` about unit ``axis`` by ``angle`` rad."""
@@ -85,7 +82,7 @@ class _Track:
         self.last_hit_t = t
         self.last_active_t = t
         self.hits = deque([True], maxlen=cfg.birth_windows)
-        self.history = deque([True], maxlen=SUPPORT_WINDOWS)  # detected or not, the last windows
+        self.history = deque([True], maxlen=cfg.support_windows)  # detected or not, the last windows
         self.misses_in_row = 0
         self.activity = 0.5
         self.level_db = level_db
@@ -320,7 +317,7 @@ class Tracker:
             tr.misses_in_row = 0
             # A stray detection now and then does not keep a track alive; a talker's track, detected
             # in many recent windows, is kept by any one (the first word after a pause).
-            if sum(tr.hits) >= cfg.keep_hits or (tr.id is not None and sum(tr.history) >= SUPPORT_HITS):
+            if sum(tr.hits) >= cfg.keep_hits or (tr.id is not None and sum(tr.history) >= cfg.support_hits):
                 tr.last_active_t = t
             if math.isfinite(level_db):
                 tr.level_db += cfg.level_smoothing * (level_db - tr.level_db)

@@ -17,7 +17,7 @@ from arraydaemon.core.options import PipelineOptions, TrackerConfig
 from arraydaemon.core.profiles import load_profile
 from arraydaemon.io import wire
 from arraydaemon.research import simulate
-from arraydaemon.stages.tracker import SUPPORT_WINDOWS, Tracker
+from arraydaemon.stages.tracker import Tracker
 from tests.helpers import run_pipeline as run_stages
 
 FS = 16000
@@ -229,9 +229,9 @@ def test_sporadic_detections_do_not_keep_a_ghost_alive():
 
     out = feed(tracker, schedule)
     alive_until = max(o.t_end for o in out if o.tracks)
-    # Its second of detections supports it for SUPPORT_WINDOWS windows (a talker's first word after a
+    # Its second of detections supports it for support_windows windows (a talker's first word after a
     # pause refreshes it); then stray hits no longer refresh it, and it goes max_silence_s later.
-    supported = 1.0 + SUPPORT_WINDOWS * 0.1
+    supported = 1.0 + TrackerConfig().support_windows * 0.1
     assert alive_until <= supported + 1.5 + 0.15, alive_until
     assert all(o.tracks == () for o in out if o.t_end > alive_until)
 

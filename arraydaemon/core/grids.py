@@ -219,7 +219,8 @@ def pick_peaks(spectrum: np.ndarray, vectors: np.ndarray, max_peaks: int, min_se
     while len(peaks) < max_peaks and available.any():
         idx = int(np.argmax(np.where(available, spectrum, -np.inf)))
         value = spectrum[idx]
-        if value < threshold or (peaks and value < relative_threshold * spectrum[peaks[0]]):
+        # not available[idx]: every available direction is -inf (masked), argmax fell elsewhere
+        if not available[idx] or value < threshold or (peaks and value < relative_threshold * spectrum[peaks[0]]):
             break
         cos_to = vectors @ vectors[idx]
         available &= cos_to < cos_sep

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from arraydaemon.core import grids
 from arraydaemon.core.profiles import load_profile
@@ -38,3 +40,21 @@ def test_default_grids_and_explicit_resolution():
     fine = grids.make_grid(sphere, sphere_points=5000)
     assert len(fine) == 5000 and fine.spacing_deg == pytest.approx(math.degrees(math.sqrt(4 * math.pi / 5000)))
     np.testing.assert_allclose(np.linalg.norm(fine.vectors, axis=1), 1.0)
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.lists(st.one_of(st.floats(-1.0, 1.0), st.just(-math.inf)), min_size=2, max_size=40),
+       st.integers(1, 5), st.floats(0.0, 0.5))
+def test_peak_picking_ends_and_keeps_its_promises_on_masked_spectra(values, max_peaks, threshold):
+    """Masked directions are -inf (the further-source search masks found sources): peak picking must
+    still end, and every pick is a finite value above the threshold, apart from the others."""
+    n = len(values)
+    vectors = np.stack([np.cos(2 * np.pi * np.arange(n) / n), np.sin(2 * np.pi * np.arange(n) / n),
+                        np.zeros(n)], axis=1)
+    spectrum = np.asarray(values)
+    peaks = grids.pick_peaks(spectrum, vectors, max_peaks, 25.0, threshold, 0.0)
+    assert len(peaks) <= max_peaks and len(set(peaks)) == len(peaks)
+    assert all(math.isfinite(spectrum[i]) and spectrum[i] >= threshold for i in peaks)
+    for a in peaks:
+        for b in peaks:
+            assert a == b or vectors[a] @ vectors[b] < math.cos(math.radians(25.0)) + 1e-9

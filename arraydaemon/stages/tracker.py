@@ -56,11 +56,20 @@ from arraydaemon.core.messages import Estimate, Track, Tracks
 from arraydaemon.core.options import TrackerConfig
 from arraydaemon.core.profiles import GeometryInfo
 
+# The tracker's arithmetic is on 2- to 4-element arrays, where numpy's per-call overhead (np.cross,
+# np.linalg.norm, np.kron: 3-10 µs each) costs more than the arithmetic: these forms compute the same.
+
+def _norm(v: np.ndarray) -> float:
+    """Euclidean length of a 1-D vector (as ``np.linalg.norm``, without its axis handling)."""
+    return math.sqrt(float(v @ v))
+
 
 def _rotate(vectors: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
     """Rodrigues rotation of ``vectors [shape=(n, 3)]`` about unit ``axis`` by ``angle`` rad."""
     c, s = math.cos(angle), math.sin(angle)
-    return vectors * c + np.cross(axis, vectors) * s + np.outer(vectors @ axis, axis) * (1 - c)
+    x, y, z = vectors[:, 0], vectors[:, 1], vectors[:, 2]
+    cross = np.stack([axis[1] * z - axis[2] * y, axis[2] * x - axis[0] * z, axis[0] * y - axis[1] * x], axis=1)
+    return vectors * c + cross * s + np.outer(vectors @ axis, axis) * (1 - c)
 
 
 class _Track:
@@ -68,10 +77,10 @@ class _Track:
     ``x = (offset_1, offset_2, rate_1, rate_2)`` (rad, rad/s) in that basis, covariance ``P [4×4]``."""
 
     def __init__(self, u: np.ndarray, t: float, cfg: TrackerConfig, level_db: float):
-        self.u = u / np.linalg.norm(u)
+        self.u = u / _norm(u)
         ref = np.array([0.0, 0.0, 1.0]) if abs(self.u[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
         e1 = grids.cross3(ref, self.u)
-        e1 /= np.linalg.norm(e1)
+        e1 /= _norm(e1)
         self.basis = np.stack([e1, grids.cross3(self.u, e1)])
         self.rate = np.zeros(2)
         pos_var = math.radians(cfg.measurement_std_deg) ** 2
@@ -94,7 +103,7 @@ class _Track:
         # Constant velocity while detected; a silent track coasts to a stop rather than drifting off.
         decay = math.exp(-dt / cfg.coast_decay_s) if self.misses_in_row else 1.0
         w = self.rate @ self.basis
-        speed = float(np.linalg.norm(w))
+        speed = _norm(w)
         if speed > 1e-12:
             axis = grids.cross3(self.u, w / speed)
             rotated = _rotate(np.vstack([self.u, self.basis]), axis, speed * dt)
@@ -103,15 +112,16 @@ class _Track:
         F = np.eye(4)
         F[0, 2] = F[1, 3] = dt
         F[2, 2] = F[3, 3] = decay
-        Q1 = q * np.array([[dt**3 / 3, dt**2 / 2], [dt**2 / 2, dt]])
-        Q = np.kron(Q1, np.eye(2))
+        # white-acceleration noise, the same on both tangent axes: kron([[dt³/3, dt²/2], [dt²/2, dt]], I₂)
+        a, b, c = q * dt**3 / 3, q * dt**2 / 2, q * dt
+        Q = np.array([[a, 0, b, 0], [0, a, 0, b], [b, 0, c, 0], [0, b, 0, c]])
         self.P = F @ self.P @ F.T + Q
 
     def innovation(self, z: np.ndarray) -> np.ndarray:
         """Detection ``z`` as a tangent-plane offset (rad) from ``u`` in this track's basis."""
         cos = float(np.clip(self.u @ z, -1.0, 1.0))
         tangent = z - cos * self.u
-        norm = float(np.linalg.norm(tangent))
+        norm = _norm(tangent)
         if norm < 1e-12:
             return np.zeros(2)
         return math.acos(cos) * (self.basis @ tangent) / norm
@@ -128,13 +138,13 @@ class _Track:
         IKH[:, :2] -= K
         self.P = IKH @ self.P @ IKH.T + K @ R @ K.T  # Joseph form: stays symmetric positive definite
         step = dx[:2] @ self.basis
-        angle = float(np.linalg.norm(step))
+        angle = _norm(step)
         if angle > 1e-12:
             axis = grids.cross3(self.u, step / angle)
             rotated = _rotate(np.vstack([self.u, self.basis]), axis, angle)
             self.u, self.basis = rotated[0], rotated[1:]
         self.rate = self.rate + dx[2:]
-        speed = float(np.linalg.norm(self.rate))
+        speed = _norm(self.rate)
         if speed > max_speed:
             self.rate *= max_speed / speed
         self._renormalize()
@@ -142,7 +152,7 @@ class _Track:
     def fold(self, geometry: GeometryInfo) -> None:
         """Mirror the track onto the side the geometry reports (as ``grids.fold`` does)."""
         diff = self.u - grids.fold(self.u, geometry)
-        norm = float(np.linalg.norm(diff))
+        norm = _norm(diff)
         if norm > 1e-12:
             n = diff / norm
             mirror = np.eye(3) - 2.0 * np.outer(n, n)
@@ -150,9 +160,9 @@ class _Track:
             self.basis = self.basis @ mirror  # mirrored basis: the velocity coordinates keep their meaning
 
     def _renormalize(self) -> None:
-        self.u /= np.linalg.norm(self.u)
+        self.u /= _norm(self.u)
         e1 = self.basis[0] - (self.basis[0] @ self.u) * self.u
-        e1 /= np.linalg.norm(e1)
+        e1 /= _norm(e1)
         self.basis = np.stack([e1, grids.cross3(self.u, e1)])
 
     def take_over(self, new: "_Track", t: float) -> None:
@@ -168,11 +178,11 @@ class _Track:
     def ahead(self, seconds: float, geometry: GeometryInfo) -> np.ndarray:
         """The direction ``seconds`` ahead along the current velocity (not stored), folded like the track."""
         w = self.rate @ self.basis
-        speed = float(np.linalg.norm(w))
+        speed = _norm(w)
         if seconds <= 0.0 or speed < 1e-12:
             return self.u
         u = _rotate(self.u[None], grids.cross3(self.u, w / speed), speed * seconds)[0]
-        return grids.fold(u / np.linalg.norm(u), geometry)
+        return grids.fold(u / _norm(u), geometry)
 
     def velocity(self) -> np.ndarray:
         """Angular velocity as a tangent vector ``[shape=(3,)]`` in rad/s."""
@@ -210,7 +220,7 @@ class Tracker:
             return np.eye(2) * s_in
         n = np.asarray(self.geometry.normal, dtype=np.float64)
         across = track.basis @ n  # the plane normal's component in the tangent plane
-        norm = float(np.linalg.norm(across))
+        norm = _norm(across)
         if norm < 1e-6:  # looking along the normal: every tangent direction is "in plane"
             return np.eye(2) * s_in
         a = across / norm
@@ -223,7 +233,7 @@ class Tracker:
         if self.geometry.kind == "planar":
             n = np.asarray(self.geometry.normal, dtype=np.float64)
             a, b = a - (a @ n) * n, b - (b @ n) * n
-            na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+            na, nb = _norm(a), _norm(b)
             if na < 1e-6 or nb < 1e-6:  # straight above the plane: any azimuth is close
                 return 1.0
             return float(a @ b) / (na * nb)
@@ -272,7 +282,7 @@ class Tracker:
 
         measured = estimate.sources if estimate.detections is None else estimate.detections
         dets = [np.asarray(s.vector, dtype=np.float64) for s in measured]
-        dets = [d / np.linalg.norm(d) for d in dets if np.all(np.isfinite(d)) and np.linalg.norm(d) > 0]
+        dets = [d / _norm(d) for d in dets if np.all(np.isfinite(d)) and _norm(d) > 0]
         confirmed = [tr for tr in self._tracks if tr.id is not None]
         tentative = [tr for tr in self._tracks if tr.id is None]
         hit_tracks: set[int] = set()
@@ -352,7 +362,7 @@ class Tracker:
         for k, young in enumerate(confirmed):
             older = [old for old in confirmed[:k] if id(old) not in dropped]
             near = any(self._cos_separation(old.u, young.u) >= cos_merge
-                       and float(np.linalg.norm(old.velocity() - young.velocity())) <= alike for old in older)
+                       and float(_norm(old.velocity() - young.velocity())) <= alike for old in older)
             if not near:
                 young.near_older_since = None
             elif young.near_older_since is None:
@@ -397,7 +407,7 @@ class Tracker:
                 activity=float(tr.activity),
                 age_s=float(t - tr.born_t),
                 silent_s=float(t - tr.last_hit_t),
-                angular_speed_dps=float(math.degrees(np.linalg.norm(w))),
+                angular_speed_dps=float(math.degrees(_norm(w))),
                 azimuth_rate_dps=float(math.degrees(w @ e_az / cos_el)) if cos_el > 1e-3 else 0.0,
                 level_db=float(tr.level_db) if math.isfinite(tr.level_db) else -300.0,
             ))

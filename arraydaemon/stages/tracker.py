@@ -362,7 +362,7 @@ class Tracker:
         for k, young in enumerate(confirmed):
             older = [old for old in confirmed[:k] if id(old) not in dropped]
             near = any(self._cos_separation(old.u, young.u) >= cos_merge
-                       and float(_norm(old.velocity() - young.velocity())) <= alike for old in older)
+                       and _norm(old.velocity() - young.velocity()) <= alike for old in older)
             if not near:
                 young.near_older_since = None
             elif young.near_older_since is None:

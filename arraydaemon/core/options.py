@@ -38,7 +38,7 @@ class FeatureConfig:
     # by floor_margin_db, and at least rise_ratio times their recent power (0: no onset test).
     floor_s: float = 1.5
     floor_margin_db: float = 0.0
-    rise_ratio: float = 1.2
+    rise_ratio: float = 1.5
 
     def validate(self) -> None:
         """Raises ValueError naming the setting that is out of range."""
@@ -63,7 +63,7 @@ class LocalizerConfig:
     max_sources: int = 4
     min_separation_deg: float = 25.0
     min_confidence: float = 0.12  # absolute SRP gate for any source
-    relative_threshold: float = 0.5  # secondary peaks must reach this fraction of the first
+    relative_threshold: float = 0.4  # further sources must reach this fraction of the first
     min_level_db: float = -75.0  # windows quieter than this are inactive
     pairs: str = "auto"  # SRP-PHAT mic pairs: "all", "reference" or "auto" (all up to 8 mics)
     mask_agreement: float = 0.5  # STFT bins agreeing this well with a found source are removed

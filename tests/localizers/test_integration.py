@@ -68,7 +68,7 @@ def test_integration_sharpens_a_talker_in_a_reverberant_room(reverberant_scene, 
         errors = np.array([azimuth_difference(e.sources[0].azimuth_deg, true_az) for e in ests if e.sources])
         assert len(errors) >= 0.5 * len(ests)
         scores[tau] = (float(np.mean(errors <= 10.0)), float(np.mean(errors)))
-    (within_0, mae_0), (within, mae) = scores[0.0], scores[INTEGRATION_S]
+    (_, mae_0), (within, mae) = scores[0.0], scores[INTEGRATION_S]
     assert within >= 0.85 and mae <= 8.0, scores
     assert mae < 0.75 * mae_0, scores
 

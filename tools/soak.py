@@ -65,6 +65,7 @@ from arraydaemon.research.jack import (  # noqa: E402
     PERIOD,
     RATE,
     JackServer,
+    Player,
     loopback_profile,
     talker_scene,
 )
@@ -97,29 +98,6 @@ def make_scene(kind: str, mics: int, work: Path) -> Path:
 
 def make_profile(mics: int, work: Path) -> Path:
     return loopback_profile(work / f"soak{mics}.yaml", f"soak{mics}", GEOMETRIES[mics], frame_id="soak_array")
-
-
-class Player:
-    """:class:`arraydaemon.research.jack.Player` under ``nice``: loops the scene into ``loopback``."""
-
-    def __init__(self, scene: Path, env: dict, log: Path, timeout: float = 30.0):
-        with open(log, "ab") as err:
-            self.proc = subprocess.Popen(["nice", "-n", "10", sys.executable, "-m", "arraydaemon.research.jack",
-                                          str(scene), str(RATE), "loopback"],
-                                         env=env, stdout=subprocess.PIPE, stderr=err, start_new_session=True)
-        line = [b""]
-        reader = threading.Thread(target=lambda: line.__setitem__(0, self.proc.stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(timeout)
-        if line[0].strip() != b"playing":
-            self.kill()
-            raise RuntimeError(f"player failed to start ({line[0]!r}); see {log}")
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self.proc.stdout.close()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -524,7 +502,7 @@ def main() -> int:
         scene = make_scene(args.scene, args.mics, work)
         profile = make_profile(args.mics, work)
         jack.start()
-        player = Player(scene, jack.env, player_log)
+        player = Player(scene, RATE, jack.env, nice=10, log=player_log, own_session=True)
         with open(daemon_log, "ab") as out:
             daemon = subprocess.Popen([sys.executable, "-m", "arraydaemon", "--log-level", "info", "run",
                                        "--profile", str(profile), "--estimator", args.estimator, "--wait",
@@ -567,7 +545,7 @@ def main() -> int:
                 jack.kill()  # SIGKILL, then this server's /dev/shm files
                 player.kill()
                 jack.start()
-                player = Player(scene, jack.env, player_log)
+                player = Player(scene, RATE, jack.env, nice=10, log=player_log, own_session=True)
                 ep.restart_s = time.monotonic() - ep.kill_mono
                 done = len(episodes)
                 print(f"soak: {(now - t0) / 60:5.1f} min, JACK kill {done}", file=sys.stderr, flush=True)

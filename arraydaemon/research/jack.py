@@ -18,6 +18,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -123,18 +124,36 @@ class JackServer:
 class Player:
     """A second process that loops a multichannel signal (``.npy``, ``[samples, channels]``
     float32) into the ``loopback`` device of the JACK server ``env`` names. Returns once it plays;
-    RuntimeError (with its stderr) if it fails to."""
+    RuntimeError (with its stderr, or the log's path) if it fails to, or does not start within
+    ``timeout`` seconds.
 
-    def __init__(self, scene_path: Path, rate: int, env: dict, device: str = "loopback"):
-        self.proc = subprocess.Popen([sys.executable, "-m", "arraydaemon.research.jack", str(scene_path), str(rate),
-                                      device], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        line = self.proc.stdout.readline()
-        if line.strip() != b"playing":
+    For long runs (``tools/soak.py``): ``nice`` lowers its priority below the daemon's, ``log``
+    appends its stderr to a file instead of a pipe nobody drains, and ``own_session`` keeps it out of
+    the caller's process group (signals aimed at the daemon under test do not reach it)."""
+
+    def __init__(self, scene_path: Path, rate: int, env: dict, device: str = "loopback", *,
+                 nice: int = 0, log: Path | None = None, timeout: float = 30.0, own_session: bool = False):
+        command = [sys.executable, "-m", "arraydaemon.research.jack", str(scene_path), str(rate), device]
+        if nice:
+            command = ["nice", "-n", str(nice)] + command
+        self.log = log
+        err = open(log, "ab") if log is not None else subprocess.PIPE
+        try:
+            self.proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=err,
+                                         start_new_session=own_session)
+        finally:
+            if log is not None:
+                err.close()  # the child holds its own descriptor
+        line = [b""]
+        reader = threading.Thread(target=lambda: line.__setitem__(0, self.proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if line[0].strip() != b"playing":
             if self.proc.poll() is None:
                 self.proc.kill()
-            err = self.proc.stderr.read()[-2000:]
+            detail = f"see {log}" if log is not None else repr(self.proc.stderr.read()[-2000:])
             self.kill()
-            raise RuntimeError(f"player failed: {line!r} {err!r}")
+            raise RuntimeError(f"player failed to start ({line[0]!r}): {detail}")
 
     def kill(self) -> None:
         """SIGKILL (the player has no stream to close orderly) and reap."""
@@ -142,7 +161,8 @@ class Player:
             self.proc.kill()
         self.proc.wait()
         self.proc.stdout.close()
-        self.proc.stderr.close()
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
 
 
 def _play(scene_path: str, rate: int, device: str) -> None:

@@ -129,8 +129,8 @@ class GccPhatFeatures:
         out: list[FeatureWindow] = []
         if n_new:
             k_lo, k_hi = lay.band
-            power = np.mean(np.abs(spec[:, :, k_lo:k_hi]) ** 2, axis=(1, 2)) * self._power_scale * (k_hi - k_lo)
             bin_power = np.mean(np.abs(spec) ** 2, axis=1)  # (frames, bins), mic-averaged
+            power = np.mean(bin_power[:, k_lo:k_hi], axis=1) * self._power_scale * (k_hi - k_lo)
             for f in range(n_new):
                 out.extend(self._push_frame(spec[f], power[f], bin_power[f]))
         consumed = n_new * lay.frame_hop

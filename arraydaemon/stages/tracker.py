@@ -102,12 +102,9 @@ class _Track:
     def predict(self, dt: float, cfg: TrackerConfig, q: float) -> None:
         # Constant velocity while detected; a silent track coasts to a stop rather than drifting off.
         decay = math.exp(-dt / cfg.coast_decay_s) if self.misses_in_row else 1.0
-        w = self.rate @ self.basis
-        speed = _norm(w)
-        if speed > 1e-12:
-            axis = grids.cross3(self.u, w / speed)
-            rotated = _rotate(np.vstack([self.u, self.basis]), axis, speed * dt)
-            self.u, self.basis = rotated[0], rotated[1:]
+        moved = self._carried(np.vstack([self.u, self.basis]), dt)
+        if moved is not None:
+            self.u, self.basis = moved[0], moved[1:]
         self.rate = self.rate * decay
         F = np.eye(4)
         F[0, 2] = F[1, 3] = dt
@@ -175,14 +172,21 @@ class _Track:
 
     # -- bookkeeping ----------------------------------------------------------------------
 
-    def ahead(self, seconds: float, geometry: GeometryInfo) -> np.ndarray:
-        """The direction ``seconds`` ahead along the current velocity (not stored), folded like the track."""
+    def _carried(self, vectors: np.ndarray, seconds: float) -> np.ndarray | None:
+        """``vectors [shape=(n, 3)]`` rotated with the track's velocity for ``seconds`` (along the
+        great circle it moves on), or None when it stands still."""
         w = self.rate @ self.basis
         speed = _norm(w)
-        if seconds <= 0.0 or speed < 1e-12:
+        if speed <= 1e-12:
+            return None
+        return _rotate(vectors, grids.cross3(self.u, w / speed), speed * seconds)
+
+    def ahead(self, seconds: float, geometry: GeometryInfo) -> np.ndarray:
+        """The direction ``seconds`` ahead along the current velocity (not stored), folded like the track."""
+        moved = self._carried(self.u[None], seconds) if seconds > 0.0 else None
+        if moved is None:
             return self.u
-        u = _rotate(self.u[None], grids.cross3(self.u, w / speed), speed * seconds)[0]
-        return grids.fold(u / _norm(u), geometry)
+        return grids.fold(moved[0] / _norm(moved[0]), geometry)
 
     def velocity(self) -> np.ndarray:
         """Angular velocity as a tangent vector ``[shape=(3,)]`` in rad/s."""

@@ -69,9 +69,10 @@ class SrpPhatLocalizer:
             return Estimate.of_window(window, self.name, detections, values[:len(self.grid)].copy())
         # Published sources: the first from every bin, integrated over past windows (the integral
         # lags a walker, so the tracker does not measure it); further ones are the window's.
-        sums = scan.pair_sum(window.spectra)
-        gcc, lags = scan.lags(sums)
-        values = scan.scan(lags)
+        if window.evidence is not None:  # else the detections' sums were already of every bin
+            sums = scan.pair_sum(window.spectra)
+            gcc, lags = scan.lags(sums)
+            values = scan.scan(lags)
         # Whether: this window's gates (an integrated diffuse field converges to its coherence, whose
         # fixed phases make a steadier peak than any one window shows). Where: the integral.
         peak = scan.gated_peak(values, cfg) if loud else None

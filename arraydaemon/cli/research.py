@@ -22,6 +22,13 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stage0-chunks", type=int, default=20, help="chunks of clean single-source scenes")
     p.add_argument("--stage1-chunks", type=int, default=120, help="chunks of full-mix scenes")
+    p.add_argument("--stage2-chunks", type=int, default=0,
+                   help="chunks of several-talker scenes (2-3 close, some walking, a machine noise in half)")
+    p.add_argument("--stage2-share", type=float, default=0.7,
+                   help="share of several-talker windows once stage 2 data exists (default 0.7)")
+    p.add_argument("--init", help="weights to start from (a fine-tune, e.g. the shipped model); the run's "
+                   "steps then all train on the full losses and mix, without pretraining or a stage-0 phase")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
     p.add_argument("--scenes-per-chunk", type=int, default=50)
     p.add_argument("--workers", type=int, default=1, help="simulation processes")
     p.add_argument("--position", choices=("relative", "absolute"), help="position encoding (ablation)")
@@ -80,12 +87,23 @@ def cmd_train(args) -> int:
     data, run = Path(args.data), Path(args.run)
     generate(data, "train", 0, args.stage0_chunks, args.workers, scenes_per_chunk=args.scenes_per_chunk)
     generate(data, "train", 1, args.stage1_chunks, args.workers, scenes_per_chunk=args.scenes_per_chunk)
-    generate(data, "val", 1, HELD_OUT_CHUNKS, args.workers, scenes_per_chunk=args.scenes_per_chunk)  # held-out loss
+    generate(data, "train", 2, args.stage2_chunks, args.workers, scenes_per_chunk=args.scenes_per_chunk)
+    generate(data, "val", 2 if args.stage2_chunks else 1, HELD_OUT_CHUNKS, args.workers,
+             scenes_per_chunk=args.scenes_per_chunk)  # held-out loss
     model = {k: v for k, v in (("position", args.position), ("input", args.input), ("d_model", args.d_model),
                                ("layers", args.layers), ("heads", args.heads), ("ff", args.ff)) if v}
+    fine_tune = args.init is not None
+    if fine_tune and not Path(args.init).is_file():
+        raise UserError(f"--init: {args.init}: no such weights file")
+    if not 0.0 <= args.stage2_share <= 1.0:
+        raise UserError(f"--stage2-share: expected a share between 0 and 1, got {args.stage2_share}")
+    if not args.lr > 0:
+        raise UserError(f"--lr: expected a positive learning rate, got {args.lr}")
     cfg = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, model=model, pretrain=not args.no_pretrain,
-                      pretrain_steps=min(1000, args.steps // 10), stage0_steps=min(2000, args.steps // 5),
-                      checkpoint_every=min(250, args.steps))
+                      pretrain_steps=0 if fine_tune else min(1000, args.steps // 10),
+                      stage0_steps=0 if fine_tune else min(2000, args.steps // 5),
+                      checkpoint_every=min(250, args.steps), lr=args.lr, init=args.init or "",
+                      stage2_share=args.stage2_share if args.stage2_chunks else 0.0)
     train(data, run, cfg, resume=not args.fresh, out_weights=Path(args.out) if args.out else SHIPPED_WEIGHTS)
     return 0
 

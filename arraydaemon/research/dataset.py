@@ -54,12 +54,20 @@ WINDOW_ENDS_S = (0.45, 0.6, 0.75, 0.9, 1.05, 1.2, 1.35, 1.5)
 CHUNK = 50
 KIND_CODES = {"3d": 0, "planar": 1, "linear": 2}
 GEOMETRY_KINDS = ("circle", "circle_centre", "line", "grid", "irregular_planar", "cluster_3d", "rings_3d")
+MOVER_SEGMENT_S = 0.2  # a walker is rendered as cross-faded static segments this long (12° steps at 60 °/s)
+# Every segment needs its own room response: image sources to order 12 plus the exact-RT60 diffuse
+# tail keep a walker's scene under a second (order 40 took up to 10 s).
+MOVER_ISM_ORDER = 12
 SPLIT_SEEDS = {"train": 1_000_000, "val": 5_000_000, "eval": 9_000_000}  # val: held-out loss, calibration
 
 
 @dataclass(frozen=True)
 class SceneRecipe:
-    """What a scene draws; stage 0 of the curriculum is clean single-source rooms."""
+    """What a scene draws. Stage 0 of the curriculum is clean single-source rooms, stage 1 the full
+    mix (0–3 static sources, mostly one). Stage 2 is the several-talker fine-tune: mostly two or three
+    simultaneous sources within 10 dB and as close as 15°, a third of them walking at 10–60 °/s (their
+    label follows them window by window), and a machine noise (the fan of a robot, never a label) in
+    half the rooms."""
 
     stage: int = 1
 
@@ -70,7 +78,32 @@ class SceneRecipe:
         return float(rng.uniform(20, 30) if self.stage == 0 else rng.uniform(-5, 30))
 
     def n_sources(self, rng) -> int:
-        return 1 if self.stage == 0 else int(rng.choice(4, p=[0.1, 0.55, 0.25, 0.1]))
+        if self.stage == 0:
+            return 1
+        return int(rng.choice(4, p=[0.05, 0.15, 0.4, 0.4] if self.stage == 2 else [0.1, 0.55, 0.25, 0.1]))
+
+    @property
+    def min_separation_deg(self) -> float:
+        return 15.0 if self.stage == 2 else 25.0
+
+    @property
+    def level_spread_db(self) -> float:
+        """Sources' levels are drawn within this many dB of each other."""
+        return 10.0 if self.stage == 2 else 6.0
+
+    @property
+    def interferer_prob(self) -> float:
+        return 0.0 if self.stage == 0 else (0.5 if self.stage == 2 else 0.25)
+
+    @property
+    def speech_prob(self) -> float:
+        return 0.85 if self.stage == 2 else 0.7
+
+    def speed_dps(self, rng) -> float:
+        """A source's angular speed (signed, °/s); 0 = standing still."""
+        if self.stage != 2 or rng.random() >= 0.35:
+            return 0.0
+        return float(rng.uniform(10, 60) * rng.choice([-1, 1]))
 
 
 def _min_spacing_ok(points: np.ndarray, spacing: float) -> bool:
@@ -196,28 +229,47 @@ def make_scene(split: str, index: int, stage: int = 1, geometry: np.ndarray | No
     rt60 = recipe.rt60(rng) if rt60 is None else rt60
     snr = recipe.snr_db(rng) if snr_db is None else snr_db
     n = int(SCENE_S * SAMPLE_RATE)
-    dirs = _separated_directions(rng, n_src + 1)
-    specs, dry = [], []
+    dirs = _separated_directions(rng, n_src + 1, recipe.min_separation_deg)
+    specs, dry, movers, paths = [], [], [], []
     for az, el in dirs[:n_src]:
-        sig = simulate.random_dry_source(rng, SCENE_S, SAMPLE_RATE) * 10 ** (rng.uniform(-6, 0) / 20)
+        sig = (simulate.random_dry_source(rng, SCENE_S, SAMPLE_RATE, recipe.speech_prob)
+               * 10 ** (rng.uniform(-recipe.level_spread_db, 0) / 20))
         dry.append(sig)
-        specs.append(simulate.SourceSpec(sig, az, el, float(rng.uniform(0.5, 4.0))))
-    interferer = extras and stage > 0 and rng.random() < 0.25
+        distance = float(rng.uniform(0.5, 4.0))
+        speed = recipe.speed_dps(rng)
+        # A walker moves at a constant angular speed for the whole scene.
+        paths.append([(0.0, az, el), (SCENE_S + 1.0, az + speed * (SCENE_S + 1.0), el)])
+        if speed:
+            movers.append((sig, paths[-1], distance))
+        else:
+            specs.append(simulate.SourceSpec(sig, az, el, distance))
+    interferer = extras and recipe.interferer_prob > 0 and rng.random() < recipe.interferer_prob
     if interferer:
         specs.append(simulate.SourceSpec(machine_interferer(rng, dry), dirs[-1][0], dirs[-1][1], float(rng.uniform(1.0, 4.0))))
     diffuse_db = float(rng.uniform(0, 30)) if (extras and stage > 0 and rng.random() < 0.5) else None
-    if specs:
-        scene = simulate.room_scene(mics, specs, sample_rate=SAMPLE_RATE, rt60=rt60, snr_db=snr, rng=rng,
-                                    diffuse_noise_db=diffuse_db)
+    if specs or movers:
+        kwargs = dict(sample_rate=SAMPLE_RATE, rt60=rt60, snr_db=snr, rng=rng, diffuse_noise_db=diffuse_db)
+        if movers:
+            scene = simulate.moving_sources_scene(mics, movers, static_sources=specs, segment_s=MOVER_SEGMENT_S,
+                                                  max_order=MOVER_ISM_ORDER, **kwargs)[0]
+        else:
+            scene = simulate.room_scene(mics, specs, **kwargs)
         audio = scene.audio
-        true_dirs = [(a, e) for a, e, _ in scene.sources[:n_src]]
+        true_dirs = list(dirs[:n_src]) if movers else [(a, e) for a, e, _ in scene.sources[:n_src]]
     else:  # noise only: diffuse plus sensor noise
         audio = 0.01 * simulate.diffuse_noise(mics, n, SAMPLE_RATE, rng)
         audio = audio + 0.01 * 10 ** (-rng.uniform(0, 20) / 20) * rng.standard_normal(audio.shape).astype(np.float32)
         true_dirs = []
     # Direct-path rendering of the target sources alone: the clean-GCC distillation target.
-    clean_audio = (simulate.free_field_scene(mics, [(s, a, e) for s, (a, e) in zip(dry, true_dirs)], SAMPLE_RATE)
-                   if true_dirs else np.zeros_like(audio))
+    # A walker's is its path segments in free field.
+    direct = []
+    for sig, path, (a, e) in zip(dry, paths, true_dirs):
+        if path[1][1] == path[0][1]:
+            direct.append((sig, a, e))
+        else:
+            segs, _ = simulate.path_segments(sig, path, 1.0, SAMPLE_RATE, MOVER_SEGMENT_S)
+            direct.extend((seg.signal, seg.azimuth_deg, seg.elevation_deg) for seg in segs)
+    clean_audio = simulate.free_field_scene(mics, direct, SAMPLE_RATE) if direct else np.zeros_like(audio)
     windows = _windows(profile, audio[:n], WINDOW_ENDS_S)
     clean_windows = _windows(profile, clean_audio[:n], WINDOW_ENDS_S)
     projector = LagProjector.for_layout(FrameLayout.from_config(FeatureConfig(), SAMPLE_RATE))
@@ -229,7 +281,12 @@ def make_scene(split: str, index: int, stage: int = 1, geometry: np.ndarray | No
         active = [float(np.sqrt(np.mean(s[max(0, end - hop):end] ** 2))) > 0.05 * float(np.sqrt(np.mean(s ** 2)) + 1e-12)
                   for s in dry]
         cross = group_cross(w.spectra, pairs, projector.span)
-        out.append({
+        row = {}
+        if movers:  # every source's direction at the window's centre
+            t_mid = w.t_end - 0.5 * hop / SAMPLE_RATE
+            row["dirs"] = np.array([simulate.direction_vector(float(np.interp(t_mid, [p[0][0], p[1][0]], [p[0][1], p[1][1]])),
+                                                              p[0][2]) for p in paths]).reshape(-1, 3)
+        out.append(row | {
             "tokens": tokens_from_cross(cross, projector),
             "energy": energy_tokens_from_cross(cross, projector),
             "phases": window_phases(w, projector, pairs),
@@ -253,6 +310,7 @@ def make_scene(split: str, index: int, stage: int = 1, geometry: np.ndarray | No
         "geometry": geo_kind,
         "audio": audio[:n],
         "window_ends": [w.t_end for w in windows],
+        "speeds_dps": np.array([(p[1][1] - p[0][1]) / p[1][0] for p in paths]),
         "diffuse_db": diffuse_db,
     }
 
@@ -291,7 +349,7 @@ def pack_scenes(scenes: list[dict], keep_audio: bool = False) -> dict[str, np.nd
         arr["pair_mask"][i, :p] = True
         arr["pair_pos"][i, :p] = s["pair_pos"]
         k = len(s["dirs"])
-        arr["dirs"][i, :k] = s["dirs"]
+        arr["dirs"][i, :k] = w.get("dirs", s["dirs"])
         arr["dir_mask"][i, :k] = w["active"]
         arr["kind"][i] = s["kind"]
         arr["orient"][i] = s["orient"]

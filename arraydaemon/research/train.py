@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from arraydaemon.research import dataset
 
 SPEED_OF_SOUND = 343.0
 HELD_OUT_CHUNKS = 2  # val-split chunks of full-mix scenes for the held-out loss curve
+STAGES = (0, 1, 2)  # clean single source, full mix, several talkers (dataset.SceneRecipe)
 
 
 def generate(root: Path, split: str, stage: int, n_chunks: int, workers: int = 1, start: int = 0,
@@ -68,6 +69,8 @@ class TrainConfig:
     threads: int = 1
     model: dict = field(default_factory=dict)  # ModelArgs overrides (ablations: position, input)
     pretrain: bool = True
+    stage2_share: float = 0.0  # share of several-talker (stage 2) windows after the stage-0 phase
+    init: str = ""  # weights (safetensors) to start from instead of a random model: a fine-tune
 
 
 def soft_targets(dirs, src, src_mask, kind, orient, sigma_rad):
@@ -123,7 +126,7 @@ class Batches:
 
     def rescan(self) -> None:
         """Load chunks that appeared since the last scan (a generator may still be writing them)."""
-        for stage in (0, 1):
+        for stage in STAGES:
             files = sorted(dataset.chunk_path(self.root, self.split, stage, 0).parent.glob("chunk_*[0-9].npz"))
             known = set(self.files.get(stage, []))
             new = [f for f in files if f not in known]
@@ -138,11 +141,14 @@ class Batches:
     def windows(self, stage: int) -> int:
         return len(self.data[stage]["kind"]) if stage in self.data else 0
 
-    def sample(self, batch: int, stage_probs: tuple[float, float], cfg: TrainConfig, token_input: str) -> dict:
-        """A batch of ``token_input`` tokens (the model's ``ModelArgs.input``) and their targets."""
+    def sample(self, batch: int, stage_probs: tuple[float, ...], cfg: TrainConfig, token_input: str) -> dict:
+        """A batch of ``token_input`` tokens (the model's ``ModelArgs.input``) and their targets;
+        ``stage_probs[s]``: the share of stage ``s`` windows (renormalised over the stages with data)."""
         import torch
 
-        stages = [s for s in (0, 1) if self.windows(s)]
+        stages = [s for s in STAGES if self.windows(s) and stage_probs[s] > 0]
+        if not stages:
+            raise UserError(f"{self.root}: no {self.split} windows of the stages drawn from (shares {stage_probs})")
         probs = np.array([stage_probs[s] for s in stages])
         picks = self.rng.choice(stages, size=batch, p=probs / probs.sum())
         rows = {s: self.rng.integers(0, self.windows(s), size=int((picks == s).sum())) for s in stages}
@@ -204,10 +210,11 @@ class HeldOut:
     training, and than the ``eval`` test set), the same batches every time (fixed seed), so the curve
     in ``losses.csv`` shows over-fitting."""
 
-    def __init__(self, root: Path, batches: int = 24):
+    def __init__(self, root: Path, batches: int = 24, stage: int = 1):
         self.n = batches
+        self.stage = stage
         self.batches = Batches(root, np.random.default_rng(0), split="val")
-        self.available = bool(self.batches.windows(1))
+        self.available = bool(self.batches.windows(stage))
 
     def losses(self, model, cfg: "TrainConfig", canonical) -> dict[str, float]:
         import torch
@@ -218,7 +225,8 @@ class HeldOut:
         model.eval()
         with torch.no_grad():
             for _ in range(self.n):
-                for k, v in losses(model, self.batches.sample(cfg.batch, (0.0, 1.0), cfg, model.args.input), cfg,
+                probs = tuple(float(s == self.stage) for s in STAGES)
+                for k, v in losses(model, self.batches.sample(cfg.batch, probs, cfg, model.args.input), cfg,
                                    canonical, True).items():
                     total[k] = total.get(k, 0.0) + float(v) / self.n
         model.train(was_training)
@@ -257,12 +265,20 @@ def train(data_root: Path, run_dir: Path, cfg: TrainConfig, resume: bool = True,
 
     from arraydaemon.localizers.neural.model import ModelArgs, SpatialTransformer, canonical_directions
     from arraydaemon.localizers.neural.runtime import set_threads
-    from arraydaemon.localizers.neural.weights import save_model
+    from arraydaemon.localizers.neural.weights import load_model, save_model
 
     set_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
+    init_meta: dict = {}
+    if cfg.init:  # a fine-tune: the starting model's arguments are the run's
+        start, init_meta = load_model(Path(cfg.init))
+        if cfg.model and ModelArgs(**cfg.model) != start.args:
+            raise UserError(f"{cfg.init}: the model options differ from these weights'; leave them out to fine-tune")
+        cfg = replace(cfg, model=asdict(start.args))
     model = SpatialTransformer(ModelArgs(**cfg.model))
+    if cfg.init:
+        model.load_state_dict(start.state_dict())
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ckpt_path = Path(run_dir) / "checkpoint.pt"
     step, elapsed = 0, 0.0
@@ -283,7 +299,7 @@ def train(data_root: Path, run_dir: Path, cfg: TrainConfig, resume: bool = True,
         torch.set_rng_state(ck["torch_rng"])
         log(f"resumed from {ckpt_path} at step {step} ({elapsed / 60:.1f} min trained)")
     batches = Batches(data_root, rng)
-    held_out = HeldOut(data_root)
+    held_out = HeldOut(data_root, stage=2 if cfg.stage2_share > 0 else 1)
     canonical = torch.from_numpy(canonical_directions(model.args.canonical_dirs)).float()
     schedule = lambda s: cfg.lr * (min(1.0, (s + 1) / 300) * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
     model.train()
@@ -295,7 +311,10 @@ def train(data_root: Path, run_dir: Path, cfg: TrainConfig, resume: bool = True,
             batches.rescan()
         for g in optimizer.param_groups:
             g["lr"] = schedule(step)
-        stage_probs = (1.0, 0.0) if step < cfg.stage0_steps or not batches.windows(1) else (0.2, 0.8)
+        if step < cfg.stage0_steps or not (batches.windows(1) or batches.windows(2)):
+            stage_probs = (1.0, 0.0, 0.0)
+        else:
+            stage_probs = (0.2 * (1 - cfg.stage2_share), 0.8 * (1 - cfg.stage2_share), cfg.stage2_share)
         full = not cfg.pretrain or step >= cfg.pretrain_steps
         batch = batches.sample(cfg.batch, stage_probs, cfg, model.args.input)
         parts = losses(model, batch, cfg, canonical, full)
@@ -320,7 +339,9 @@ def train(data_root: Path, run_dir: Path, cfg: TrainConfig, resume: bool = True,
     elapsed = time.monotonic() - t_start
     model.eval()
     if out_weights is not None:
-        save_model(model, out_weights, {"train_steps": step, "train_minutes": f"{elapsed / 60:.1f}",
-                                        "train_config": json.dumps(asdict(cfg))})
+        meta = {"train_steps": step, "train_minutes": f"{elapsed / 60:.1f}", "train_config": json.dumps(asdict(cfg))}
+        if cfg.init:
+            meta["fine_tune_of"] = f"{Path(cfg.init).name} ({init_meta.get('train_steps', '?')} steps)"
+        save_model(model, out_weights, meta)
         log(f"wrote {out_weights} after {step} steps, {elapsed / 60:.1f} min")
     return ckpt_path

@@ -72,3 +72,31 @@ def test_training_other_inputs_and_running_them(tmp_path, token_input, size):
     profile = load_profile("respeaker_6mic_hat")
     estimates = neural_estimates(profile, room_speech(profile.mics, 30.0, 0.0, seed=4, seconds=1.0), model)
     assert estimates and all(np.all(np.isfinite(e.embedding)) for e in estimates)
+
+
+def test_fine_tuning_the_shipped_model_on_several_talker_scenes(tmp_path):
+    from arraydaemon.localizers.neural.weights import WEIGHTS_PATH
+
+    out = tmp_path / "w.safetensors"
+    cmd = [*ARRAYDAEMON, "train", "--steps", "2", "--batch", "4", "--stage0-chunks", "0", "--stage1-chunks", "0",
+           "--stage2-chunks", "1", "--scenes-per-chunk", "2", "--lr", "1e-4", "--data", str(tmp_path / "data"),
+           "--run", str(tmp_path / "run"), "--out", str(out), "--init", str(WEIGHTS_PATH)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    shipped, shipped_meta = load_model(WEIGHTS_PATH)
+    tuned, meta = load_model(out)
+    assert tuned.args == shipped.args
+    assert meta["fine_tune_of"] == f"neural.safetensors ({shipped_meta['train_steps']} steps)"
+    assert '"stage2_share": 0.7' in meta["train_config"] and '"pretrain_steps": 0' in meta["train_config"]
+    # it starts from the shipped weights: two small steps move them a little, not to a new model
+    start, end = shipped.state_dict(), tuned.state_dict()
+    changed = [k for k in start if not np.array_equal(start[k].numpy(), end[k].numpy())]
+    assert changed and all(float((start[k] - end[k]).abs().max()) < 1e-2 for k in start)
+    assert (tmp_path / "data" / f"v{dataset.DATA_VERSION}" / "val-stage2").is_dir()
+    # model options that differ from the weights': one line, exit 2
+    proc = subprocess.run(cmd + ["--run", str(tmp_path / "run2"), "--d-model", "64", "--heads", "2"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "model options differ" in proc.stderr
+    proc = subprocess.run(cmd[:-1] + [str(tmp_path / "none.safetensors")], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2 and "--init" in proc.stderr and "Traceback" not in proc.stderr

@@ -24,7 +24,12 @@ from __future__ import annotations
 
 from arraydaemon.research.simulate.free_field import free_field_scene
 from arraydaemon.research.simulate.geometry import direction_vector, vector_to_angles
-from arraydaemon.research.simulate.moving import MovingSceneResult, moving_source_scene, moving_sources_scene
+from arraydaemon.research.simulate.moving import (
+    MovingSceneResult,
+    moving_source_scene,
+    moving_sources_scene,
+    path_segments,
+)
 from arraydaemon.research.simulate.noise import diffuse_noise
 from arraydaemon.research.simulate.room import ISM_ORDER_CAP, SceneResult, SourceSpec, room_scene
 from arraydaemon.research.simulate.sources import (
@@ -46,6 +51,7 @@ __all__ = [
     "harmonic_source",
     "moving_source_scene",
     "moving_sources_scene",
+    "path_segments",
     "noise_burst_source",
     "random_dry_source",
     "room_scene",

@@ -9,7 +9,7 @@ import numpy as np
 from arraydaemon.research.simulate.geometry import as_signal
 from arraydaemon.research.simulate.room import SceneResult, SourceSpec, room_scene
 
-__all__ = ["MovingSceneResult", "moving_source_scene", "moving_sources_scene"]
+__all__ = ["MovingSceneResult", "moving_source_scene", "moving_sources_scene", "path_segments"]
 
 
 @dataclass
@@ -37,10 +37,11 @@ class MovingSceneResult:
         return az, el
 
 
-def _segments(signal: np.ndarray, path, distance_m: float, sample_rate: int,
+def path_segments(signal: np.ndarray, path, distance_m: float, sample_rate: int,
               segment_s: float) -> tuple[list[SourceSpec], list[float]]:
     """``signal`` cut into raised-cosine segments placed along ``path`` (see :func:`moving_source_scene`):
-    one :class:`SourceSpec` per non-silent segment, and its centre time."""
+    one :class:`SourceSpec` per non-silent segment, and its centre time. The segments sum to
+    ``signal``; rendered in free field they give the moving source's direct path."""
     sig = as_signal(signal, "signal")
     way = np.asarray(path, dtype=np.float64)
     if way.ndim != 2 or way.shape[1] != 3 or way.shape[0] < 1 or np.any(np.diff(way[:, 0]) <= 0):
@@ -89,7 +90,7 @@ def moving_sources_scene(
     specs: list[SourceSpec] = list(statics)
     spans, times = [], []
     for signal, path, distance in movers:
-        segs, t = _segments(signal, path, distance, sample_rate, segment_s)
+        segs, t = path_segments(signal, path, distance, sample_rate, segment_s)
         if not segs:
             raise ValueError("a moving source's signal is silent")
         spans.append((len(specs), len(specs) + len(segs)))

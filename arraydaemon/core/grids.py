@@ -241,3 +241,24 @@ def source_direction(vector: np.ndarray, confidence: float) -> SourceDirection:
         vector=(float(v[0]), float(v[1]), float(v[2])),
         confidence=float(min(1.0, max(0.0, confidence))),
     )
+
+
+def quadratic_vertex(values: np.ndarray, patch: np.ndarray) -> np.ndarray | None:
+    """Offset ``[shape=(2,)]`` of the maximum of the quadratic through ``values`` on the 3x3 (or 3x1)
+    ``patch`` of offsets (row-major, centre in the middle), within one step of the centre; None
+    where the values do not curve down."""
+    h = float(np.max(np.abs(patch[:, 0])))
+    f = np.asarray(values, dtype=np.float64)
+    if len(f) == 3:  # along one dimension
+        curve = f[0] - 2 * f[1] + f[2]
+        return None if curve >= 0 else np.array([float(np.clip(0.5 * (f[0] - f[2]) / curve, -1, 1)) * h, 0.0])
+    f = f.reshape(3, 3)  # [y, x]
+    gx, gy = 0.5 * (f[1, 2] - f[1, 0]), 0.5 * (f[2, 1] - f[0, 1])
+    hxx, hyy = f[1, 2] - 2 * f[1, 1] + f[1, 0], f[2, 1] - 2 * f[1, 1] + f[0, 1]
+    hxy = 0.25 * (f[2, 2] - f[2, 0] - f[0, 2] + f[0, 0])
+    det = hxx * hyy - hxy * hxy
+    if hxx >= 0 or det <= 0:
+        return None
+    x = -(hyy * gx - hxy * gy) / det
+    y = -(hxx * gy - hxy * gx) / det
+    return np.clip([x, y], -1.0, 1.0) * h

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from arraydaemon.core.grids import quadratic_vertex
+
 
 def stft(signal: np.ndarray, window: np.ndarray, hop: int) -> np.ndarray:
     """Hann-windowed frames of ``signal [shape=(samples, mics)]`` every ``hop`` samples, through
@@ -86,3 +88,48 @@ def srp_interp(lags: np.ndarray, index: np.ndarray, frac: np.ndarray) -> np.ndar
     a = lags[rows, index].astype(np.float64)
     b = lags[rows, index + 1].astype(np.float64)
     return (a + frac * (b - a)).mean(axis=0).astype(np.float32)
+
+
+def plane_srp(gcc: np.ndarray, band: tuple[int, int], bin_hz: float, plane_delays: np.ndarray,
+              points: np.ndarray) -> np.ndarray:
+    """Exact SRP-PHAT of pair spectra ``gcc [shape=(pairs, bins)]`` at in-plane coordinates ``points
+    [shape=(n, 2)]`` (inside the unit disk; the height above the plane is what is left of unit length)
+    of a planar array whose pair delays per coordinate are ``plane_delays [shape=(3, pairs)]``."""
+    height = np.sqrt(np.maximum(0.0, 1.0 - np.einsum("ij,ij->i", points, points)))
+    tdoa = points @ plane_delays[:2] + np.outer(height, plane_delays[2])
+    return srp_phat(gcc, band, bin_hz, tdoa, None)
+
+
+def climb_plane(gcc: np.ndarray, band: tuple[int, int], bin_hz: float, plane_delays: np.ndarray,
+                start: np.ndarray, step: float) -> tuple[np.ndarray, float]:
+    """Local search for the maximum of :func:`plane_srp` from in-plane point ``start [shape=(2,)]``;
+    (point, SRP). Two levels, at ``step`` and ``step / 8``: at each, a 3x3 patch moves to its best
+    point until the centre is best (at most 20 moves), then jumps to the vertex of the quadratic
+    through the patch; the last vertex is kept only if it is better than the patch's centre."""
+
+    def place(center, offsets):  # pulled into the unit disk
+        p = center + offsets
+        return p / np.maximum(np.sqrt(np.einsum("ij,ij->i", p, p)), 1.0)[:, None]
+
+    unit = np.stack(np.meshgrid([-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0]), axis=-1).reshape(-1, 2)
+    centre = len(unit) // 2
+    best = np.asarray(start, dtype=np.float64)
+    for level_step in (step, step / 8):
+        patch = unit * level_step
+        for _ in range(20):
+            cand = place(best, patch)
+            values = plane_srp(gcc, band, bin_hz, plane_delays, cand)
+            i = int(np.argmax(values))
+            best, value = cand[i], float(values[i])
+            if i == centre:
+                break
+        vertex = quadratic_vertex(values, patch) if i == centre else None
+        if vertex is not None:
+            best = place(best, vertex[None])[0]  # the centre of the next patch
+    if vertex is not None:
+        v = float(plane_srp(gcc, band, bin_hz, plane_delays, best[None])[0])
+        if v > value:
+            value = v
+        else:
+            best = cand[centre]
+    return best, value

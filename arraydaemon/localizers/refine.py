@@ -10,28 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from arraydaemon.core import grids, kernels
+from arraydaemon.core.grids import quadratic_vertex
 from arraydaemon.localizers.scan import SrpScan
-
-
-def quadratic_vertex(values: np.ndarray, patch: np.ndarray) -> np.ndarray | None:
-    """Offset ``[shape=(2,)]`` of the maximum of the quadratic through ``values`` on the 3x3 (or 3x1)
-    ``patch`` of offsets (row-major, centre in the middle), within one step of the centre; None
-    where the values do not curve down."""
-    h = float(np.max(np.abs(patch[:, 0])))
-    f = np.asarray(values, dtype=np.float64)
-    if len(f) == 3:  # along one dimension
-        curve = f[0] - 2 * f[1] + f[2]
-        return None if curve >= 0 else np.array([float(np.clip(0.5 * (f[0] - f[2]) / curve, -1, 1)) * h, 0.0])
-    f = f.reshape(3, 3)  # [y, x]
-    gx, gy = 0.5 * (f[1, 2] - f[1, 0]), 0.5 * (f[2, 1] - f[0, 1])
-    hxx, hyy = f[1, 2] - 2 * f[1, 1] + f[1, 0], f[2, 1] - 2 * f[1, 1] + f[0, 1]
-    hxy = 0.25 * (f[2, 2] - f[2, 0] - f[0, 2] + f[0, 0])
-    det = hxx * hyy - hxy * hxy
-    if hxx >= 0 or det <= 0:
-        return None
-    x = -(hyy * gx - hxy * gy) / det
-    y = -(hxx * gy - hxy * gx) / det
-    return np.clip([x, y], -1.0, 1.0) * h
 
 
 class Refiner:
@@ -75,33 +55,21 @@ class Refiner:
         then jumps to the vertex of the quadratic through the patch. Planar arrays search in-plane
         coordinates (the scan already covered elevation)."""
         lay = self.scan.layout
-        if self.grid.kind == "ring":
-            plane_delays = self.scan.plane_delays
+        if self.grid.kind == "ring":  # in-plane coordinates (the scan already covered elevation)
+            best, value = kernels.climb_plane(gcc, lay.band, lay.bin_hz, self.scan.plane_delays,
+                                              grids.to_plane(start, self.grid), self._step)
+            return grids.from_plane(best[None], self.grid)[0], value
 
-            def place(center, offsets):  # in-plane coordinates, pulled into the unit disk
-                p = center + offsets
-                return p / np.maximum(np.sqrt(np.einsum("ij,ij->i", p, p)), 1.0)[:, None]
+        def place(center, offsets):
+            return grids.fold(grids.tangent_patch(center, offsets, up=self._patch_up), self.geometry)
 
-            def score(points):
-                height = np.sqrt(np.maximum(0.0, 1.0 - np.einsum("ij,ij->i", points, points)))
-                tdoa = points @ plane_delays[:2] + np.outer(height, plane_delays[2])
-                return kernels.srp_phat(gcc, lay.band, lay.bin_hz, tdoa, None)
-
-            best = grids.to_plane(start, self.grid)
-        else:
-            def place(center, offsets):
-                return grids.fold(grids.tangent_patch(center, offsets, up=self._patch_up), self.geometry)
-
-            def score(points):
-                return self.scan.exact(gcc, points)
-
-            best = start
+        best = start
         centre = len(self._unit_patch) // 2
         for step in (self._step, self._step / 8):
             patch = self._unit_patch * step
             for _ in range(20):
                 cand = place(best, patch)
-                values = score(cand)
+                values = self.scan.exact(gcc, cand)
                 i = int(np.argmax(values))
                 best, value = cand[i], float(values[i])
                 if i == centre:
@@ -110,13 +78,11 @@ class Refiner:
             if vertex is not None:
                 best = place(best, vertex[None])[0]  # the centre of the next patch
         if vertex is not None:  # the last vertex is kept only if it is better
-            v = float(score(best[None])[0])
+            v = float(self.scan.exact(gcc, best[None])[0])
             if v > value:
                 value = v
             else:
                 best = cand[centre]
-        if self.grid.kind == "ring":
-            best = grids.from_plane(best[None], self.grid)[0]
         return best, value
 
     def score(self, score, start: np.ndarray) -> tuple[np.ndarray, float]:

@@ -127,6 +127,51 @@ def test_srp_phat_peaks_at_the_true_fractional_delay():
     assert_close(got, reference.srp_phat(gcc, (7, 225), bin_hz, tdoa, 0))
 
 
+# --- plane_srp and climb_plane (the refinement of planar arrays) ------------------------------
+
+
+def plane_wave_pairs(rng, pairs: int, bins: int, bin_hz: float, noise: float):
+    """Pair spectra of a plane wave from a random in-plane point, with ``noise``; its plane delays."""
+    plane_delays = rng.uniform(-3e-4, 3e-4, (3, pairs))
+    truth = rng.uniform(-0.7, 0.7, 2)
+    height = np.sqrt(1 - truth @ truth)
+    tau = truth @ plane_delays[:2] + height * plane_delays[2]
+    f = np.arange(bins) * bin_hz
+    gcc = np.exp(2j * np.pi * f[None, :] * tau[:, None]) + noise * random_spectra(rng, (pairs, bins))
+    return (gcc / np.abs(gcc)).astype(np.complex64), plane_delays, truth
+
+
+@pytest.mark.parametrize("pairs, bins, band, noise", [(28, 257, (7, 225), 0.3), (6, 129, (3, 129), 1.0),
+                                                      (120, 257, (7, 225), 3.0), (1, 33, (2, 33), 0.0)])
+def test_plane_srp_and_climb_plane_match_reference(pairs, bins, band, noise):
+    rng = np.random.default_rng(pairs + bins)
+    bin_hz = 16000 / (2 * (bins - 1))
+    for trial in range(8):
+        gcc, plane_delays, truth = plane_wave_pairs(rng, pairs, bins, bin_hz, noise)
+        points = rng.uniform(-0.75, 0.75, (50, 2))
+        assert_close(kernels.plane_srp(gcc, band, bin_hz, plane_delays, points),
+                     reference.plane_srp(gcc, band, bin_hz, plane_delays, points))
+        start = truth + rng.normal(0, 0.05, 2)
+        step = float(rng.choice([0.01, 0.03, 0.2]))
+        got, got_value = kernels.climb_plane(gcc, band, bin_hz, plane_delays, start, step)
+        want, want_value = reference.climb_plane(gcc, band, bin_hz, plane_delays, start, step)
+        assert np.max(np.abs(got - want)) <= 1e-6, (trial, got, want)
+        assert got_value == pytest.approx(want_value, abs=TOL)
+        if noise == 0.0 and pairs > 1:  # a clean wave: the climb ends on it
+            np.testing.assert_allclose(got, truth, atol=1e-3)
+
+
+def test_climb_plane_rejects_bad_input():
+    gcc = np.ones((3, 33), np.complex64)
+    delays = np.zeros((3, 3))
+    with pytest.raises(ValueError, match="plane_delays"):
+        kernels.climb_plane(gcc, (1, 33), 250.0, np.zeros((2, 3)), np.zeros(2), 0.1)
+    with pytest.raises(ValueError, match="step"):
+        kernels.climb_plane(gcc, (1, 33), 250.0, delays, np.zeros(2), float("nan"))
+    with pytest.raises(TypeError, match="start"):
+        kernels.climb_plane(gcc, (1, 33), 250.0, delays, np.zeros(2, np.float32), 0.1)
+
+
 def all_pairs(mics: int) -> tuple[np.ndarray, np.ndarray]:
     i, j = np.triu_indices(mics, 1)
     return i.astype(np.intp), j.astype(np.intp)

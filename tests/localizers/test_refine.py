@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from arraydaemon.localizers.refine import quadratic_vertex
+from arraydaemon.core.grids import quadratic_vertex
 
 
 def test_quadratic_vertex_of_a_paraboloid():

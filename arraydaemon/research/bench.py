@@ -142,6 +142,9 @@ def kernel_cases(n_mics: int, seed: int = 0):
     index, frac = scan.lookup
     mic_tdoa = scan.mic_tdoa(dirs[:1])[0]
     n_pairs, n_scan = len(pi), len(scan.points)
+    # the refinement of a planar array: climb from a scan point near the peak of a pair spectrum
+    start = grids.to_plane(scan.points[int(np.argmax(kernels.srp_interp(table, index, frac)))], scan.grid)
+    climb = (pair_gcc, lay.band, lay.bin_hz, scan.plane_delays, start, scan.plane_step / 2)
     return [
         ("stft", f"{signal.shape} → {spec.shape}", lambda: kernels.stft(signal, window, lay.frame_hop),
          lambda: reference.stft(signal, window, lay.frame_hop)),
@@ -161,6 +164,8 @@ def kernel_cases(n_mics: int, seed: int = 0):
          lambda: reference.srp_lags(pair_gcc, lay.band, up, lag)),
         ("srp_interp", f"{n_scan} dirs × {n_pairs} pairs", lambda: kernels.srp_interp(table, index, frac),
          lambda: reference.srp_interp(table, index, frac)),
+        ("climb_plane", f"{n_pairs} pairs, 3×3 patches", lambda: kernels.climb_plane(*climb),
+         lambda: reference.climb_plane(*climb)),
     ]
 
 

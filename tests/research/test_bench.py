@@ -8,7 +8,7 @@ import pytest
 from arraydaemon.research.bench import neural_available, run_benchmarks
 
 KERNEL_NAMES = ("stft", "gcc_phat", "srp_phat", "masked_pair_sum", "phase_agreement",
-                "srp_lags", "srp_lags_direct", "srp_interp")
+                "srp_lags", "srp_lags_direct", "srp_interp", "climb_plane")
 
 
 def test_benchmark_prints_both_tables():

@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from arraydaemon.core import grids, kernels
 from arraydaemon.core.errors import UserError
@@ -23,7 +22,7 @@ from arraydaemon.core.profiles import ArrayProfile
 from arraydaemon.localizers.further import FurtherSources
 from arraydaemon.localizers.integration import CrossSpectrumIntegral, WeightedSpectrumAverage, WindowDecay
 from arraydaemon.localizers.neural.model import SpatialTransformer, canonical_directions
-from arraydaemon.localizers.neural.runtime import set_threads, traced_forward
+from arraydaemon.localizers.neural.runtime import compiled_forward, set_threads
 from arraydaemon.localizers.neural.tokens import (
     LAG_STEP_S,
     MAX_LAG,
@@ -97,9 +96,9 @@ class NeuralLocalizer:
         self.model_name = model_name
         self.projector = LagProjector.for_layout(layout)
         self.token_pairs = pairs = TokenPairs.for_array(profile.mics, profile.reference_mic)
-        self.pair_pos = torch.from_numpy(pairs.positions(profile.mics)).float()[None]  # (1, P, 2, 3)
-        self.pair_mask = torch.ones(1, len(pairs), dtype=torch.bool)
-        self._forward = traced_forward(model, self.pair_pos, self.pair_mask)
+        self.pair_pos = pairs.positions(profile.mics).astype(np.float32)[None]  # (1, P, 2, 3)
+        self.pair_mask = np.ones((1, len(pairs)), dtype=bool)
+        self._forward = compiled_forward(model, self.pair_pos, self.pair_mask)
         self._token_baselines = pairs.baselines(profile.mics)
         # Up to 8 mics the SRP scan sums the same pairs over the same band: its window sums are the
         # sums of the token groups' cross-spectra, computed once.
@@ -140,9 +139,7 @@ class NeuralLocalizer:
         activity, embedding, scaled — and the token pairs' group cross-spectra [shape=(GROUPS, P, bins)]."""
         cross = group_cross(window.spectra, self.token_pairs, self.projector.span)
         tokens = model_tokens(self.model.args.input, window, cross, self.projector, self.token_pairs)
-        with torch.inference_mode():
-            out = self._forward(torch.from_numpy(tokens)[None], self.pair_pos, self.pair_mask)
-        out = {k: v[0].numpy() for k, v in out.items()}
+        out = self._forward(np.ascontiguousarray(tokens[None], dtype=np.float32))
         # The head's weighted mean over pairs as a plain mean of weight-scaled GCCs (kernels.srp_interp).
         w = out["weight"]
         out["scaled"] = np.ascontiguousarray(out["clean"] * (w * (len(w) / max(float(w.sum()), 1e-6)))[:, None],

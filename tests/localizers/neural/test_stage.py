@@ -44,8 +44,9 @@ def test_numpy_scoring_matches_the_torch_srp_head():
     with torch.no_grad():
         cross = group_cross(window.spectra, loc.token_pairs, loc.projector.span)
         tokens = torch.from_numpy(model_tokens(model.args.input, window, cross, loc.projector, loc.token_pairs))[None]
-        out = model(tokens, loc.pair_pos, loc.pair_mask)
-        expected = torch.sigmoid(model.spectrum_logits(out, torch.from_numpy(tdoa).float()[None], loc.pair_mask))[0]
+        mask = torch.from_numpy(loc.pair_mask)
+        out = model(tokens, torch.from_numpy(loc.pair_pos), mask)
+        expected = torch.sigmoid(model.spectrum_logits(out, torch.from_numpy(tdoa).float()[None], mask))[0]
     np.testing.assert_allclose(loc.score(out_np, loc.grid.vectors), expected.numpy(), atol=1e-5)
 
 

@@ -79,19 +79,11 @@ def cmd_train(args) -> int:
         if value is not None and value < 1:
             raise UserError(f"{flag}: expected a positive number, got {value}")
     from arraydaemon.localizers.neural.model import ModelArgs  # torch: after the cheap checks
-    from arraydaemon.research.train import HELD_OUT_CHUNKS, TrainConfig, generate, train
+    from arraydaemon.research.train import HELD_OUT_CHUNKS, TrainConfig, generate, initial_model, train
 
     width, heads = args.d_model or ModelArgs.d_model, args.heads or ModelArgs.heads
     if width % heads:
         raise UserError(f"--d-model: expected a multiple of --heads ({heads}), got {width}")
-    data, run = Path(args.data), Path(args.run)
-    generate(data, "train", 0, args.stage0_chunks, args.workers, scenes_per_chunk=args.scenes_per_chunk)
-    generate(data, "train", 1, args.stage1_chunks, args.workers, scenes_per_chunk=args.scenes_per_chunk)
-    generate(data, "train", 2, args.stage2_chunks, args.workers, scenes_per_chunk=args.scenes_per_chunk)
-    generate(data, "val", 2 if args.stage2_chunks else 1, HELD_OUT_CHUNKS, args.workers,
-             scenes_per_chunk=args.scenes_per_chunk)  # held-out loss
-    model = {k: v for k, v in (("position", args.position), ("input", args.input), ("d_model", args.d_model),
-                               ("layers", args.layers), ("heads", args.heads), ("ff", args.ff)) if v}
     fine_tune = args.init is not None
     if fine_tune and not Path(args.init).is_file():
         raise UserError(f"--init: {args.init}: no such weights file")
@@ -99,6 +91,16 @@ def cmd_train(args) -> int:
         raise UserError(f"--stage2-share: expected a share between 0 and 1, got {args.stage2_share}")
     if not args.lr > 0:
         raise UserError(f"--lr: expected a positive learning rate, got {args.lr}")
+    model = {k: v for k, v in (("position", args.position), ("input", args.input), ("d_model", args.d_model),
+                               ("layers", args.layers), ("heads", args.heads), ("ff", args.ff)) if v}
+    if fine_tune:  # before minutes of simulation: the weights load and fit the options
+        initial_model(Path(args.init), model)
+    data, run = Path(args.data), Path(args.run)
+    generate(data, "train", 0, args.stage0_chunks, args.workers, scenes_per_chunk=args.scenes_per_chunk)
+    generate(data, "train", 1, args.stage1_chunks, args.workers, scenes_per_chunk=args.scenes_per_chunk)
+    generate(data, "train", 2, args.stage2_chunks, args.workers, scenes_per_chunk=args.scenes_per_chunk)
+    generate(data, "val", 2 if args.stage2_chunks else 1, HELD_OUT_CHUNKS, args.workers,
+             scenes_per_chunk=args.scenes_per_chunk)  # held-out loss
     cfg = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, model=model, pretrain=not args.no_pretrain,
                       pretrain_steps=0 if fine_tune else min(1000, args.steps // 10),
                       stage0_steps=0 if fine_tune else min(2000, args.steps // 5),

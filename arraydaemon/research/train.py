@@ -3,8 +3,9 @@
 Curriculum: stage 0 data (clean single-source rooms) first, then the full mix (reverberation,
 noise, interferers, 0–3 sources). The first ``pretrain_steps`` optimise only the clean-GCC target
 (spatial-feature distillation); after that the spatial-spectrum soft-label BCE, the activity and the
-embedding losses join. Seeded; checkpoints (model, optimiser, step, RNG) every ``checkpoint_every``
-steps, loaded back with ``weights_only=True``; ``--resume`` continues from the last checkpoint.
+embedding losses join. A fine-tune (``--init``) starts from existing weights on the full losses,
+mostly on stage 2 data (several simultaneous talkers, some walking; ``dataset.SceneRecipe``).
+Seeded; checkpoints (model, optimiser, step, RNG) every ``checkpoint_every`` steps, loaded back with ``weights_only=True``; ``--resume`` continues from the last checkpoint.
 """
 
 from __future__ import annotations
@@ -256,6 +257,18 @@ def save_checkpoint(path: Path, model, optimizer, step: int, cfg: TrainConfig, r
     tmp.replace(path)
 
 
+def initial_model(path: Path, model_options: dict):
+    """The weights a fine-tune starts from, and their metadata; UserError if ``model_options`` (the
+    run's ModelArgs overrides) ask for another model."""
+    from arraydaemon.localizers.neural.model import ModelArgs
+    from arraydaemon.localizers.neural.weights import load_model
+
+    start, meta = load_model(path)
+    if model_options and ModelArgs(**model_options) != start.args:
+        raise UserError(f"{path}: the model options differ from these weights'; leave them out to fine-tune")
+    return start, meta
+
+
 def train(data_root: Path, run_dir: Path, cfg: TrainConfig, resume: bool = True, out_weights: Path | None = None,
           log=print) -> Path:
     """Train (or resume) a model; writes checkpoints to ``run_dir`` and the final safetensors."""
@@ -265,16 +278,14 @@ def train(data_root: Path, run_dir: Path, cfg: TrainConfig, resume: bool = True,
 
     from arraydaemon.localizers.neural.model import ModelArgs, SpatialTransformer, canonical_directions
     from arraydaemon.localizers.neural.runtime import set_threads
-    from arraydaemon.localizers.neural.weights import load_model, save_model
+    from arraydaemon.localizers.neural.weights import save_model
 
     set_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     init_meta: dict = {}
     if cfg.init:  # a fine-tune: the starting model's arguments are the run's
-        start, init_meta = load_model(Path(cfg.init))
-        if cfg.model and ModelArgs(**cfg.model) != start.args:
-            raise UserError(f"{cfg.init}: the model options differ from these weights'; leave them out to fine-tune")
+        start, init_meta = initial_model(Path(cfg.init), cfg.model)
         cfg = replace(cfg, model=asdict(start.args))
     model = SpatialTransformer(ModelArgs(**cfg.model))
     if cfg.init:

@@ -33,14 +33,17 @@ _EXPORTED: "weakref.WeakKeyDictionary[SpatialTransformer, object]" = weakref.Wea
 
 
 def _session(model: SpatialTransformer):
-    """An ONNX Runtime session of ``model``'s forward, exported once per model object (the pair count
-    is a dynamic axis, so every array shares it): one thread, no spinning (the audio thread and the
-    other stages share the cores)."""
+    """An ONNX Runtime session of ``model``'s forward, exported once per model object and weights (the
+    pair count is a dynamic axis, so every array shares it): one thread, no spinning (the audio thread
+    and the other stages share the cores)."""
     import onnxruntime
 
-    session = _EXPORTED.get(model)
-    if session is not None:
-        return session
+    # Parameters' version counters move with every in-place change (an optimiser step,
+    # load_state_dict): changed weights are exported again.
+    version = tuple(p._version for p in model.parameters())
+    cached = _EXPORTED.get(model)
+    if cached is not None and cached[0] == version:
+        return cached[1]
     pairs = 3
     example = (torch.zeros(1, model.args.groups, pairs, model.args.token_features),
                torch.zeros(1, pairs, 2, 3), torch.ones(1, pairs, dtype=torch.bool))
@@ -70,7 +73,7 @@ def _session(model: SpatialTransformer):
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only
     session = onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
-    _EXPORTED[model] = session
+    _EXPORTED[model] = (version, session)
     return session
 
 

@@ -28,10 +28,17 @@ def test_compiled_forward_matches_the_model(pairs):
 def test_one_export_serves_every_array_and_training_mode_runs_the_model_itself():
     model, tokens, pos, mask = tiny_model_and_inputs(4, batch=1, pairs=6)
     runtime.compiled_forward(model, pos.numpy(), mask.numpy())
-    session = runtime._EXPORTED[model]
+    session = runtime._EXPORTED[model][1]
     other = torch.randn(1, 15, 2, 3) * 0.05  # another array: 15 pairs
     runtime.compiled_forward(model, other.numpy(), np.ones((1, 15), bool))
-    assert runtime._EXPORTED[model] is session
+    assert runtime._EXPORTED[model][1] is session
+    # weights changed in place are exported again: the forward follows them
+    with torch.no_grad():
+        model.clean_head.bias.add_(0.5)
+    got = runtime.compiled_forward(model, pos.numpy(), mask.numpy())(tokens.numpy())
+    assert runtime._EXPORTED[model][1] is not session
+    with torch.inference_mode():
+        np.testing.assert_allclose(got["clean"], model(tokens, pos, mask)["clean"][0].numpy(), atol=1e-5)
     model.train()
     tokens = torch.randn(1, model.args.groups, 6, model.args.token_features)
     got = runtime.compiled_forward(model, pos.numpy(), mask.numpy())(tokens.numpy())

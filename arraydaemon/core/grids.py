@@ -262,3 +262,33 @@ def quadratic_vertex(values: np.ndarray, patch: np.ndarray) -> np.ndarray | None
     x = -(hyy * gx - hxy * gy) / det
     y = -(hxx * gy - hxy * gx) / det
     return np.clip([x, y], -1.0, 1.0) * h
+
+
+def climb_patches(place, score, start: np.ndarray, unit_patch: np.ndarray, step: float) -> tuple[np.ndarray, float]:
+    """Local search for the maximum of ``score(points) -> [shape=(n,)]`` from ``start``: two levels,
+    at ``step`` and ``step / 8``; at each, the patch ``place(best, unit_patch * level_step)`` (3x3 or
+    3x1 offsets, row-major, centre in the middle) moves to its best point until the centre is best (at
+    most 20 moves), then jumps to the vertex of the quadratic through it (:func:`quadratic_vertex`);
+    the last vertex is kept only if it scores better than that patch's centre. ``place(center,
+    offsets [shape=(k, 2)])`` returns the ``k`` points. Returns (point, score)."""
+    best = start
+    centre = len(unit_patch) // 2
+    for level_step in (step, step / 8):
+        patch = unit_patch * level_step
+        for _ in range(20):
+            cand = place(best, patch)
+            values = score(cand)
+            i = int(np.argmax(values))
+            best, value = cand[i], float(values[i])
+            if i == centre:
+                break
+        vertex = quadratic_vertex(values, patch) if i == centre else None
+        if vertex is not None:
+            best = place(best, vertex[None])[0]  # the centre of the next patch
+    if vertex is not None:
+        v = float(score(best[None])[0])
+        if v > value:
+            value = v
+        else:
+            best = cand[centre]
+    return best, value

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from arraydaemon.core.grids import quadratic_vertex
+from arraydaemon.core.grids import climb_patches
 
 
 def stft(signal: np.ndarray, window: np.ndarray, hop: int) -> np.ndarray:
@@ -112,24 +112,5 @@ def climb_plane(gcc: np.ndarray, band: tuple[int, int], bin_hz: float, plane_del
         return p / np.maximum(np.sqrt(np.einsum("ij,ij->i", p, p)), 1.0)[:, None]
 
     unit = np.stack(np.meshgrid([-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0]), axis=-1).reshape(-1, 2)
-    centre = len(unit) // 2
-    best = np.asarray(start, dtype=np.float64)
-    for level_step in (step, step / 8):
-        patch = unit * level_step
-        for _ in range(20):
-            cand = place(best, patch)
-            values = plane_srp(gcc, band, bin_hz, plane_delays, cand)
-            i = int(np.argmax(values))
-            best, value = cand[i], float(values[i])
-            if i == centre:
-                break
-        vertex = quadratic_vertex(values, patch) if i == centre else None
-        if vertex is not None:
-            best = place(best, vertex[None])[0]  # the centre of the next patch
-    if vertex is not None:
-        v = float(plane_srp(gcc, band, bin_hz, plane_delays, best[None])[0])
-        if v > value:
-            value = v
-        else:
-            best = cand[centre]
-    return best, value
+    return climb_patches(place, lambda points: plane_srp(gcc, band, bin_hz, plane_delays, points),
+                         np.asarray(start, dtype=np.float64), unit, step)

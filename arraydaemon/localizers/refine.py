@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from arraydaemon.core import grids, kernels
-from arraydaemon.core.grids import quadratic_vertex
 from arraydaemon.localizers.scan import SrpScan
 
 
@@ -63,27 +62,8 @@ class Refiner:
         def place(center, offsets):
             return grids.fold(grids.tangent_patch(center, offsets, up=self._patch_up), self.geometry)
 
-        best = start
-        centre = len(self._unit_patch) // 2
-        for step in (self._step, self._step / 8):
-            patch = self._unit_patch * step
-            for _ in range(20):
-                cand = place(best, patch)
-                values = self.scan.exact(gcc, cand)
-                i = int(np.argmax(values))
-                best, value = cand[i], float(values[i])
-                if i == centre:
-                    break
-            vertex = quadratic_vertex(values, patch) if i == centre else None
-            if vertex is not None:
-                best = place(best, vertex[None])[0]  # the centre of the next patch
-        if vertex is not None:  # the last vertex is kept only if it is better
-            v = float(self.scan.exact(gcc, best[None])[0])
-            if v > value:
-                value = v
-            else:
-                best = cand[centre]
-        return best, value
+        return grids.climb_patches(place, lambda points: self.scan.exact(gcc, points), start, self._unit_patch,
+                                   self._step)
 
     def score(self, score, start: np.ndarray) -> tuple[np.ndarray, float]:
         """Local search maximizing ``score(vectors [shape=(n, 3)]) -> [shape=(n,)]`` from ``start``."""

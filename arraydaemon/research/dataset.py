@@ -207,6 +207,12 @@ def _windows(profile, audio: np.ndarray, ends_s) -> list:
     return picked
 
 
+def _walk(az: float, el: float, speed_dps: float) -> list[tuple[float, float, float]]:
+    """A walker's path (:func:`simulate.moving_sources_scene` waypoints): from ``(az, el)`` at a
+    constant angular speed for the whole scene."""
+    return [(0.0, az, el), (SCENE_S + 1.0, az + speed_dps * (SCENE_S + 1.0), el)]
+
+
 def make_scene(split: str, index: int, stage: int = 1, geometry: np.ndarray | None = None,
                n_sources: int | None = None, rt60: float | None = None, snr_db: float | None = None,
                extras: bool = True) -> dict:
@@ -230,17 +236,15 @@ def make_scene(split: str, index: int, stage: int = 1, geometry: np.ndarray | No
     snr = recipe.snr_db(rng) if snr_db is None else snr_db
     n = int(SCENE_S * SAMPLE_RATE)
     dirs = _separated_directions(rng, n_src + 1, recipe.min_separation_deg)
-    specs, dry, movers, paths = [], [], [], []
+    specs, dry, movers, speeds = [], [], [], []
     for az, el in dirs[:n_src]:
         sig = (simulate.random_dry_source(rng, SCENE_S, SAMPLE_RATE, recipe.speech_prob)
                * 10 ** (rng.uniform(-recipe.level_spread_db, 0) / 20))
         dry.append(sig)
         distance = float(rng.uniform(0.5, 4.0))
-        speed = recipe.speed_dps(rng)
-        # A walker moves at a constant angular speed for the whole scene.
-        paths.append([(0.0, az, el), (SCENE_S + 1.0, az + speed * (SCENE_S + 1.0), el)])
-        if speed:
-            movers.append((sig, paths[-1], distance))
+        speeds.append(recipe.speed_dps(rng))
+        if speeds[-1]:
+            movers.append((sig, _walk(az, el, speeds[-1]), distance))
         else:
             specs.append(simulate.SourceSpec(sig, az, el, distance))
     interferer = extras and recipe.interferer_prob > 0 and rng.random() < recipe.interferer_prob
@@ -263,11 +267,11 @@ def make_scene(split: str, index: int, stage: int = 1, geometry: np.ndarray | No
     # Direct-path rendering of the target sources alone: the clean-GCC distillation target.
     # A walker's is its path segments in free field.
     direct = []
-    for sig, path, (a, e) in zip(dry, paths, true_dirs):
-        if path[1][1] == path[0][1]:
+    for sig, speed, (a, e) in zip(dry, speeds, true_dirs):
+        if not speed:
             direct.append((sig, a, e))
         else:
-            segs, _ = simulate.path_segments(sig, path, 1.0, SAMPLE_RATE, MOVER_SEGMENT_S)
+            segs, _ = simulate.path_segments(sig, _walk(a, e, speed), 1.0, SAMPLE_RATE, MOVER_SEGMENT_S)
             direct.extend((seg.signal, seg.azimuth_deg, seg.elevation_deg) for seg in segs)
     clean_audio = simulate.free_field_scene(mics, direct, SAMPLE_RATE) if direct else np.zeros_like(audio)
     windows = _windows(profile, audio[:n], WINDOW_ENDS_S)
@@ -284,8 +288,8 @@ def make_scene(split: str, index: int, stage: int = 1, geometry: np.ndarray | No
         row = {}
         if movers:  # every source's direction at the window's centre
             t_mid = w.t_end - 0.5 * hop / SAMPLE_RATE
-            row["dirs"] = np.array([simulate.direction_vector(float(np.interp(t_mid, [p[0][0], p[1][0]], [p[0][1], p[1][1]])),
-                                                              p[0][2]) for p in paths]).reshape(-1, 3)
+            row["dirs"] = np.array([simulate.direction_vector(a + speed * t_mid, e)
+                                    for speed, (a, e) in zip(speeds, true_dirs)]).reshape(-1, 3)
         out.append(row | {
             "tokens": tokens_from_cross(cross, projector),
             "energy": energy_tokens_from_cross(cross, projector),
@@ -310,7 +314,7 @@ def make_scene(split: str, index: int, stage: int = 1, geometry: np.ndarray | No
         "geometry": geo_kind,
         "audio": audio[:n],
         "window_ends": [w.t_end for w in windows],
-        "speeds_dps": np.array([(p[1][1] - p[0][1]) / p[1][0] for p in paths]),
+        "speeds_dps": np.array(speeds),
         "diffuse_db": diffuse_db,
     }
 

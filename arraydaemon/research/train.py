@@ -224,9 +224,9 @@ class HeldOut:
         total: dict[str, float] = {}
         was_training = model.training
         model.eval()
+        probs = tuple(float(s == self.stage) for s in STAGES)
         with torch.no_grad():
             for _ in range(self.n):
-                probs = tuple(float(s == self.stage) for s in STAGES)
                 for k, v in losses(model, self.batches.sample(cfg.batch, probs, cfg, model.args.input), cfg,
                                    canonical, True).items():
                     total[k] = total.get(k, 0.0) + float(v) / self.n

@@ -39,6 +39,12 @@ class FeatureConfig:
     floor_s: float = 1.5
     floor_margin_db: float = 0.0
     rise_ratio: float = 1.5
+    # Stationary directional noise (stages/noise_field.py): learned from the cells at the floor with
+    # this time constant (0: off); a bin has one when its strongest direction carries noise_dominance
+    # times the mean of the others; a cell whose power is more than noise_share along it is not evidence.
+    noise_field_s: float = 2.0
+    noise_dominance: float = 4.0
+    noise_share: float = 0.5
 
     def validate(self) -> None:
         """Raises ValueError naming the setting that is out of range."""
@@ -48,6 +54,12 @@ class FeatureConfig:
             raise ValueError(f"noise floor margin must be between 0 and 30 dB, got {self.floor_margin_db}")
         if not (is_number(self.rise_ratio) and 0.0 <= self.rise_ratio <= 10.0):
             raise ValueError(f"rise ratio must be between 0 (off) and 10, got {self.rise_ratio}")
+        if not (is_number(self.noise_field_s) and 0.0 <= self.noise_field_s <= 60.0):
+            raise ValueError(f"noise field time constant must be between 0 (off) and 60 s, got {self.noise_field_s}")
+        if not (is_number(self.noise_dominance) and 1.0 < self.noise_dominance <= 1000.0):
+            raise ValueError(f"noise dominance must be above 1 and at most 1000, got {self.noise_dominance}")
+        if not (is_number(self.noise_share) and 0.0 < self.noise_share <= 1.0):
+            raise ValueError(f"noise share must be above 0 and at most 1, got {self.noise_share}")
         if not 0.05 <= self.window_s <= 2.0:
             raise ValueError(f"window must be between 0.05 and 2 s, got {self.window_s}")
         if not 0.0 < self.hop_s <= self.window_s:

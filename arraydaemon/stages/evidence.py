@@ -33,6 +33,7 @@ import numpy as np
 SUBWINDOWS = 6
 WARM_UP_SUBWINDOWS = 3
 SMOOTHING = 0.7  # per frame (16 ms): ~50 ms time constant
+NOISE_RISE = 1.5  # a cell this far above its recent power is an onset, never a noise cell (at_floor)
 BIAS = 2.8  # the minimum of ~100 smoothed powers (≈ chi-square, 11 degrees of freedom) is ≈ 0.35 of their mean
 
 
@@ -48,6 +49,9 @@ class EvidenceBins:
         self.reset()
 
     def reset(self) -> None:
+        # [shape=(bins,)] bool: the bins whose latest cell is noise — at the floor, not rising (none
+        # until the floor is known); what the stationary noise field (noise_field.py) learns from
+        self.at_floor = np.zeros(self.bins, dtype=bool)
         self._smooth: np.ndarray | None = None
         self._current = np.full(self.bins, np.inf)
         self._minima = np.full((SUBWINDOWS, self.bins), np.inf)
@@ -60,8 +64,10 @@ class EvidenceBins:
         if self._smooth is None:
             self._smooth = power.astype(np.float64)
             evidence = np.ones(self.bins, dtype=bool)
+            rising = evidence
         else:
             evidence = power >= self.rise * self._smooth if self.rise > 0.0 else np.ones(self.bins, dtype=bool)
+            rising = power >= NOISE_RISE * self._smooth
             self._smooth = SMOOTHING * self._smooth + (1.0 - SMOOTHING) * power
         if self.floor_s <= 0.0:
             return evidence
@@ -76,4 +82,8 @@ class EvidenceBins:
             return evidence
         floor = np.minimum(self._minima.min(axis=0), self._current)
         # the smoothed power decides: a raw periodogram bin of stationary noise often exceeds its mean
-        return evidence & (self._smooth > self.margin * floor)
+        above = self._smooth > self.margin * floor
+        # Noise cells: at the floor and not an onset. A talker's first, weak cells can sit at the floor
+        # while the smoothed power catches up; learned as noise, they would teach the talker's direction.
+        self.at_floor = ~above & ~rising
+        return evidence & above

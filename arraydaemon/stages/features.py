@@ -6,6 +6,8 @@ overlap; a window is the last ``window_frames`` frames (≈ 250 ms) and a new on
 the window's frames (``localizers/scan.py``), summed over the window before PHAT weighting, so
 louder frames count more than near-silent ones, and over the bins that carry direct-path evidence
 (``FeatureWindow.evidence``, ``evidence.py``): above the stationary noise floor, and not decaying.
+A stationary directional noise (a fan, ``noise_field.py``) is learned from the cells at the floor;
+where there is one, the tests run on the power it leaves, and the cells it dominates are not evidence.
 
 All streaming state (unframed samples, the frame ring, the stream clock) lives in this object, so
 feeding a signal in any block sizes gives exactly the windows of feeding it whole.
@@ -23,6 +25,7 @@ from arraydaemon.core.messages import AudioBlock, FeatureWindow
 from arraydaemon.core.options import FeatureConfig
 from arraydaemon.core.profiles import ArrayProfile
 from arraydaemon.stages.evidence import EvidenceBins
+from arraydaemon.stages.noise_field import StationaryNoiseField
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,15 @@ class GccPhatFeatures:
         self.layout = FrameLayout.from_config(config, profile.sample_rate)
         self.window = hann(self.layout.n_fft)
         self._power_scale = 2.0 / (self.layout.n_fft * float(np.sum(self.window**2)))
-        self.evidence = EvidenceBins(self.layout.bins, self.layout.frame_hop / profile.sample_rate, config.floor_s,
-                                     config.floor_margin_db, config.rise_ratio)
+        frame_s = self.layout.frame_hop / profile.sample_rate
+        self.evidence = EvidenceBins(self.layout.bins, frame_s, config.floor_s, config.floor_margin_db, config.rise_ratio)
+        # The noise field learns from the first tests' floor; the tests run again on the power it leaves.
+        self.noise_field = None
+        if config.noise_field_s > 0.0 and config.floor_s > 0.0:
+            self.noise_field = StationaryNoiseField(self.layout.bins, profile.num_mics, frame_s, config.noise_field_s,
+                                                    config.noise_dominance, self.layout.band)
+            self.residual_evidence = EvidenceBins(self.layout.bins, frame_s, config.floor_s, config.floor_margin_db,
+                                                  config.rise_ratio)
         self.reset()
 
     def reset(self) -> None:
@@ -100,6 +110,9 @@ class GccPhatFeatures:
         self._power = np.zeros(lay.window_frames, dtype=np.float64)
         self._evidence = np.ones((lay.window_frames, lay.bins), dtype=bool)
         self.evidence.reset()
+        if self.noise_field is not None:
+            self.noise_field.reset()
+            self.residual_evidence.reset()
         self._bad = np.zeros(lay.window_frames, dtype=bool)
         self._bad_until = -1  # stream sample index (exclusive) up to which input was zeroed
         self._frames_total = 0
@@ -138,6 +151,16 @@ class GccPhatFeatures:
         self._pending_index += consumed
         return out
 
+    def _cell_evidence(self, spec: np.ndarray, bin_power: np.ndarray) -> np.ndarray:
+        """The evidence of one frame ``spec [shape=(mics, bins)]`` (``bin_power`` its mic-averaged
+        power): the tests of ``evidence.py``, on the power a stationary directional noise leaves."""
+        evidence = self.evidence.update(bin_power)
+        if self.noise_field is None:
+            return evidence
+        self.noise_field.update(spec, self.evidence.at_floor)
+        left, share = self.noise_field.residual(spec, bin_power)
+        return self.residual_evidence.update(left) & (share <= self.config.noise_share)
+
     def _push_frame(self, spec, power, bin_power) -> list[FeatureWindow]:
         lay = self.layout
         slot = self._frames_total % lay.window_frames
@@ -146,7 +169,7 @@ class GccPhatFeatures:
         self._power[slot] = power
         self._bad[slot] = frame_start < self._bad_until
         # zeroed input teaches the evidence tests nothing (its floor would be 0)
-        self._evidence[slot] = True if self._bad[slot] else self.evidence.update(bin_power)
+        self._evidence[slot] = True if self._bad[slot] else self._cell_evidence(spec, bin_power)
         self._frames_total += 1
         done = self._frames_total - lay.window_frames
         if done < 0 or done % lay.hop_frames:

@@ -208,13 +208,25 @@ class NeuralLocalizer:
             # The tracker measures the window alone (the integrals lag a walking talker, and it
             # smooths by itself); the published first source is the integrals', the further ones the
             # window's (one masked search serves both).
-            detections = tuple(self.sources(window, analysis, alone=True))
-            first = self.fused_sources(analysis, None) if detections else []
-            sources = self.further.after_first(first[0], detections) if first else []
+            alone = self.sources(window, analysis, alone=True)
+            first = self.fused_sources(analysis, None) if alone else []
+            sources = self.further.after_first(first[0], alone) if first else []
+            detections = tuple(alone if not alone or self._evidence_supports(analysis, alone[0]) else alone[1:])
         return Estimate.of_window(window, self.name, sources, analysis.learned[:len(self.grid)],
                                   embedding=self.spatial_embedding(analysis.out),
                                   extras={"activity": analysis.activity, "model": self.model_name},
                                   detections=detections)
+
+    def _evidence_supports(self, analysis: NeuralAnalysis, source: SourceDirection) -> bool:
+        """Whether the SRP of the window's evidence cells reaches ``min_confidence`` at ``source``.
+
+        A first source that passed SRP-PHAT's gates does by construction. One placed by the model
+        (the peak of its spectrum times SRP, where the gates fail) may not: the model sees every cell,
+        so a fan whose cells are not evidence (``stages/noise_field.py``) still peaks its spectrum.
+        Such a source is published (the model's activity decision is what it adds on one talker) but
+        not given to the tracker, which would keep a track on the fan."""
+        gcc = kernels.gcc_phat(analysis.window_sums)
+        return float(self.scan.exact(gcc, np.asarray(source.vector)[None])[0]) >= self.config.min_confidence
 
     def head_sources(self, analysis: NeuralAnalysis) -> list[SourceDirection]:
         """Sources from the model's own spatial spectrum over the scan, refined on it. The scan, not

@@ -72,6 +72,8 @@ def run_tracking_eval(set_name: str, count: int, estimators: list[str], cache: P
         "linear arrays": lambda sc: sc.geometry == "line",
         "3-D arrays": lambda sc: sc.geometry not in PLANAR_KINDS and sc.geometry != "line",
         "RT60 ≥ 0.5 s": lambda sc: sc.rt60 >= 0.5,
+        "a fan in the room": lambda sc: sc.fan_azimuth_deg is not None,
+        "no fan": lambda sc: sc.fan_azimuth_deg is None,
     }
     for label, keep in groups.items():
         subset = _subset(results[first], scenes, keep)

@@ -32,7 +32,7 @@ SETS = {"dev": 13_000_000, "test": 17_000_000}  # dev: tuning; test: reported, n
 PLANAR_KINDS = ("circle", "circle_centre", "grid", "irregular_planar")
 KINDS = PLANAR_KINDS + ("line", "cluster_3d", "rings_3d")
 ACTIVITY_FRAME_S = 0.025
-SCENE_VERSION = 1
+SCENE_VERSION = 2  # 2: the fan azimuth is stored (version 1 caches lost it, so scenes with a fan looked fan-free)
 
 
 @dataclass(eq=False)

@@ -96,7 +96,7 @@ def test_too_few_noise_cells_teach_nothing_and_reset_forgets():
         field.update(_fan_frame(rng, fan), every)
     assert field.active.any()
     field.reset()
-    assert not field.active.any() and field.directions is None
+    assert not field.active.any() and not field.directions.any()
 
 
 def _render(rng, seconds: float, fan_gain: float, talker_gain: float = 1.0) -> np.ndarray:

@@ -3,8 +3,10 @@ numpy reference (:mod:`arraydaemon.core.reference`). Prints markdown tables.
 
 Arrays are uniform circular arrays of 10 cm radius at 16 kHz (planar: 1° ring grid, plus the
 off-plane scan rings), plus a 3-D row (two stacked rings, Fibonacci sphere of 2000 directions). The
-audio is a broadband plane wave with sensor noise, so every window is active and pays for peak
-refinement and the search for further sources; the publish stage sends on a real ZeroMQ PUB socket
+audio is a broadband plane wave in bursts (200 ms on, 100 ms off, as syllables and words come and
+go) with sensor noise, so every window holds an onset, is active and pays for the evidence tests'
+detections, peak refinement and the search for further sources (a steady wave would be learned as
+the room's stationary noise, ``stages/noise_field.py``, and set aside after a second); the publish stage sends on a real ZeroMQ PUB socket
 bound to 127.0.0.1 (no subscriber). When the neural estimator's weights are installed
 (``arraydaemon/data/neural.safetensors``) its rows follow, with torch on one thread. Times are
 medians over windows, so a busy machine inflates them less than means would; the p99 column shows
@@ -51,7 +53,10 @@ def bench_audio(profile: ArrayProfile, seconds: float, seed: int = 0) -> np.ndar
     from arraydaemon.research.simulate import free_field_scene  # scipy; only the benchmark needs it here
 
     rng = np.random.default_rng(seed)
-    signal = 0.1 * rng.standard_normal(int(seconds * profile.sample_rate))
+    n = int(seconds * profile.sample_rate)
+    period, on = int(0.3 * profile.sample_rate), int(0.2 * profile.sample_rate)
+    bursts = (np.arange(n) % period) < on
+    signal = 0.1 * rng.standard_normal(n) * bursts
     return free_field_scene(profile.mics, [(signal, 60.0, 20.0)], profile.sample_rate, snr_db=20.0, rng=rng)
 
 

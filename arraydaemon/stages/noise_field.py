@@ -17,7 +17,11 @@ of the others (one direction carries most of the noise: diffuse
 noise and sensor noise spread over every eigenvector, a directional source does not), its
 eigenvector ``u [shape=(mics,)]`` is that bin's noise direction. A bin's covariance is used once it
 has seen the weight of ``CELLS_PER_MIC`` × mics noise cells: fewer cells than mics give a
-rank-deficient estimate whose eigenvalues spread even for diffuse noise.
+rank-deficient estimate whose eigenvalues spread even for diffuse noise. And the direction must be
+stationary: a talker's weakest cells (partial onsets, the tails between words) can sit at the floor
+and teach the covariance the talker's direction, but along it most cells are far louder than those;
+along a fan's, few are (``LOUD``, ``MAX_LOUD_SHARE``). Without this test a talker speaking in 200 ms
+bursts with 100 ms gaps was learned as noise within two seconds, and half its windows lost.
 
 What it gives, per cell: the power left after removing the noise direction,
 ``(|x|² - |uᴴx|²) / mics``, on which the features stage runs its evidence tests a second time (a
@@ -45,6 +49,8 @@ LEARN_EVERY = 24  # frames between updates of the covariances and their directio
 LEARN_EVERY_AT_START = 6  # ... and at the start (~0.1 s): until half the band bins are known, at most 4 time constants
 POWER_STEPS = 4  # power-iteration steps per update, from the last direction (the noise is stationary)
 CELLS_PER_MIC = 3  # a bin's covariance is used once it holds the weight of this many noise cells per mic
+LOUD = 8.0  # a cell is loud along the noise direction at this many times the noise cells' mean power there ...
+MAX_LOUD_SHARE = 0.25  # ... and a stationary noise's direction is loud in at most this share of all cells
 
 
 class StationaryNoiseField:
@@ -69,6 +75,8 @@ class StationaryNoiseField:
         lo, hi = self.band
         self._cov = np.zeros((hi - lo, self.mics, self.mics), dtype=np.complex128)
         self._weight = np.zeros(hi - lo)
+        self._loud = np.zeros(hi - lo)  # share of all recent cells loud along each bin's direction
+        self._measured = np.zeros(hi - lo, dtype=bool)  # bins whose loud share has been measured
         self._frames = np.zeros((LEARN_EVERY, self.mics, hi - lo), dtype=np.complex64)
         self._noise = np.zeros((LEARN_EVERY, hi - lo), dtype=bool)
         self._count = 0
@@ -76,6 +84,7 @@ class StationaryNoiseField:
         # [shape=(band bins, mics)] unit noise directions (zero where none was estimated yet)
         self.directions = np.zeros((hi - lo, self.mics), dtype=np.complex128)
         self.active = np.zeros(hi - lo, dtype=bool)  # [shape=(band bins,)] bins with a directional noise
+        self._conj_directions = np.zeros((hi - lo, self.mics), dtype=np.complex64)
 
     def update(self, spectrum: np.ndarray, at_floor: np.ndarray) -> None:
         """Learns from one frame: ``spectrum [shape=(mics, bins)]`` complex, ``at_floor [shape=(bins,)]``
@@ -102,6 +111,19 @@ class StationaryNoiseField:
         self._cov = fade[:, None, None] * self._cov + y @ y.conj().transpose(0, 2, 1)  # y: (band bins, mics, frames)
         self._weight = fade * self._weight + (1.0 - fade)
         self._decompose()
+        # Stationary? Along a fan's direction every cell holds about the noise cells' power; along a
+        # talker's (whose weakest cells can sit at the floor between words) most cells are far louder.
+        noise_power = np.real(np.sum(self.directions.conj() * (self._cov @ self.directions[:, :, None])[:, :, 0],
+                                     axis=1)) / np.maximum(self._weight, 1e-30)
+        along = np.abs(np.einsum("bm,tmb->tb", self.directions.conj(), x)) ** 2  # (frames, band bins)
+        loud = np.mean(along > LOUD * noise_power, axis=0)
+        every = self.keep ** len(x)
+        # a bin's first measurement starts its average (from 0 it would call every new direction quiet)
+        self._loud = np.where(self._measured, every * self._loud + (1.0 - every) * loud, loud)
+        self._measured |= self._weight >= self.min_weight
+        self.active &= self._loud <= MAX_LOUD_SHARE
+        # conjugated, zero where inactive, single precision: what residual() multiplies every frame by
+        self._conj_directions = np.where(self.active[:, None], self.directions.conj(), 0).astype(np.complex64)
 
     def _decompose(self) -> None:
         """Each known bin's dominant eigenvector by power iteration from its last one (from its
@@ -125,8 +147,6 @@ class StationaryNoiseField:
             active[known] = top >= self.dominance * np.maximum(others, 1e-30)
             self.directions[known] = u
         self.active = active
-        # conjugated, zero where inactive, single precision: what residual() multiplies every frame by
-        self._conj_directions = np.where(active[:, None], self.directions.conj(), 0).astype(np.complex64)
 
     def residual(self, spectrum: np.ndarray, power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For one frame ``spectrum [shape=(mics, bins)]`` with mic-averaged ``power [shape=(bins,)]``:

@@ -149,3 +149,20 @@ def test_its_settings_are_checked():
         else:
             raise AssertionError(f"{bad} passed validation")
     FeatureConfig(noise_field_s=0.0).validate()  # 0: off
+
+
+def test_a_talker_with_short_pauses_is_not_learned_as_noise():
+    # 200 ms bursts, 100 ms gaps, 20 dB SNR: the gaps are too short for the floor to fall to the
+    # sensor noise, so the talker's weakest cells sit at the floor; along its direction most cells
+    # are loud, which a stationary noise's are not (noise_field.MAX_LOUD_SHARE).
+    from arraydaemon.research.bench import bench_audio, bench_profile
+
+    profile = bench_profile(8)
+    audio = bench_audio(profile, 6.0).astype(np.float32)
+
+    def evidence(config):
+        feats = GccPhatFeatures(profile, config)
+        return np.array([w.evidence for w in feats.process(AudioBlock(0, FS, 0.0, 0.0, audio))])[-20:]
+
+    on, off = evidence(FeatureConfig()), evidence(replace(FeatureConfig(), noise_field_s=0.0))
+    assert on.mean() >= 0.9 * off.mean(), (on.mean(), off.mean())

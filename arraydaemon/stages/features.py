@@ -92,7 +92,8 @@ class GccPhatFeatures:
         self.window = hann(self.layout.n_fft)
         self._power_scale = 2.0 / (self.layout.n_fft * float(np.sum(self.window**2)))
         frame_s = self.layout.frame_hop / profile.sample_rate
-        self.evidence = EvidenceBins(self.layout.bins, frame_s, config.floor_s, config.floor_margin_db, config.rise_ratio)
+        self.evidence = EvidenceBins(self.layout.bins, frame_s, config.floor_s, config.floor_margin_db,
+                                     config.rise_ratio)
         # The noise field learns from the first tests' floor; the tests run again on the power it leaves.
         self.noise_field = None
         if config.noise_field_s > 0.0 and config.floor_s > 0.0:

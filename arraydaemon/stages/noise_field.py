@@ -4,39 +4,40 @@ STFT cells at the noise floor, so that the evidence tests (``evidence.py``) can 
 Why the floor test alone does not: a machine's power fluctuates about the floor, so in every window
 some of its cells pass the tests, and after PHAT weighting a bin with one passing cell weighs as
 much as a talker's. A fan 1 m away then forms the strongest peak of most windows, and the tracker
-keeps a track on it; on the tracking benchmark's scenes with a fan, 47-49 % of track reports were
-ghosts (test set) before this stage.
+keeps a track on it; on the tracking benchmark's test scenes with a fan, 49 % of track reports were
+ghosts before this stage.
 
 What it learns, per frequency bin: the spatial covariance ``R [shape=(mics, mics)]`` of the noise
 cells (at the floor and not rising, ``EvidenceBins.at_floor``), averaged with a time constant of
-``time_constant_s``. Every ``LEARN_EVERY`` frames each band bin's dominant eigenvector is updated
-(power iteration: a full eigendecomposition of every bin cost 2.4 ms at 8 mics and 10.6 ms at 16,
-the power iteration 0.1 and 0.3 ms; the noise is stationary, so a few steps from the last vector
-every 0.4 s follow it; at the start, every 0.1 s); where its eigenvalue is at least ``dominance`` times the mean
-of the others (one direction carries most of the noise: diffuse
-noise and sensor noise spread over every eigenvector, a directional source does not), its
-eigenvector ``u [shape=(mics,)]`` is that bin's noise direction. A bin's covariance is used once it
-has seen the weight of ``CELLS_PER_MIC`` × mics noise cells: fewer cells than mics give a
-rank-deficient estimate whose eigenvalues spread even for diffuse noise. And the direction must be
-stationary: a talker's weakest cells (partial onsets, the tails between words) can sit at the floor
-and teach the covariance the talker's direction, but along it most cells are far louder than those;
-along a fan's, few are (``LOUD``, ``MAX_LOUD_SHARE``). Without this test a talker speaking in 200 ms
-bursts with 100 ms gaps was learned as noise within two seconds, and half its windows lost.
+``time_constant_s``. Every ``LEARN_EVERY`` frames each band bin's dominant eigenvector is updated by
+power iteration (a full eigendecomposition of every bin cost 2.4 ms at 8 mics and 10.6 ms at 16, the
+power iteration 0.1 and 0.3 ms; the noise is stationary, so a few steps from the last vector every
+0.4 s follow it; at the start, every 0.1 s). Where its eigenvalue is at least ``dominance`` times
+the mean of the others (one direction carries most of the noise: diffuse noise and sensor noise
+spread over every eigenvector, a directional source does not), its eigenvector ``u [shape=(mics,)]``
+is that bin's noise direction. A bin's covariance is used once it has seen the weight of
+``CELLS_PER_MIC`` × mics noise cells: fewer cells than mics give a rank-deficient estimate whose
+eigenvalues spread even for diffuse noise. And the direction must be stationary: a talker's weakest
+cells (partial onsets, the tails between words) can sit at the floor and teach the covariance the
+talker's direction, but along it most cells are far louder than those; along a fan's, few are
+(``LOUD``, ``MAX_LOUD_SHARE``). Without this test a talker speaking in 200 ms bursts with 100 ms
+gaps was learned as noise within two seconds, and half its windows lost.
 
-What it gives, per cell: the power left after removing the noise direction,
-``(|x|² - |uᴴx|²) / mics``, on which the features stage runs its evidence tests a second time (a
-talker's cell then stands above the floor of the room, not of the fan), and the share
-``|uᴴx|² / |x|²`` of the cell's power along the noise direction, so that cells the fan dominates
-are not evidence. The spectra themselves are left as they are: projecting the noise direction out
-of every cell would leave the diffuse and sensor noise of the quiet cells correlated across mics
-(``(I - uuᴴ) R_n (I - uuᴴ)``), a pattern the SRP scan would read as a broad source.
+What it gives, per cell: the power left after removing the noise direction, ``(|x|² - |uᴴx|²) /
+mics``, on which the features stage runs its evidence tests a second time (a talker's cell then
+stands above the floor of the room, not of the fan), and the share ``|uᴴx|² / |x|²`` of the cell's
+power along the noise direction, so that cells the fan dominates are not evidence. The spectra
+themselves are left as they are: projecting the noise direction out of every cell would leave the
+diffuse and sensor noise of the quiet cells correlated across mics (``(I - uuᴴ) R_n (I - uuᴴ)``), a
+pattern the SRP scan would read as a broad source.
 
-Measured on the tracking benchmark (test set, neural estimator, 20 scenes of which 5 have a fan):
-ghost track reports 19.1 % → 14.6 %, MOTA 0.41 → 0.45 (scenes with a fan: ghosts 47 % → 31 %,
-MOTA 0.00 → 0.20); development set (30 scenes, 12 with a fan): ghosts 18.1 % → 15.7 %, MOTA 0.48 →
-0.50. What remains on the fan scenes is mostly their first 1-2 s, before enough noise cells are seen.
-The single-talker evaluation (``arraydaemon eval``) reports the same figures with and without it.
-Without a directional noise no bin qualifies, and the evidence is exactly that of the tests alone.
+Measured on the tracking benchmark (neural estimator; README, "A fan in the room"): test set, 20
+scenes of which 5 have a fan, ghost track reports 19.1 % → 14.7 %, MOTA 0.41 → 0.46 (the scenes with
+a fan: ghosts 49 % → 32 %, MOTA 0.00 → 0.18); development set (30 scenes, 12 with a fan): ghosts
+18.1 % → 14.7 %, MOTA 0.48 → 0.53. What remains on the fan scenes is mostly their first seconds,
+before enough noise cells are seen. The single-talker evaluation (``arraydaemon eval``) reports the
+same figures with and without it. Without a directional noise no bin qualifies, and the evidence is
+exactly that of the tests alone.
 """
 
 from __future__ import annotations

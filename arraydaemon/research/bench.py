@@ -7,11 +7,12 @@ audio is a broadband plane wave in bursts (200 ms on, 100 ms off, as syllables a
 go) with sensor noise, so every window holds an onset, is active and pays for the evidence tests'
 detections, peak refinement and the search for further sources (a steady wave would be learned as
 the room's stationary noise, ``stages/noise_field.py``, and set aside after a second); the publish
-stage sends on a real ZeroMQ PUB socket bound to 127.0.0.1 (no subscriber). When the neural estimator's weights are installed
-(``arraydaemon/data/neural.safetensors``) its rows follow, with torch on one thread. Times are
-medians over windows, so a busy machine inflates them less than means would; the p99 column shows
-the tail. Run it on one core with ``NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1``
-(numpy's BLAS would otherwise give the references several threads).
+stage sends on a real ZeroMQ PUB socket bound to 127.0.0.1 (no subscriber). When the neural
+estimator's weights are installed (``arraydaemon/data/neural.safetensors``) its rows follow, with
+torch on one thread. Times are medians over windows, so a busy machine inflates them less than means
+would; the p99 column shows the tail. Run it on one core with ``NUMBA_NUM_THREADS=1
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1`` (numpy's BLAS would otherwise give the references several
+threads).
 """
 
 from __future__ import annotations

@@ -32,11 +32,12 @@ diffuse and sensor noise of the quiet cells correlated across mics (``(I - uuᴴ
 pattern the SRP scan would read as a broad source.
 
 Measured on the tracking benchmark (neural estimator; README, "A fan in the room"): test set, 20
-scenes of which 5 have a fan, ghost track reports 19.1 % → 14.7 %, MOTA 0.41 → 0.46 (the scenes with
-a fan: ghosts 49 % → 32 %, MOTA 0.00 → 0.18); development set (30 scenes, 12 with a fan): ghosts
-18.1 % → 14.7 %, MOTA 0.48 → 0.53. What remains on the fan scenes is mostly their first seconds,
-before enough noise cells are seen. The single-talker evaluation (``arraydaemon eval``) reports the
-same figures with and without it. Without a directional noise no bin qualifies, and the evidence is
+scenes of which 5 have a fan, ghost track reports 19.1 % → 15.3 %, MOTA 0.41 → 0.45 (the scenes
+with a fan: ghosts 49 % → 33 %, MOTA 0.00 → 0.18); development set (30 scenes, 12 with a fan):
+ghosts 18.1 % → 15.1 %, MOTA 0.48 → 0.53. What remains on the fan scenes is half their first
+seconds, before enough noise cells are seen, half detections that still leak through now and then.
+The single-talker evaluation (``arraydaemon eval``) reports the same figures with and without it.
+Without a directional noise no bin qualifies, and the evidence is
 exactly that of the tests alone.
 """
 
@@ -51,7 +52,7 @@ LEARN_EVERY_AT_START = 6  # ... and at the start (~0.1 s): until half the band b
 POWER_STEPS = 4  # power-iteration steps per update, from the last direction (the noise is stationary)
 CELLS_PER_MIC = 3  # a bin's covariance is used once it holds the weight of this many noise cells per mic
 LOUD = 8.0  # a cell is loud along the noise direction at this many times the noise cells' mean power there ...
-MAX_LOUD_SHARE = 0.25  # ... and a stationary noise's direction is loud in at most this share of all cells
+MAX_LOUD_SHARE = 0.35  # ... and a stationary noise's direction is loud in at most this share of all cells
 
 
 class StationaryNoiseField:

@@ -98,7 +98,7 @@ class StationaryNoiseField:
         self._count += 1
         self._seen += 1
         settled = self._seen > self.start_frames or np.mean(self._weight >= self.min_weight) >= 0.5
-        if self._count == (LEARN_EVERY if settled else LEARN_EVERY_AT_START):
+        if self._count >= (LEARN_EVERY if settled else LEARN_EVERY_AT_START):
             self._learn()
             self._count = 0
 

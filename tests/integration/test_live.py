@@ -217,10 +217,16 @@ def test_localizes_a_played_scene_reports_health_notifies_reloads_and_stops(jack
         # apart, to within a sample for most of them. JACK's own clock is disturbed whenever a loaded
         # machine delays its cycles (seen: a quarter of the windows off by 1-40 samples during a CI
         # run), so the check is on the median and on a majority, not on every window.
+        # When load disturbs JACK's clock itself (seen once in five CI runs: spacing errors of 9-159
+        # samples), the stamps must still be far steadier than the arrival times they do not come from.
         hop = 6 * 256 / RATE
-        spacing_error = np.abs(np.diff([p["t_end"] for p in doa]) - hop)
-        assert np.median(spacing_error) < 0.5 / RATE and np.mean(spacing_error < 1.0 / RATE) >= 0.5, \
-            f"window spacing errors (samples): {np.round(spacing_error * RATE, 2)}"
+        received = [(arrived, p) for arrived, t, p in list(sub.messages) if t == "doa"]
+        spacing_error = np.abs(np.diff([p["t_end"] for _, p in received]) - hop)
+        arrival_error = np.abs(np.diff([arrived for arrived, _ in received]) - hop)
+        on_grid = np.median(spacing_error) < 0.5 / RATE and np.mean(spacing_error < 1.0 / RATE) >= 0.5
+        assert on_grid or np.median(spacing_error) <= 0.25 * np.median(arrival_error), \
+            (f"window spacing errors (samples): {np.round(spacing_error * RATE, 2)}; "
+             f"arrival spacing errors: {np.round(arrival_error * RATE, 2)}")
         # ...mapped to wall time: messages arrive after their window's last sample, not long after.
         # The ADC-to-wall mapping follows JACK's clock, which a loaded machine disturbs by a few ms,
         # while the true delay can be as small as ~2 ms: allow 10 ms of mapping error per window.

@@ -112,11 +112,11 @@ class StationaryNoiseField:
         y = np.ascontiguousarray((x * np.sqrt(cell_weight).astype(np.float32)[:, None, :]).transpose(2, 1, 0))
         self._cov = fade[:, None, None] * self._cov + y @ y.conj().transpose(0, 2, 1)  # y: (band bins, mics, frames)
         self._weight = fade * self._weight + (1.0 - fade)
-        self._decompose()
+        top = self._decompose()
         # Stationary? Along a fan's direction every cell holds about the noise cells' power; along a
         # talker's (whose weakest cells can sit at the floor between words) most cells are far louder.
-        noise_power = np.real(np.sum(self.directions.conj() * (self._cov @ self.directions[:, :, None])[:, :, 0],
-                                     axis=1)) / np.maximum(self._weight, 1e-30)
+        # (Bins not known yet have no noise power; their share is replaced when first measured.)
+        noise_power = top / np.maximum(self._weight, 1e-30)
         along = np.abs(np.einsum("bm,tmb->tb", self.directions.conj(), x)) ** 2  # (frames, band bins)
         loud = np.mean(along > LOUD * noise_power, axis=0)
         every = self.keep ** len(x)
@@ -127,13 +127,15 @@ class StationaryNoiseField:
         # conjugated, zero where inactive, single precision: what residual() multiplies every frame by
         self._conj_directions = np.where(self.active[:, None], self.directions.conj(), 0).astype(np.complex64)
 
-    def _decompose(self) -> None:
+    def _decompose(self) -> np.ndarray:
         """Each known bin's dominant eigenvector by power iteration from its last one (from its
         strongest column at first), and whether it dominates: its Rayleigh quotient against the mean
         of the other eigenvalues ((trace - λ₁) / (mics - 1)). An unconverged vector underestimates
-        λ₁, so a bin is only ever left out, never wrongly called directional."""
+        λ₁, so a bin is only ever left out, never wrongly called directional. Returns that quotient,
+        the covariance's power along the direction ``[shape=(band bins,)]`` (0 in bins not known)."""
         known = self._weight >= self.min_weight
         active = np.zeros_like(known)
+        rayleigh = np.zeros(len(known))
         if known.any():
             cov = self._cov[known]
             u = self.directions[known]
@@ -148,7 +150,9 @@ class StationaryNoiseField:
             others = (np.real(np.trace(cov, axis1=1, axis2=2)) - top) / (self.mics - 1)
             active[known] = top >= self.dominance * np.maximum(others, 1e-30)
             self.directions[known] = u
+            rayleigh[known] = top
         self.active = active
+        return rayleigh
 
     def residual(self, spectrum: np.ndarray, power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For one frame ``spectrum [shape=(mics, bins)]`` with mic-averaged ``power [shape=(bins,)]``:

@@ -10,7 +10,14 @@ from pathlib import Path
 from arraydaemon.core.options import PipelineOptions
 from arraydaemon.research.tracking.plot import plot_scene
 from arraydaemon.research.tracking.scenes import PLANAR_KINDS, TrackingScene, load_scenes
-from arraydaemon.research.tracking.score import MATCH_DEG, SceneScore, score_scene, summarize
+from arraydaemon.research.tracking.score import (
+    MATCH_DEG,
+    SceneScore,
+    TalkerScore,
+    score_scene,
+    summarize,
+    talker_figures,
+)
 
 COLUMNS = (
     ("coverage_pct", "coverage", "{:.0f} %"),
@@ -25,8 +32,22 @@ COLUMNS = (
     ("motp_deg", "MOTP", "{:.1f}°"),
     ("idf1", "IDF1", "{:.2f}"),
 )
+TALKER_COLUMNS = tuple(c for c in COLUMNS if c[0] in ("coverage_pct", "covered_70_pct", "median_error_deg",
+                                                      "found_median_s"))
+# A talker's direct-path level against the loudest other talker's: where a quieter talker is lost.
+MARGINS = {
+    "alone": lambda m: m == math.inf,
+    "the loudest": lambda m: 0.0 <= m < math.inf,
+    "0–3 dB quieter": lambda m: -3.0 <= m < 0.0,
+    "3–6 dB quieter": lambda m: -6.0 <= m < -3.0,
+    "6 dB or more quieter": lambda m: m < -6.0,
+}
 TARGETS = {"coverage_pct": (">=", 90.0), "covered_70_pct": (">=", 90.0), "switches_per_10": ("<=", 1.0),
            "ghost_pct": ("<=", 5.0), "median_error_deg": ("<=", 3.0), "lag_30_deg": ("<=", 5.0)}
+
+
+def _cells(row: dict, columns) -> str:
+    return " | ".join(fmt.format(row[key]) if not math.isnan(row[key]) else "–" for key, _, fmt in columns)
 
 
 def markdown_rows(rows: dict[str, dict]) -> str:
@@ -34,8 +55,22 @@ def markdown_rows(rows: dict[str, dict]) -> str:
     head = "| estimator | scenes | talkers | " + " | ".join(label for _, label, _ in COLUMNS) + " |"
     lines = [head, "|" + "---|" * (3 + len(COLUMNS))]
     for name, row in rows.items():
-        cells = [fmt.format(row[key]) if not math.isnan(row[key]) else "–" for key, _, fmt in COLUMNS]
-        lines.append(f"| {name} | {row['scenes']} | {row['talkers']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | {row['scenes']} | {row['talkers']} | {_cells(row, COLUMNS)} |")
+    return "\n".join(lines)
+
+
+def by_level(talkers: list[TalkerScore]) -> dict[str, dict]:
+    """The per-talker figures of ``talkers`` grouped by level margin (``MARGINS``), empty groups left out."""
+    rows = {label: talker_figures([tk for tk in talkers if keep(tk.margin_db)]) for label, keep in MARGINS.items()}
+    return {label: row for label, row in rows.items() if row["talkers"]}
+
+
+def talker_markdown(rows: dict[str, dict]) -> str:
+    """One markdown table of per-talker figures (:func:`by_level`), a row per group."""
+    lines = ["| talker's level | talkers | " + " | ".join(label for _, label, _ in TALKER_COLUMNS) + " |",
+             "|" + "---|" * (2 + len(TALKER_COLUMNS))]
+    for label, row in rows.items():
+        lines.append(f"| {label} | {row['talkers']} | {_cells(row, TALKER_COLUMNS)} |")
     return "\n".join(lines)
 
 
@@ -67,7 +102,10 @@ def run_tracking_eval(set_name: str, count: int, estimators: list[str], cache: P
     first = estimators[0]
     groups = {
         "1 talker": lambda sc: sc.talkers == 1, "2 talkers": lambda sc: sc.talkers == 2,
-        "3–4 talkers": lambda sc: sc.talkers >= 3, "crossings": lambda sc: sc.crossing,
+        "3–4 talkers": lambda sc: sc.talkers >= 3,
+        "2 talkers, no fan": lambda sc: sc.talkers == 2 and sc.fan_azimuth_deg is None,
+        "3–4 talkers, no fan": lambda sc: sc.talkers >= 3 and sc.fan_azimuth_deg is None,
+        "crossings": lambda sc: sc.crossing,
         "planar arrays": lambda sc: sc.geometry in PLANAR_KINDS,
         "linear arrays": lambda sc: sc.geometry == "line",
         "3-D arrays": lambda sc: sc.geometry not in PLANAR_KINDS and sc.geometry != "line",
@@ -79,12 +117,16 @@ def run_tracking_eval(set_name: str, count: int, estimators: list[str], cache: P
         subset = _subset(results[first], scenes, keep)
         if subset:
             breakdown.append((label, summarize(subset)))
+    levels = by_level([tk for score in results[first] for tk in score.talkers])
     plot = plot_scene(results[first][plot_index], out_dir / "tracks.png")
     text = [f"# Tracking benchmark: {len(scenes)} scenes of set '{set_name}'", "",
             f"Through the pipeline and the `tracks` topic; a track covers a talker within {MATCH_DEG:g}° "
             "(definitions: `arraydaemon/research/tracking/score.py`).", "", markdown_rows(rows), "",
-            f"## By scene kind ({first})", "", markdown_rows(dict(breakdown)), "", f"## Targets ({first})", "",
+            f"## By scene kind ({first})", "", markdown_rows(dict(breakdown)), "",
+            f"## By talker level, against the loudest other talker's direct path ({first})", "",
+            talker_markdown(levels), "", f"## Targets ({first})", "",
             *target_lines(rows[first]), "", f"Tracks against truth, scene {scenes[plot_index].name}: {plot}"]
     (out_dir / "tracking.md").write_text("\n".join(text) + "\n")
-    (out_dir / "tracking.json").write_text(json.dumps({"rows": rows, "breakdown": dict(breakdown)}, indent=1))
+    (out_dir / "tracking.json").write_text(json.dumps({"rows": rows, "breakdown": dict(breakdown), "by_level": levels},
+                                                           indent=1))
     return "\n".join(text)

@@ -19,6 +19,7 @@ own dry signal). Scenes are cached as .npz under a directory so reruns skip the 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +33,9 @@ SETS = {"dev": 13_000_000, "test": 17_000_000}  # dev: tuning; test: reported, n
 PLANAR_KINDS = ("circle", "circle_centre", "grid", "irregular_planar")
 KINDS = PLANAR_KINDS + ("line", "cluster_3d", "rings_3d")
 ACTIVITY_FRAME_S = 0.025
-SCENE_VERSION = 2  # 2: the fan azimuth is stored (version 1 caches lost it, so scenes with a fan looked fan-free)
+# 2: the fan azimuth is stored (version 1 caches lost it, so scenes with a fan looked fan-free);
+# 3: each talker's direct-path level is stored (the same audio as version 2)
+SCENE_VERSION = 3
 
 
 @dataclass(eq=False)
@@ -58,10 +61,21 @@ class TrackingScene:
     crossing: bool
     paused: int  # index of the talker with a long pause, or -1
     fan_azimuth_deg: float | None = None  # a machine noise's azimuth (not a talker), if any
+    level_db: np.ndarray | None = None  # None: not known (a scene built by hand)
 
     @property
     def talkers(self) -> int:
         return int(self.azimuth_deg.shape[0])
+
+    def level_margin_db(self, talker: int) -> float:
+        """How much louder ``talker``'s direct path is than the loudest other talker's (dB; negative:
+        quieter); inf when it is alone, NaN when the levels are unknown."""
+        if self.level_db is None:
+            return math.nan
+        if self.talkers < 2:
+            return math.inf
+        others = np.delete(self.level_db, talker)
+        return float(self.level_db[talker] - others.max())
 
     def directions_at(self, t_s: float) -> np.ndarray:
         """True unit directions ``[shape=(talkers, 3)]`` at time ``t_s``."""
@@ -90,7 +104,8 @@ class TrackingScene:
                 "paused": self.paused, "fan_azimuth_deg": self.fan_azimuth_deg, "version": SCENE_VERSION}
         np.savez_compressed(path, audio=self.audio, mics=self.mics, times_s=self.times_s,
                             azimuth_deg=self.azimuth_deg, elevation_deg=self.elevation_deg, speaking=self.speaking,
-                            speeds_dps=self.speeds_dps, meta=json.dumps(meta))
+                            speeds_dps=self.speeds_dps, meta=json.dumps(meta),
+                            **({} if self.level_db is None else {"level_db": self.level_db}))
 
     @classmethod
     def load(cls, path: Path) -> "TrackingScene":
@@ -100,15 +115,29 @@ class TrackingScene:
                 raise ValueError(f"{path}: scene version {meta.get('version')}, expected {SCENE_VERSION}")
             return cls(meta["name"], z["audio"], z["mics"], meta["geometry"], meta["rt60"], z["times_s"],
                        z["azimuth_deg"], z["elevation_deg"], z["speaking"], z["speeds_dps"], meta["crossing"],
-                       meta["paused"], meta.get("fan_azimuth_deg"))
+                       meta["paused"], meta.get("fan_azimuth_deg"), z["level_db"] if "level_db" in z else None)
+
+
+def _frame_power(signal: np.ndarray) -> np.ndarray:
+    """Mean power of each whole ``ACTIVITY_FRAME_S`` frame of ``signal``: ``[shape=(frames,)]``."""
+    frame = int(ACTIVITY_FRAME_S * SAMPLE_RATE)
+    n = len(signal) // frame
+    return np.mean(signal[:n * frame].astype(np.float64).reshape(n, frame) ** 2, axis=1)
 
 
 def speaking_frames(signal: np.ndarray) -> np.ndarray:
     """``ACTIVITY_FRAME_S`` frames of a dry ``signal`` within 30 dB of its loudest frame: ``[shape=(frames,)]``."""
-    frame = int(ACTIVITY_FRAME_S * SAMPLE_RATE)
-    n = len(signal) // frame
-    power = np.mean(signal[:n * frame].astype(np.float64).reshape(n, frame) ** 2, axis=1)
+    power = _frame_power(signal)
     return power > power.max() * 1e-3
+
+
+def direct_level_db(signal: np.ndarray, distance_m: float) -> float:
+    """A talker's direct-path level at the array: the mean power of its dry ``signal`` over its
+    speaking frames (:func:`speaking_frames`), less the spherical spreading to ``distance_m`` (dB)."""
+    power = _frame_power(signal)
+    speaking = power > power.max() * 1e-3
+    mean = float(np.mean(power[speaking])) if speaking.any() else 0.0
+    return 10.0 * math.log10(max(mean, 1e-30)) - 20.0 * math.log10(distance_m)
 
 
 def _geometry(rng: np.random.Generator) -> tuple[np.ndarray, str]:
@@ -209,7 +238,8 @@ def make_scene(set_name: str, index: int, render: bool = True) -> TrackingScene:
         name=f"{set_name}-{index:03d}", audio=audio, mics=np.asarray(mics), geometry=kind, rt60=rt60,
         times_s=np.tile(times, (n_talkers, 1)), azimuth_deg=np.array(tracks_az), elevation_deg=np.array(tracks_el),
         speaking=np.array([speaking_frames(s) for s in signals]), speeds_dps=np.array(speeds), crossing=crossing,
-        paused=paused, fan_azimuth_deg=fan_azimuth)
+        paused=paused, fan_azimuth_deg=fan_azimuth,
+        level_db=np.array([direct_level_db(sig, d) for sig, d in zip(signals, distances)]))
 
 
 def load_scenes(set_name: str, count: int, cache: Path | None) -> list[TrackingScene]:

@@ -18,6 +18,8 @@ Per message, tracks and talkers are paired by the Hungarian assignment on that e
 - **error**: of the paired (track, speaking talker) reports; **lag**: of walking talkers, the error
   signed positive when the track is behind (nearer where the talker was 0.1 s earlier than 0.1 s later);
 - **found after**: from a talker's first word to the first message with a track paired with it;
+- a talker's **level margin**: its direct-path level over the loudest other talker's
+  (``TrackingScene.level_margin_db``), by which the report groups the per-talker figures;
 - **MOTA / MOTP / IDF1 / id switches**: py-motmetrics (CLEAR-MOT and identity metrics) with the
   present talkers as objects and the tracks as hypotheses, distance = error, gated at ``MATCH_DEG``;
   a track paired with a talker that is known but no longer present is left out of that frame.
@@ -52,6 +54,7 @@ class TalkerScore:
     scene: str
     talker: int
     speed_dps: float
+    margin_db: float = math.nan  # direct-path level over the loudest other talker's (inf: alone; NaN: unknown)
     speaking_windows: int = 0
     covered_windows: int = 0
     found_after_s: float = math.inf
@@ -115,7 +118,8 @@ def score_scene(scene: TrackingScene, options: PipelineOptions) -> SceneScore:
     import motmetrics
 
     accumulator = motmetrics.MOTAccumulator(auto_id=True)
-    talkers = [TalkerScore(scene.name, k, float(scene.speeds_dps[k])) for k in range(scene.talkers)]
+    talkers = [TalkerScore(scene.name, k, float(scene.speeds_dps[k]), scene.level_margin_db(k))
+               for k in range(scene.talkers)]
     first_word = np.array([np.argmax(row) * ACTIVITY_FRAME_S if row.any() else math.inf for row in scene.speaking])
     out = None
     window_s = options.features.window_s
@@ -178,16 +182,32 @@ def score_scene(scene: TrackingScene, options: PipelineOptions) -> SceneScore:
     return out
 
 
-def summarize(scores: list[SceneScore]) -> dict:
-    """One row of figures over ``scores`` (see the module doc); MOT figures over all frames of all scenes."""
-    import motmetrics
-
-    talkers = [tk for s in scores for tk in s.talkers if tk.speaking_windows > 0]
+def talker_figures(talkers: list[TalkerScore]) -> dict:
+    """The per-talker figures (coverage, share covered ≥ 70 %, error, lag, found after) over ``talkers``
+    that spoke."""
+    talkers = [tk for tk in talkers if tk.speaking_windows > 0]
     coverage = np.array([tk.coverage for tk in talkers])
     errors = np.concatenate([tk.errors for tk in talkers]) if talkers else np.zeros(0)
     lags = np.array([lag for tk in talkers for lag in tk.lags]).reshape(-1, 2)
     at_30 = lags[(lags[:, 1] >= 20) & (lags[:, 1] <= 40), 0]
     found = np.array([tk.found_after_s for tk in talkers])
+    return {
+        "talkers": len(talkers),
+        "coverage_pct": 100.0 * float(np.mean(coverage)) if len(coverage) else math.nan,
+        "covered_70_pct": 100.0 * float(np.mean(coverage >= 0.7)) if len(coverage) else math.nan,
+        "median_error_deg": float(np.median(errors)) if errors.size else math.nan,
+        "lag_30_deg": float(np.median(at_30)) if at_30.size else math.nan,
+        "lag_all_movers_deg": float(np.median(lags[:, 0])) if lags.size else math.nan,
+        "found_median_s": float(np.median(found)) if found.size else math.nan,
+        "found_025_pct": 100.0 * float(np.mean(found <= 0.25 + 1e-9)) if found.size else math.nan,
+    }
+
+
+def summarize(scores: list[SceneScore]) -> dict:
+    """One row of figures over ``scores`` (see the module doc); MOT figures over all frames of all scenes."""
+    import motmetrics
+
+    talkers = [tk for s in scores for tk in s.talkers if tk.speaking_windows > 0]
     reports = sum(s.reports for s in scores)
     summary = motmetrics.metrics.create().compute_many(
         [s.accumulator for s in scores], metrics=MOT_METRICS, names=[s.scene for s in scores], generate_overall=True)
@@ -199,18 +219,11 @@ def summarize(scores: list[SceneScore]) -> dict:
         if len(matched) else math.nan
     return {
         "scenes": len(scores),
-        "talkers": len(talkers),
-        "coverage_pct": 100.0 * float(np.mean(coverage)) if len(coverage) else math.nan,
-        "covered_70_pct": 100.0 * float(np.mean(coverage >= 0.7)) if len(coverage) else math.nan,
+        **talker_figures(talkers),
         "id_switches": int(overall["num_switches"]),
         "switches_per_10": 10.0 * float(overall["num_switches"]) / max(len(talkers), 1),
         "ghost_pct": 100.0 * sum(s.ghosts for s in scores) / max(reports, 1),
         "duplicate_pct": 100.0 * sum(s.duplicates for s in scores) / max(reports, 1),
-        "median_error_deg": float(np.median(errors)) if errors.size else math.nan,
-        "lag_30_deg": float(np.median(at_30)) if at_30.size else math.nan,
-        "lag_all_movers_deg": float(np.median(lags[:, 0])) if lags.size else math.nan,
-        "found_median_s": float(np.median(found)) if found.size else math.nan,
-        "found_025_pct": 100.0 * float(np.mean(found <= 0.25 + 1e-9)) if found.size else math.nan,
         "mota": float(overall["mota"]),
         "motp_deg": motp,
         "idf1": float(overall["idf1"]),

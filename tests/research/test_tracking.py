@@ -12,16 +12,16 @@ from arraydaemon.core.options import PipelineOptions
 from arraydaemon.core.profiles import load_profile
 from arraydaemon.research import simulate
 from arraydaemon.research.tracking.plot import plot_scene
-from arraydaemon.research.tracking.report import by_level, talker_markdown
-from arraydaemon.research.tracking.scenes import SAMPLE_RATE, TrackingScene, direct_level_db, speaking_frames
+from arraydaemon.research.tracking.report import by_dominance, talker_markdown
+from arraydaemon.research.tracking.scenes import SAMPLE_RATE, TrackingScene, dominated_share, speaking_frames
 from arraydaemon.research.tracking.score import score_scene, summarize
 
 SCENE_S = 4.0
 
 
-def _scene(talkers_in_truth: int = 2, levels: bool = True) -> TrackingScene:
+def _scene(talkers_in_truth: int = 2, dominance: bool = True) -> TrackingScene:
     """Two talkers (noise bursts) at -60° and +60° in free field on a 6-mic ring; the truth lists the
-    first ``talkers_in_truth`` of them (and their levels, if ``levels``)."""
+    first ``talkers_in_truth`` of them (and the cells they dominate, if ``dominance``)."""
     rng = np.random.default_rng(7)
     mics = load_profile("respeaker_6mic_hat").mics
     signals = [simulate.noise_burst_source(rng, SCENE_S, SAMPLE_RATE) for _ in range(2)]
@@ -34,7 +34,7 @@ def _scene(talkers_in_truth: int = 2, levels: bool = True) -> TrackingScene:
         times_s=np.tile(times, (k, 1)), azimuth_deg=np.array([np.full(len(times), a) for a in (-60.0, 60.0)][:k]),
         elevation_deg=np.zeros((k, len(times))), speaking=np.array([speaking_frames(s) for s in signals[:k]]),
         speeds_dps=np.zeros(k), crossing=False, paused=-1,
-        level_db=np.array([direct_level_db(s, 1.0) for s in signals[:k]]) if levels else None)
+        dominance=dominated_share(signals[:k], [1.0] * k) if dominance else None)
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +67,10 @@ def test_scene_round_trips_through_its_cache_file(tmp_path):
     back = TrackingScene.load(tmp_path / "s.npz")
     assert np.array_equal(back.audio, scene.audio) and np.array_equal(back.speaking, scene.speaking)
     assert back.name == scene.name and back.paused == -1
-    assert np.array_equal(back.level_db, scene.level_db)
-    unknown = _scene(levels=False)
+    assert np.array_equal(back.dominance, scene.dominance)
+    unknown = _scene(dominance=False)
     unknown.save(tmp_path / "u.npz")
-    assert TrackingScene.load(tmp_path / "u.npz").level_db is None
+    assert TrackingScene.load(tmp_path / "u.npz").dominance is None
     t = 1.234
     assert np.allclose(back.directions_at(t), scene.directions_at(t))
     assert math.isinf(scene.last_spoke(0.0)[0])
@@ -81,24 +81,30 @@ def test_plot_writes_a_png(scored, tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_level_margin_against_the_loudest_other_talker():
-    tone = np.sin(np.linspace(0.0, 2000.0, SAMPLE_RATE))
-    # twice the amplitude at twice the distance: the same direct-path level
-    assert direct_level_db(2.0 * tone, 2.0) == pytest.approx(direct_level_db(tone, 1.0), abs=1e-9)
-    # silence (a pause) does not lower a talker's level: it is taken over its speaking frames
-    paused = np.concatenate([tone, np.zeros(SAMPLE_RATE)])
-    assert direct_level_db(paused, 1.0) == pytest.approx(direct_level_db(tone, 1.0), abs=0.01)
-    scene = _scene()
-    scene.level_db = np.array([-20.0, -26.0])
-    assert scene.level_margin_db(0) == 6.0 and scene.level_margin_db(1) == -6.0
-    assert _scene(talkers_in_truth=1).level_margin_db(0) == math.inf
-    assert math.isnan(_scene(levels=False).level_margin_db(0))
+def test_dominated_share_of_time_frequency_cells():
+    rng = np.random.default_rng(3)
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    low, high = np.sin(2 * np.pi * 500 * t), np.sin(2 * np.pi * 3000 * t)
+    # alone: every active cell is its own
+    assert dominated_share([low], [1.0])[0] == pytest.approx(1.0)
+    # disjoint spectra, equally loud: each owns the cells of its own tone, half the active ones
+    a, b = dominated_share([low, high], [1.0, 1.0])
+    assert a == pytest.approx(0.5, abs=0.02) and b == pytest.approx(0.5, abs=0.02)
+    # white noise against a tone: the noise owns every cell but the tone's
+    noise = 0.1 * rng.standard_normal(SAMPLE_RATE)
+    tone_share, noise_share = dominated_share([low, noise], [1.0, 1.0])
+    assert noise_share > 0.9 and tone_share < 0.05
+    # the same noise 10 times farther away (20 dB down) falls more than 40 dB below the tone's cells:
+    # they are the only active ones left
+    tone_far, noise_far = dominated_share([low, noise], [1.0, 10.0])
+    assert tone_far == pytest.approx(1.0) and noise_far == pytest.approx(0.0)
 
 
-def test_per_talker_figures_are_grouped_by_level(scored):
-    rows = by_level(scored.talkers)
-    assert sum(row["talkers"] for row in rows.values()) == 2
-    margins = [t.margin_db for t in scored.talkers]
-    assert min(margins) == pytest.approx(-max(margins))
+def test_per_talker_figures_are_grouped_by_dominance(scored):
+    rows = by_dominance(scored.talkers)
+    assert sum(row["talkers"] for row in rows.values()) == 2 and "alone" not in rows
+    assert all(0.0 < t.dominance < 1.0 for t in scored.talkers)
     table = talker_markdown(rows)
-    assert table.count("\n") == 1 + len(rows) and "| talker's level | talkers |" in table
+    assert table.count("\n") == 1 + len(rows) and "| talker dominates | talkers |" in table
+    alone = score_scene(_scene(talkers_in_truth=1), PipelineOptions(estimator="srp-phat"))
+    assert list(by_dominance(alone.talkers)) == ["alone"]

@@ -34,13 +34,10 @@ COLUMNS = (
 )
 TALKER_COLUMNS = tuple(c for c in COLUMNS if c[0] in ("coverage_pct", "covered_70_pct", "median_error_deg",
                                                       "found_median_s"))
-# A talker's direct-path level against the loudest other talker's: where a quieter talker is lost.
-MARGINS = {
-    "alone": lambda m: m == math.inf,
-    "the loudest": lambda m: 0.0 <= m < math.inf,
-    "0–3 dB quieter": lambda m: -3.0 <= m < 0.0,
-    "3–6 dB quieter": lambda m: -6.0 <= m < -3.0,
-    "6 dB or more quieter": lambda m: m < -6.0,
+# The share of the active time-frequency cells a talker dominates (scenes.dominated_share), in
+# scenes with other talkers: a talker who owns few cells owns little of any window's evidence.
+DOMINANCE = {
+    "≥ 45 %": (0.45, 1.01), "30–45 %": (0.30, 0.45), "20–30 %": (0.20, 0.30), "< 20 %": (0.0, 0.20),
 }
 TARGETS = {"coverage_pct": (">=", 90.0), "covered_70_pct": (">=", 90.0), "switches_per_10": ("<=", 1.0),
            "ghost_pct": ("<=", 5.0), "median_error_deg": ("<=", 3.0), "lag_30_deg": ("<=", 5.0)}
@@ -59,15 +56,19 @@ def markdown_rows(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def by_level(talkers: list[TalkerScore]) -> dict[str, dict]:
-    """The per-talker figures of ``talkers`` grouped by level margin (``MARGINS``), empty groups left out."""
-    rows = {label: talker_figures([tk for tk in talkers if keep(tk.margin_db)]) for label, keep in MARGINS.items()}
+def by_dominance(talkers: list[TalkerScore]) -> dict[str, dict]:
+    """The per-talker figures of ``talkers`` in groups: alone in its scene, then by the share of cells
+    it dominates among others (``DOMINANCE``); empty groups are left out."""
+    groups = {"alone": [tk for tk in talkers if tk.alone]}
+    for label, (lo, hi) in DOMINANCE.items():
+        groups[f"{label} of the cells"] = [tk for tk in talkers if not tk.alone and lo <= tk.dominance < hi]
+    rows = {label: talker_figures(group) for label, group in groups.items()}
     return {label: row for label, row in rows.items() if row["talkers"]}
 
 
 def talker_markdown(rows: dict[str, dict]) -> str:
-    """One markdown table of per-talker figures (:func:`by_level`), a row per group."""
-    lines = ["| talker's level | talkers | " + " | ".join(label for _, label, _ in TALKER_COLUMNS) + " |",
+    """One markdown table of per-talker figures (:func:`by_dominance`), a row per group."""
+    lines = ["| talker dominates | talkers | " + " | ".join(label for _, label, _ in TALKER_COLUMNS) + " |",
              "|" + "---|" * (2 + len(TALKER_COLUMNS))]
     for label, row in rows.items():
         lines.append(f"| {label} | {row['talkers']} | {_cells(row, TALKER_COLUMNS)} |")
@@ -117,16 +118,16 @@ def run_tracking_eval(set_name: str, count: int, estimators: list[str], cache: P
         subset = _subset(results[first], scenes, keep)
         if subset:
             breakdown.append((label, summarize(subset)))
-    levels = by_level([tk for score in results[first] for tk in score.talkers])
+    dominance = by_dominance([tk for score in results[first] for tk in score.talkers])
     plot = plot_scene(results[first][plot_index], out_dir / "tracks.png")
     text = [f"# Tracking benchmark: {len(scenes)} scenes of set '{set_name}'", "",
             f"Through the pipeline and the `tracks` topic; a track covers a talker within {MATCH_DEG:g}° "
             "(definitions: `arraydaemon/research/tracking/score.py`).", "", markdown_rows(rows), "",
             f"## By scene kind ({first})", "", markdown_rows(dict(breakdown)), "",
-            f"## By talker level, against the loudest other talker's direct path ({first})", "",
-            talker_markdown(levels), "", f"## Targets ({first})", "",
+            f"## By the share of time-frequency cells a talker dominates ({first})", "",
+            talker_markdown(dominance), "", f"## Targets ({first})", "",
             *target_lines(rows[first]), "", f"Tracks against truth, scene {scenes[plot_index].name}: {plot}"]
     (out_dir / "tracking.md").write_text("\n".join(text) + "\n")
-    (out_dir / "tracking.json").write_text(json.dumps({"rows": rows, "breakdown": dict(breakdown), "by_level": levels},
+    (out_dir / "tracking.json").write_text(json.dumps({"rows": rows, "breakdown": dict(breakdown), "by_dominance": dominance},
                                                            indent=1))
     return "\n".join(text)

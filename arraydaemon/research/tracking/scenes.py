@@ -19,13 +19,14 @@ own dry signal). Scenes are cached as .npz under a directory so reruns skip the 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from arraydaemon.core.options import FeatureConfig
 from arraydaemon.research import dataset, simulate
+from arraydaemon.stages.features import FrameLayout, hann
 
 SAMPLE_RATE = 16000
 SCENE_S = 8.0
@@ -34,7 +35,7 @@ PLANAR_KINDS = ("circle", "circle_centre", "grid", "irregular_planar")
 KINDS = PLANAR_KINDS + ("line", "cluster_3d", "rings_3d")
 ACTIVITY_FRAME_S = 0.025
 # 2: the fan azimuth is stored (version 1 caches lost it, so scenes with a fan looked fan-free);
-# 3: each talker's direct-path level is stored (the same audio as version 2)
+# 3: each talker's share of dominated time-frequency cells is stored (the same audio as version 2)
 SCENE_VERSION = 3
 
 
@@ -61,21 +62,11 @@ class TrackingScene:
     crossing: bool
     paused: int  # index of the talker with a long pause, or -1
     fan_azimuth_deg: float | None = None  # a machine noise's azimuth (not a talker), if any
-    level_db: np.ndarray | None = None  # None: not known (a scene built by hand)
+    dominance: np.ndarray | None = None  # None: not known (a scene built by hand)
 
     @property
     def talkers(self) -> int:
         return int(self.azimuth_deg.shape[0])
-
-    def level_margin_db(self, talker: int) -> float:
-        """How much louder ``talker``'s direct path is than the loudest other talker's (dB; negative:
-        quieter); inf when it is alone, NaN when the levels are unknown."""
-        if self.level_db is None:
-            return math.nan
-        if self.talkers < 2:
-            return math.inf
-        others = np.delete(self.level_db, talker)
-        return float(self.level_db[talker] - others.max())
 
     def directions_at(self, t_s: float) -> np.ndarray:
         """True unit directions ``[shape=(talkers, 3)]`` at time ``t_s``."""
@@ -105,7 +96,7 @@ class TrackingScene:
         np.savez_compressed(path, audio=self.audio, mics=self.mics, times_s=self.times_s,
                             azimuth_deg=self.azimuth_deg, elevation_deg=self.elevation_deg, speaking=self.speaking,
                             speeds_dps=self.speeds_dps, meta=json.dumps(meta),
-                            **({} if self.level_db is None else {"level_db": self.level_db}))
+                            **({} if self.dominance is None else {"dominance": self.dominance}))
 
     @classmethod
     def load(cls, path: Path) -> "TrackingScene":
@@ -115,29 +106,40 @@ class TrackingScene:
                 raise ValueError(f"{path}: scene version {meta.get('version')}, expected {SCENE_VERSION}")
             return cls(meta["name"], z["audio"], z["mics"], meta["geometry"], meta["rt60"], z["times_s"],
                        z["azimuth_deg"], z["elevation_deg"], z["speaking"], z["speeds_dps"], meta["crossing"],
-                       meta["paused"], meta.get("fan_azimuth_deg"), z["level_db"] if "level_db" in z else None)
-
-
-def _frame_power(signal: np.ndarray) -> np.ndarray:
-    """Mean power of each whole ``ACTIVITY_FRAME_S`` frame of ``signal``: ``[shape=(frames,)]``."""
-    frame = int(ACTIVITY_FRAME_S * SAMPLE_RATE)
-    n = len(signal) // frame
-    return np.mean(signal[:n * frame].astype(np.float64).reshape(n, frame) ** 2, axis=1)
+                       meta["paused"], meta.get("fan_azimuth_deg"), z["dominance"] if "dominance" in z else None)
 
 
 def speaking_frames(signal: np.ndarray) -> np.ndarray:
     """``ACTIVITY_FRAME_S`` frames of a dry ``signal`` within 30 dB of its loudest frame: ``[shape=(frames,)]``."""
-    power = _frame_power(signal)
+    frame = int(ACTIVITY_FRAME_S * SAMPLE_RATE)
+    n = len(signal) // frame
+    power = np.mean(signal[:n * frame].astype(np.float64).reshape(n, frame) ** 2, axis=1)
     return power > power.max() * 1e-3
 
 
-def direct_level_db(signal: np.ndarray, distance_m: float) -> float:
-    """A talker's direct-path level at the array: the mean power of its dry ``signal`` over its
-    speaking frames (:func:`speaking_frames`), less the spherical spreading to ``distance_m`` (dB)."""
-    power = _frame_power(signal)
-    speaking = power > power.max() * 1e-3
-    mean = float(np.mean(power[speaking])) if speaking.any() else 0.0
-    return 10.0 * math.log10(max(mean, 1e-30)) - 20.0 * math.log10(distance_m)
+def dominated_share(signals: list[np.ndarray], distances_m: list[float]) -> np.ndarray:
+    """Per talker, the share of the scene's active time-frequency cells where its direct path is at
+    least 3 dB above the other talkers' together: ``[shape=(talkers,)]``.
+
+    ``signals``: each talker's dry signal ``[shape=(samples,)]``, heard at ``1 / distance`` at the
+    array. Cells are those of the features' STFT (default ``FeatureConfig``: 32 ms Hann frames, half
+    overlap, 200-7000 Hz); a cell is active when the talkers' summed power is within 40 dB of the
+    loudest cell. SRP-PHAT weighs every cell alike and each cell's phase follows whoever dominates it,
+    so this share, more than the loudness, says how much of a window's evidence a talker owns.
+    """
+    layout = FrameLayout.from_config(FeatureConfig(), SAMPLE_RATE)
+    lo, hi = layout.band
+    window = hann(layout.n_fft)
+    power = []
+    for signal, distance in zip(signals, distances_m):
+        frames = np.lib.stride_tricks.sliding_window_view(np.asarray(signal, dtype=np.float64), layout.n_fft)
+        spectra = np.fft.rfft(frames[::layout.frame_hop] * window, axis=1)[:, lo:hi]
+        power.append(np.abs(spectra) ** 2 / distance**2)
+    power = np.array(power)  # (talkers, frames, band bins)
+    total = power.sum(axis=0)
+    active = total > total.max() * 1e-4
+    dominated = (power > 2.0 * (total - power)) & active
+    return dominated.sum(axis=(1, 2)) / max(int(active.sum()), 1)
 
 
 def _geometry(rng: np.random.Generator) -> tuple[np.ndarray, str]:
@@ -239,7 +241,7 @@ def make_scene(set_name: str, index: int, render: bool = True) -> TrackingScene:
         times_s=np.tile(times, (n_talkers, 1)), azimuth_deg=np.array(tracks_az), elevation_deg=np.array(tracks_el),
         speaking=np.array([speaking_frames(s) for s in signals]), speeds_dps=np.array(speeds), crossing=crossing,
         paused=paused, fan_azimuth_deg=fan_azimuth,
-        level_db=np.array([direct_level_db(sig, d) for sig, d in zip(signals, distances)]))
+        dominance=dominated_share(signals, distances))
 
 
 def load_scenes(set_name: str, count: int, cache: Path | None) -> list[TrackingScene]:

@@ -18,8 +18,8 @@ Per message, tracks and talkers are paired by the Hungarian assignment on that e
 - **error**: of the paired (track, speaking talker) reports; **lag**: of walking talkers, the error
   signed positive when the track is behind (nearer where the talker was 0.1 s earlier than 0.1 s later);
 - **found after**: from a talker's first word to the first message with a track paired with it;
-- a talker's **level margin**: its direct-path level over the loudest other talker's
-  (``TrackingScene.level_margin_db``), by which the report groups the per-talker figures;
+- a talker's **dominance**: the share of the scene's active time-frequency cells its direct path
+  dominates (``TrackingScene.dominance``), by which the report groups the per-talker figures;
 - **MOTA / MOTP / IDF1 / id switches**: py-motmetrics (CLEAR-MOT and identity metrics) with the
   present talkers as objects and the tracks as hypotheses, distance = error, gated at ``MATCH_DEG``;
   a track paired with a talker that is known but no longer present is left out of that frame.
@@ -54,7 +54,8 @@ class TalkerScore:
     scene: str
     talker: int
     speed_dps: float
-    margin_db: float = math.nan  # direct-path level over the loudest other talker's (inf: alone; NaN: unknown)
+    dominance: float = math.nan  # share of the active time-frequency cells it dominates (NaN: unknown)
+    alone: bool = False  # the scene's only talker
     speaking_windows: int = 0
     covered_windows: int = 0
     found_after_s: float = math.inf
@@ -118,7 +119,8 @@ def score_scene(scene: TrackingScene, options: PipelineOptions) -> SceneScore:
     import motmetrics
 
     accumulator = motmetrics.MOTAccumulator(auto_id=True)
-    talkers = [TalkerScore(scene.name, k, float(scene.speeds_dps[k]), scene.level_margin_db(k))
+    dominance = scene.dominance if scene.dominance is not None else np.full(scene.talkers, math.nan)
+    talkers = [TalkerScore(scene.name, k, float(scene.speeds_dps[k]), float(dominance[k]), scene.talkers == 1)
                for k in range(scene.talkers)]
     first_word = np.array([np.argmax(row) * ACTIVITY_FRAME_S if row.any() else math.inf for row in scene.speaking])
     out = None

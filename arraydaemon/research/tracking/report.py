@@ -128,6 +128,6 @@ def run_tracking_eval(set_name: str, count: int, estimators: list[str], cache: P
             talker_markdown(dominance), "", f"## Targets ({first})", "",
             *target_lines(rows[first]), "", f"Tracks against truth, scene {scenes[plot_index].name}: {plot}"]
     (out_dir / "tracking.md").write_text("\n".join(text) + "\n")
-    (out_dir / "tracking.json").write_text(json.dumps({"rows": rows, "breakdown": dict(breakdown), "by_dominance": dominance},
-                                                           indent=1))
+    figures = {"rows": rows, "breakdown": dict(breakdown), "by_dominance": dominance}
+    (out_dir / "tracking.json").write_text(json.dumps(figures, indent=1))
     return "\n".join(text)

@@ -123,10 +123,11 @@ def dominated_share(signals: list[np.ndarray], distances_m: list[float]) -> np.n
 
     ``signals``: each talker's dry signal ``[shape=(samples,)]``, heard at ``1 / distance`` at the
     array (the distance asked for: a source the room simulation had to move closer to fit inside the
-    room is somewhat louder than assumed here). Cells are those of the features' STFT (default ``FeatureConfig``: 32 ms Hann frames, half
-    overlap, 200-7000 Hz); a cell is active when the talkers' summed power is within 40 dB of the
-    loudest cell. SRP-PHAT weighs every cell alike and each cell's phase follows whoever dominates it,
-    so this share, more than the loudness, says how much of a window's evidence a talker owns.
+    room is somewhat louder than assumed here). Cells are those of the features' STFT (default
+    ``FeatureConfig``: 32 ms Hann frames, half overlap, 200-7000 Hz); a cell is active when the
+    talkers' summed power is within 40 dB of the loudest cell. SRP-PHAT weighs every cell alike and
+    each cell's phase follows whoever dominates it, so this share, more than the loudness, says how
+    much of a window's evidence a talker owns.
     """
     layout = FrameLayout.from_config(FeatureConfig(), SAMPLE_RATE)
     lo, hi = layout.band

@@ -83,6 +83,7 @@ class StationaryNoiseField:
         self._noise = np.zeros((LEARN_EVERY, hi - lo), dtype=bool)
         self._count = 0
         self._seen = 0  # frames since the start or reset
+        self._settled = False  # learning every LEARN_EVERY frames, no longer every LEARN_EVERY_AT_START
         # [shape=(band bins, mics)] unit noise directions (zero where none was estimated yet)
         self.directions = np.zeros((hi - lo, self.mics), dtype=np.complex128)
         self.active = np.zeros(hi - lo, dtype=bool)  # [shape=(band bins,)] bins with a directional noise
@@ -97,10 +98,17 @@ class StationaryNoiseField:
         self._noise[self._count] = at_floor[lo:hi]
         self._count += 1
         self._seen += 1
-        settled = self._seen > self.start_frames or np.mean(self._weight >= self.min_weight) >= 0.5
-        if self._count >= (LEARN_EVERY if settled else LEARN_EVERY_AT_START):
+        if self._count >= LEARN_EVERY_AT_START and (self._count >= LEARN_EVERY or not self._is_settled()):
             self._learn()
             self._count = 0
+
+    def _is_settled(self) -> bool:
+        """Past the start: ``start_frames`` seen, or half the band bins known. Once true it stays true
+        (the frame count only grows, and so does every bin's weight), so it is remembered rather than
+        tested again."""
+        if not self._settled:
+            self._settled = self._seen > self.start_frames or np.mean(self._weight >= self.min_weight) >= 0.5
+        return self._settled
 
     def _learn(self) -> None:
         x, noise = self._frames[:self._count], self._noise[:self._count]  # (frames, mics, bins), (frames, bins)

@@ -106,6 +106,13 @@ def cmd_profile_check(args) -> int:
     print(f"aliasing     above {g.aliasing_hz:.0f} Hz (largest nearest-neighbour spacing "
           f"{g.nearest_neighbour_spacing_m * 100:.1f} cm)")
     print(f"ambiguity    {g.describe_ambiguity()}")
+    from arraydaemon.core.feasibility import check_runnable
+    from arraydaemon.core.options import PipelineOptions
+
+    layout = check_runnable(p, PipelineOptions())  # the default pipeline runs on it
+    lo, hi = layout.band
+    print(f"analysis     {lo * layout.bin_hz:.0f}-{(hi - 1) * layout.bin_hz:.0f} Hz in {hi - lo} bins of "
+          f"{layout.bin_hz:g} Hz, {layout.window_samples} samples a window")
     print("ok")
     return 0
 

@@ -28,6 +28,7 @@ def register(sub) -> None:
     csub.required = True
     q = csub.add_parser("check", help="validate a configuration file and print its settings")
     q.add_argument("file", nargs="?", help="file to check (default /etc/arraydaemon/arraydaemon.yaml)")
+    q.add_argument("--profile", help="array profile to check the settings against (default: the file's 'profile')")
     q.set_defaults(func=cmd_config_check)
 
 
@@ -57,11 +58,18 @@ def cmd_config_check(args) -> int:
     for key in KEYS:
         if key in settings:
             print(f"{key:<12} {settings[key]}")
-    if cfg.profile is not None:
+    profile_ref = args.profile or cfg.profile
+    if profile_ref is not None:
+        from arraydaemon.core.feasibility import check_runnable
         from arraydaemon.core.profiles import load_profile
+        from arraydaemon.service.settings import resolve_pipeline
 
-        profile = load_profile(cfg.profile)  # a missing or invalid profile is an error here too
+        profile = load_profile(profile_ref)  # a missing or invalid profile is an error here too
         print(f"profile ok   {profile.name}: {profile.num_mics} mics at {profile.sample_rate} Hz ({profile.path})")
+        check_runnable(profile, resolve_pipeline(None, cfg))  # what run and a reload build from it
+        print("pipeline ok  the band, hop and grid run on this profile")
+    else:
+        print("note         band, hop and grid are checked against a profile: add 'profile' or give --profile")
     if cfg.weights is not None:
         from arraydaemon.localizers.neural.weights import load_model
 

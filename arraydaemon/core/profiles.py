@@ -259,7 +259,8 @@ def parse_profile(data, source: str = "<profile>", path: Path | None = None) -> 
         if (not isinstance(gain, list) or len(gain) != n_mics
                 or not all(is_number(g) and GAIN_RANGE[0] <= g <= GAIN_RANGE[1] for g in gain)):
             lo, hi = GAIN_RANGE
-            raise _fail(source, "gain", f"a list of {n_mics} positive numbers in [{lo:g}, {hi:g}] (linear gain per mic)",
+            raise _fail(source, "gain", f"a list of {n_mics} positive numbers in [{lo:g}, {hi:g}] "
+                        "(linear gain per mic)",
                         gain)
     gain = tuple(float(g) for g in gain) if gain is not None else ()
 

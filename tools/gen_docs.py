@@ -338,7 +338,7 @@ BLOCKS = {
     "wire-limits": wire_limits_table,
     "cli": cli_block,
 }
-PAGES = ("reference/configuration.md", "reference/wire-format.md", "reference/cli.md")
+PAGES = ("reference/configuration.md", "reference/wire-format.md", "reference/cli.md", "tracking.md")
 
 
 def render(text: str, page: str = "page") -> str:

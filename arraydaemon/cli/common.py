@@ -55,7 +55,7 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
                    help="localizer (default: neural when shipped weights are present, else srp-phat)")
     g.add_argument("--weights", default=None, metavar="FILE",
                    help="neural weights (safetensors from `arraydaemon train --out`) instead of the shipped model; "
-                   "implies --estimator neural")
+                   "implies --estimator neural (default: the shipped arraydaemon/data/neural.safetensors)")
     g.add_argument("--hop", type=positive_float, default=None, metavar="SECONDS",
                    help=f"time between windows (default {FEATURES.hop_s:g}; windows are {FEATURES.window_s:g} s)")
     g.add_argument("--fmin", type=positive_float, default=None, metavar="HZ",

@@ -229,16 +229,35 @@ def settings_table(cls) -> str:
     return "\n".join(rows) + "\n"
 
 
+def _key_flags() -> dict[str, list[str]]:
+    """Each configuration key's flags: the one named like it (``run``'s or the top level's), else
+    the flags that set the same settings (``band``: ``--fmin``, ``--fmax``)."""
+    parsers = dict((" ".join(w), p) for w, p in _parsers())
+    known = {s for name in ("", "run") for a in parsers[name]._actions for s in a.option_strings}
+    by_field: dict[tuple[str, str], list[str]] = _setters()
+    out = {}
+    for key in settings.KEYS:
+        flag = "--" + key.replace("_", "-")
+        if flag in known:
+            out[key] = [flag]
+            continue
+        fields = [f for f, hows in by_field.items() if f"config `{key}`" in hows]
+        out[key] = [h.strip("`") for f in fields for h in by_field[f] if h.startswith("`--")]
+    return out
+
+
 def config_keys_table() -> str:
     """The configuration file's keys, from the table in ``service/settings.py``'s docstring."""
     doc = settings.__doc__
     m = re.search(r"^=+ =+\n(.*?)^=+ =+$", doc, flags=re.S | re.M)
-    rows = ["| key | meaning |", "|---|---|"]
+    flags = _key_flags()
+    rows = ["| key | meaning | flag (its help gives the default) |", "|---|---|---|"]
     documented = []
     for line in m.group(1).splitlines():
         key, _, meaning = line.partition(" ")
         documented.append(key)
-        rows.append(f"| `{key}` | {_cell(meaning.strip().replace('``', '`'))} |")
+        how = ", ".join(f"`{f}`" for f in flags.get(key, [])) or "–"
+        rows.append(f"| `{key}` | {_cell(meaning.strip().replace('``', '`'))} | {how} |")
     if sorted(documented) != sorted(settings.KEYS):
         raise SystemExit(f"service/settings.py: its docstring documents {sorted(documented)}, "
                          f"the parser takes {sorted(settings.KEYS)}")

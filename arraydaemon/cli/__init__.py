@@ -15,6 +15,7 @@ import sys
 
 from arraydaemon import __version__
 from arraydaemon.cli import listen, profile, reason, replay, research, service, web
+from arraydaemon.cli.common import HelpFormatter, examples
 from arraydaemon.core.errors import UserError
 from arraydaemon.core.validation import shown
 
@@ -22,10 +23,18 @@ COMMAND_GROUPS = (replay, listen, profile, research, service, reason, web)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="arraydaemon", description="Real-time sound-source localization "
-                                     "for microphone arrays; publishes directions over ZeroMQ.")
+    parser = argparse.ArgumentParser(
+        prog="arraydaemon", formatter_class=HelpFormatter,
+        description="Real-time sound-source localization for microphone arrays: captures the array, "
+        "localizes and tracks sound sources and publishes them over ZeroMQ. `arraydaemon COMMAND --help` "
+        "documents each command.",
+        epilog=examples("arraydaemon demo                                  # replay the bundled recording",
+                        "arraydaemon profile check my_array.yaml           # geometry, aliasing, ambiguities",
+                        "arraydaemon run --profile my_array                # the daemon",
+                        "arraydaemon listen --topics tracks                # in another terminal"))
     parser.add_argument("--version", action="version", version=f"arraydaemon {__version__}")
-    parser.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+    parser.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"),
+                        help="messages logged to stderr from this level up (default %(default)s)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for group in COMMAND_GROUPS:

@@ -7,19 +7,25 @@ import math
 import sys
 import time
 
-from arraydaemon.cli.common import positive_float
+from arraydaemon.cli.common import command, positive_float
 from arraydaemon.cli.display import format_message, jsonable
 from arraydaemon.core.errors import UserError
 from arraydaemon.io import wire
 
 
 def register(sub) -> None:
-    p = sub.add_parser("listen", help="subscribe and print one line per message")
+    p = command(sub, "listen", "subscribe and print one line per message",
+                "Connects to a daemon (or replay) and prints what it publishes. Messages that do not follow the "
+                "wire format are skipped and counted on stderr.",
+                ("arraydaemon listen                                   # everything, one line each",
+                 "arraydaemon listen --topics tracks,health",
+                 "arraydaemon listen tcp://10.0.0.5:5570 --json --count 10"))
     p.add_argument("endpoint", nargs="?", help=f"endpoint to connect to (default {wire.DEFAULT_ENDPOINT})")
     p.add_argument("--topics", help=f"comma-separated topics (default all: {','.join(wire.TOPICS)})")
     p.add_argument("--json", action="store_true", help="JSON lines (bytes as base64)")
-    p.add_argument("--count", type=int, help="exit after N messages")
-    p.add_argument("--timeout", type=positive_float, help="exit after SECONDS")
+    p.add_argument("--count", type=int, metavar="N", help="exit after N messages (default: run until interrupted)")
+    p.add_argument("--timeout", type=positive_float, metavar="SECONDS",
+                   help="exit after SECONDS (default: run until interrupted)")
     p.set_defaults(func=cmd_listen)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from arraydaemon.cli.common import add_pipeline_args, add_publish_args, open_publisher
+from arraydaemon.cli.common import add_pipeline_args, add_publish_args, command, open_publisher
 from arraydaemon.cli.display import format_doa_line
 from arraydaemon.core.angles import azimuth_difference
 from arraydaemon.core.errors import UserError
@@ -13,17 +13,29 @@ from arraydaemon.core.paths import DATA_DIR
 
 
 def register(sub) -> None:
-    p = sub.add_parser("replay", help="run the live pipeline on a recording")
-    p.add_argument("file", help="multichannel audio file (any libsndfile format)")
+    p = command(sub, "replay", "run the live pipeline on a recording",
+                "The recording goes through exactly the stages live capture uses, in real time or as fast as "
+                "possible, and is published like live audio (t_end: seconds from the file's start). The file "
+                "needs at least the profile's mic channels (channel_map picks them); another sample rate is "
+                "resampled. '-' reads standard input (WAV, AU or CAF through a pipe).",
+                ("arraydaemon replay rec.wav --profile respeaker_6mic_hat         # real time, publishes",
+                 "arraydaemon replay rec.flac --profile my_array.yaml --fast --jsonl out.jsonl --no-publish",
+                 "arecord -D hw:1 -f S16_LE -c 6 -r 16000 | arraydaemon replay - --profile respeaker_6mic_hat"))
+    p.add_argument("file", help="multichannel audio file (any libsndfile format; '-' for standard input)")
     p.add_argument("--profile", required=True, help="array profile name or YAML file")
     p.add_argument("--fast", action="store_true", help="as fast as possible instead of real time")
-    p.add_argument("--jsonl", metavar="OUT", help="write one JSON object per window to OUT ('-' for stdout)")
+    p.add_argument("--jsonl", metavar="OUT", help="write one JSON object per window (the doa fields) to OUT, '-' for "
+                   "stdout (default: none)")
     add_publish_args(p)
     p.add_argument("--quiet", action="store_true", help="no per-window lines on the terminal")
     add_pipeline_args(p)
     p.set_defaults(func=cmd_replay)
 
-    p = sub.add_parser("demo", help="replay the bundled demo recording and report accuracy")
+    p = command(sub, "demo", "replay the bundled demo recording and report accuracy",
+                "A 6-second simulated recording of one talker (4-mic array, reverberant room) through the full "
+                "pipeline, published on ZeroMQ (a free port if the default is busy), one line per window, then "
+                "the azimuth error against the truth.",
+                ("arraydaemon demo", "arraydaemon demo --fast --estimator srp-phat --no-publish"))
     p.add_argument("--fast", action="store_true", help="as fast as possible instead of real time")
     add_publish_args(p)
     add_pipeline_args(p)

@@ -3,16 +3,19 @@ numpy, numba nor torch)."""
 
 from __future__ import annotations
 
+from arraydaemon.cli.common import command
 from arraydaemon.io import wire
 
 DEFAULT_HTTP = "127.0.0.1:8570"  # arraydaemon.web.server.DEFAULT_HTTP (not imported: aiohttp loads on use)
 
 
 def register(sub) -> None:
-    p = sub.add_parser("web", help="serve a live view of the published directions to a browser",
-                       description="Subscribe to the daemon's topics and serve one page (polar view, azimuth "
-                       "timeline, health, the array's geometry) with a WebSocket feed. Nothing to install in "
-                       "the browser; the page fetches nothing from elsewhere.")
+    p = command(sub, "web", "serve a live view of the published directions to a browser",
+                "Subscribe to the daemon's topics and serve one page (polar view, azimuth "
+                "timeline, health, the array's geometry) with a WebSocket feed. Nothing to install in "
+                "the browser; the page fetches nothing from elsewhere.",
+                ("arraydaemon web                                       # then open http://127.0.0.1:8570/",
+                 "arraydaemon web tcp://10.0.0.5:5570 --http 127.0.0.1:8080"))
     p.add_argument("endpoint", nargs="?", help=f"endpoint to connect to (default {wire.DEFAULT_ENDPOINT})")
     p.add_argument("--http", default=DEFAULT_HTTP, metavar="HOST:PORT",
                    help=f"address to serve the page on (default {DEFAULT_HTTP}; port 0: a free one; "

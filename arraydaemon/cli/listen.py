@@ -12,6 +12,8 @@ from arraydaemon.cli.display import format_message, jsonable
 from arraydaemon.core.errors import UserError
 from arraydaemon.io import wire
 
+NOTHING_S = 5.0  # says so when nothing has arrived after this long
+
 
 def register(sub) -> None:
     p = command(sub, "listen", "subscribe and print one line per message",
@@ -40,9 +42,14 @@ def cmd_listen(args) -> int:
     sub = Subscriber(endpoint, topics)
     count, rejected = 0, 0
     deadline = time.monotonic() + args.timeout if args.timeout else math.inf
+    silent_note = time.monotonic() + NOTHING_S
     try:
         while (args.count is None or count < args.count) and time.monotonic() < deadline:
             messages = sub.receive(min(deadline, time.monotonic() + 0.2), limit=100)
+            if not messages and sub.received == 0 and time.monotonic() >= silent_note:
+                print(f"nothing received from {endpoint} in {time.monotonic() - silent_note + NOTHING_S:.0f} s: "
+                      f"{sub.connection_state()}", file=sys.stderr, flush=True)
+                silent_note = time.monotonic() + 60.0
             if sub.rejected > rejected:
                 print(f"skipping {sub.rejected - rejected} malformed message(s): {sub.last_error}", file=sys.stderr)
                 rejected = sub.rejected

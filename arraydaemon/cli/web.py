@@ -20,10 +20,17 @@ def register(sub) -> None:
     p.add_argument("--http", default=DEFAULT_HTTP, metavar="HOST:PORT",
                    help=f"address to serve the page on (default {DEFAULT_HTTP}; port 0: a free one; "
                    "beyond loopback anyone who can reach this host can watch)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests naming this host (repeatable; default: IP addresses, localhost and "
+                   "this machine's names only, against DNS rebinding)")
+    p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                   help="also accept the feed's WebSocket from pages of this origin, e.g. https://dash.example "
+                   "(repeatable; default: this server's own page only)")
     p.set_defaults(func=cmd_web)
 
 
 def cmd_web(args) -> int:
     from arraydaemon.web.server import serve
 
-    return serve(args.endpoint or wire.DEFAULT_ENDPOINT, args.http)
+    return serve(args.endpoint or wire.DEFAULT_ENDPOINT, args.http, allow_hosts=args.allow_host,
+                 allow_origins=args.allow_origin)

@@ -151,7 +151,7 @@ def test_any_settings_the_check_passes_run_to_the_end(mics, rate, fmin, width, h
 @pytest.mark.live
 @pytest.mark.sim
 @pytest.mark.slow
-def test_a_reload_onto_settings_that_cannot_run_keeps_the_running_daemon(jack, scene_file, tmp_path):
+def test_a_reload_onto_settings_that_cannot_run_keeps_the_running_daemon(jack, scene_file, tmp_path):  # noqa: F811
     from arraydaemon.research.jack import Player
 
     jack.start()

@@ -35,7 +35,11 @@ def register(sub) -> None:
     p.add_argument("--llm-model", metavar="NAME", help="model name to request (default $ARRAYDAEMON_LLM_MODEL)")
     p.add_argument("--llm-timeout", type=positive_float, default=30.0, metavar="S",
                    help="seconds to wait for the LLM before the built-in answer (default 30)")
-    p.add_argument("--json", action="store_true", help="one JSON object per answer")
+    p.add_argument("--llm-route", choices=("auto", "all"), default="auto",
+                   help="auto: questions the built-in answerer understands are answered by it, the rest by the LLM; "
+                   "all: every question to the LLM (default %(default)s)")
+    p.add_argument("--json", action="store_true", help="one JSON object per answer: question, answer, origin "
+                   "(built-in or llm), kind, t, seconds and the scene it was answered from")
     p.set_defaults(func=cmd_reason)
 
 

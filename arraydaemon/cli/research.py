@@ -8,7 +8,7 @@ from pathlib import Path
 from arraydaemon.cli.common import command, positive_float
 from arraydaemon.core.errors import UserError
 from arraydaemon.core.options import INTEGRATION_S, MAX_INTEGRATION_S, valid_integration
-from arraydaemon.core.paths import SHIPPED_WEIGHTS, TRACKING_CACHE
+from arraydaemon.core.paths import REASONING_CACHE, SHIPPED_WEIGHTS, TRACKING_CACHE
 from arraydaemon.localizers.base import ESTIMATOR_NAMES, default_estimator
 
 
@@ -62,13 +62,15 @@ def register(sub) -> None:
                 "Renders held-out scenes (other rooms, talkers and random array geometries than training's, "
                 "one talker) and dry rooms for every bundled profile, runs every estimator on them and prints "
                 "the tables of the model card. --tracking instead scores the tracks topic on multi-talker "
-                "scenes (the tracking benchmark). Needs the training extra.",
+                "scenes (the tracking benchmark); --reasoning asks spatial questions through replay, ZeroMQ and "
+                "`arraydaemon reason` (the spatial-QA benchmark). Needs the training extra.",
                 ("arraydaemon eval                                   # the single-talker tables",
                  "arraydaemon eval --tracking                        # several talkers, the test set",
-                 "arraydaemon eval --tracking --set dev --estimator srp-phat --scenes 30"))
+                 "arraydaemon eval --tracking --set dev --estimator srp-phat --scenes 30",
+                 "arraydaemon eval --reasoning --llm-url http://127.0.0.1:8080/v1 --llm-model smollm2"))
     p.add_argument("--weights", help="weights file (default: the shipped weights)")
     p.add_argument("--scenes", type=int, metavar="N",
-                   help="scenes with unseen random geometries (default 150; --tracking: 20)")
+                   help="scenes with unseen random geometries (default 150; --tracking: 20; --reasoning: 12)")
     p.add_argument("--dry-scenes", type=int, default=4, metavar="N",
                    help="dry-room scenes per bundled profile (default %(default)s)")
     p.add_argument("--out", default="eval_out", metavar="DIR",
@@ -81,12 +83,19 @@ def register(sub) -> None:
     p.add_argument("--tracking", action="store_true",
                    help="instead: the multi-talker tracking benchmark (1-4 talkers, walking, crossing, pausing) "
                         "through the pipeline's tracks topic, one row per estimator")
+    p.add_argument("--reasoning", action="store_true",
+                   help="instead: the spatial-QA benchmark: questions from the truth of unseen scenes asked through "
+                        "replay, ZeroMQ and `arraydaemon reason`, scored per kind")
+    p.add_argument("--llm-url", metavar="URL",
+                   help="--reasoning: also ask an OpenAI-compatible server (default: the built-in answerer only)")
+    p.add_argument("--llm-model", metavar="NAME", help="--reasoning: the model name to request")
     p.add_argument("--set", choices=("test", "dev"), default="test",
                    help="--tracking: scene set (dev: for tuning; test: reported; default %(default)s)")
     p.add_argument("--estimator", action="append", choices=ESTIMATOR_NAMES,
                    help="--tracking: estimators to compare (repeatable; default: all, the default one first)")
-    p.add_argument("--cache", default=str(TRACKING_CACHE), metavar="DIR",
-                   help="--tracking: where rendered scenes are kept (default ~/.cache/arraydaemon/tracking-scenes)")
+    p.add_argument("--cache", metavar="DIR",
+                   help="--tracking, --reasoning: where rendered scenes are kept (default "
+                        "~/.cache/arraydaemon/tracking-scenes, reasoning-scenes)")
     p.set_defaults(func=cmd_eval)
 
     p = command(sub, "bench", "per-stage and per-kernel timings",
@@ -150,8 +159,12 @@ def cmd_eval(args) -> int:
     require_training_extra("eval")
     from arraydaemon.research.evaluate import ablation_table, run_eval
 
+    if args.tracking and args.reasoning:
+        raise UserError("--tracking and --reasoning: choose one benchmark")
     if args.tracking:
         return _tracking_eval(args)
+    if args.reasoning:
+        return _reasoning_eval(args)
     args.scenes = 150 if args.scenes is None else args.scenes
     weights = Path(args.weights) if args.weights else SHIPPED_WEIGHTS
     compare = {}
@@ -183,7 +196,25 @@ def _tracking_eval(args) -> int:
     default = default_estimator()
     estimators = args.estimator or [default] + [n for n in ESTIMATOR_NAMES if n != default]
     base = PipelineOptions(weights=args.weights)
-    print(run_tracking_eval(args.set, scenes, estimators, Path(args.cache), Path(args.out), base))
+    print(run_tracking_eval(args.set, scenes, estimators, Path(args.cache or TRACKING_CACHE), Path(args.out), base))
+    return 0
+
+
+def _reasoning_eval(args) -> int:
+    import sys
+
+    from arraydaemon.reason.llm import check_llm_url
+    from arraydaemon.research.reasoning.bench import run_reasoning_eval
+
+    scenes = 12 if args.scenes is None else args.scenes
+    if scenes < 1:
+        raise UserError(f"--scenes: expected at least 1, got {scenes}")
+    if bool(args.llm_url) != bool(args.llm_model):
+        raise UserError("--llm-url and --llm-model go together (the server's base URL and the model it serves)")
+    llm = (check_llm_url(args.llm_url), args.llm_model) if args.llm_url else None
+    estimator = (args.estimator or [default_estimator()])[0]
+    print(run_reasoning_eval(scenes, Path(args.cache or REASONING_CACHE), Path(args.out), estimator, llm,
+                             progress=lambda line: print(line, file=sys.stderr, flush=True)))
     return 0
 
 

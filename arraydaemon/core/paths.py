@@ -15,3 +15,4 @@ BUNDLED_PROFILES_DIR = next(
 )
 # Rendered scenes of the tracking benchmark (minutes to render, so kept between runs).
 TRACKING_CACHE = Path.home() / ".cache" / "arraydaemon" / "tracking-scenes"
+REASONING_CACHE = Path.home() / ".cache" / "arraydaemon" / "reasoning-scenes"

@@ -19,6 +19,7 @@ from arraydaemon.io import wire
 from arraydaemon.io.subscriber import Subscriber
 from arraydaemon.reason.llm import LlmSettings, check_llm_url, respond
 from arraydaemon.reason.memory import SUBSCRIBED, SceneMemory
+from arraydaemon.reason.questions import parse
 
 
 class SceneListener:
@@ -88,10 +89,11 @@ def run(endpoint: str, *, asks: list[str], describe: bool, listen_s: float, wait
     memory = SceneMemory(memory_s)
     listener = SceneListener(endpoint, memory)
 
-    def emit(question: str, text: str, origin: str) -> None:
+    def emit(question: str, text: str, origin: str, seconds: float = 0.0) -> None:
         if as_json:
-            print(json.dumps({"question": question, "answer": text, "origin": origin, "t": memory.now_t,
-                              "sources": len(memory.present())}), file=out, flush=True)
+            print(json.dumps({"question": question, "answer": text, "origin": origin, "kind": parse(question).kind,
+                              "t": memory.now_t, "sources": len(memory.present()), "seconds": round(seconds, 3),
+                              "scene": memory.snapshot()}), file=out, flush=True)
         else:
             print(text, file=out, flush=True)
 
@@ -105,8 +107,9 @@ def run(endpoint: str, *, asks: list[str], describe: bool, listen_s: float, wait
                                 "(arraydaemon run/replay --endpoint ...)?")
             listener.pump(listen_s)
             for question in asks:
+                start = time.monotonic()
                 text, origin = respond(question, memory, llm)
-                emit(question, text, origin)
+                emit(question, text, origin, time.monotonic() - start)
             return 0
         if describe:
             start = time.monotonic()
@@ -127,9 +130,10 @@ def _interactive(listener: SceneListener, memory: SceneMemory, llm, emit, endpoi
     listener.start()
     print(f"listening on {endpoint}; ask about the scene ('quit' to leave, empty line for a description)",
           file=sys.stderr, flush=True)
+    prompt = "question> " if sys.stdin.isatty() else ""  # questions piped in: answers only on stdout
     while True:
         try:
-            question = input("question> ")
+            question = input(prompt)
         except EOFError:
             return 0
         question = question.strip()
@@ -138,8 +142,9 @@ def _interactive(listener: SceneListener, memory: SceneMemory, llm, emit, endpoi
         if not question:
             print(memory.describe(), flush=True)
             continue
+        start = time.monotonic()
         text, origin = respond(question, memory, llm)
-        emit(question, text, origin)
+        emit(question, text, origin, time.monotonic() - start)
 
 
 def cli_main(args) -> int:
@@ -154,7 +159,8 @@ def cli_main(args) -> int:
         if not model:
             raise UserError("--llm-url needs --llm-model (or $ARRAYDAEMON_LLM_MODEL): the model name the server "
                             "serves, e.g. `ollama list`, or any name for llama.cpp's server")
-        llm = LlmSettings(check_llm_url(url), model, args.llm_timeout, os.environ.get("ARRAYDAEMON_LLM_API_KEY"))
+        llm = LlmSettings(check_llm_url(url), model, args.llm_timeout, os.environ.get("ARRAYDAEMON_LLM_API_KEY"),
+                          route=args.llm_route)
     return run(endpoint, asks=args.ask or [], describe=args.describe, listen_s=args.listen_seconds,
                wait_s=args.wait_seconds, duration_s=args.duration, llm=llm, memory_s=args.memory_seconds,
                as_json=args.json)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from arraydaemon.core.errors import UserError
 from arraydaemon.reason.answers import answer
 from arraydaemon.reason.memory import SceneMemory
+from arraydaemon.reason.questions import parse
 
 SYSTEM_PROMPT = """You answer questions about the sound sources around a robot, using only the \
 scene below, measured by a microphone array. Conventions (REP-103): x forward, y left, z up; \
@@ -163,11 +164,20 @@ class LlmSettings:
     model: str
     timeout_s: float
     api_key: str | None = None
+    route: str = "auto"  # auto: questions the built-in answerer parses are answered by it; all: every one to the LLM
+
+
+ROUTES = ("auto", "all")
 
 
 def respond(question: str, memory: SceneMemory, llm: LlmSettings | None, err=sys.stderr) -> tuple[str, str]:
-    """(answer, origin) with origin ``llm`` or ``built-in``; an LLM failure is one line on ``err``."""
-    if llm is not None:
+    """(answer, origin) with origin ``llm`` or ``built-in``; an LLM failure is one line on ``err``.
+
+    With ``llm.route`` ``auto`` a question whose kind the built-in answerer parses
+    (:func:`arraydaemon.reason.questions.parse`) is answered by it: its answers are in the form
+    asked and never claim what the array cannot tell, which a small model's are not (the reasoning
+    benchmark measures both, docs/reason.md); only the others go to the model."""
+    if llm is not None and (llm.route == "all" or parse(question).kind == "unknown"):
         try:
             return ask_llm(question, memory, llm.url, llm.model, llm.timeout_s, llm.api_key), "llm"
         except LlmError as exc:

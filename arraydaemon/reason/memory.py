@@ -13,10 +13,11 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from arraydaemon.core.angles import angle_between, azimuth_difference
+from arraydaemon.core.angles import angle_between, azimuth_difference, wrap_azimuth
 from arraydaemon.io import wire
+from arraydaemon.reason.geometry import ArrayView
 
-SUBSCRIBED = ("tracks", "doa", "embedding")
+SUBSCRIBED = ("tracks", "doa", "embedding", "array")
 MOVE_THRESHOLD_DEG = 15.0  # a source "moved" when it went this far from where it was first heard
 MOVING_WINDOW_S = 2.0  # ... and "is moving" when it went MOVING_MIN_DEG within the last seconds
 MOVING_MIN_DEG = 8.0
@@ -93,6 +94,12 @@ class SourceRecord:
         start = next((h for h in self.history if h[0] >= now - window_s), self.history[0])
         return self._distance(start, self.history[-1])
 
+    def recent_rate_dps(self, window_s: float = MOVING_WINDOW_S) -> float:
+        """Azimuth rate (degrees per second, > 0 counter-clockwise) over the last ``window_s`` seconds of history."""
+        now = self.history[-1]
+        start = next((h for h in self.history if h[0] >= now[0] - window_s), self.history[0])
+        return wrap_azimuth(now[1] - start[1]) / (now[0] - start[0]) if now[0] > start[0] else 0.0
+
     def is_moving(self) -> bool:
         return self.recent_motion_deg() >= MOVING_MIN_DEG
 
@@ -127,6 +134,8 @@ class SceneMemory:
         self.have_tracks = False
         self.doa: dict | None = None  # the latest doa payload
         self.embedding: dict | None = None  # model, shape, t_end of the latest embedding
+        self.mics: list | None = None  # mic positions from the ``array`` topic, once heard
+        self.view = ArrayView()  # what the array can tell (reason/geometry.py)
 
     def update(self, topic: str, payload: dict) -> None:
         """Fold one decoded message into the memory (unknown topics are ignored)."""
@@ -145,11 +154,21 @@ class SceneMemory:
             if topic == "tracks":
                 self._update_tracks(t, payload)
             elif topic == "doa":
-                self.ambiguity = payload["ambiguity"]
+                self._set_ambiguity(payload["ambiguity"])
                 self.doa = payload
+            elif topic == "array":
+                if self.mics != payload["mics"] or self.ambiguity != payload["ambiguity"]:
+                    self.mics = payload["mics"]
+                    self.ambiguity = payload["ambiguity"]
+                    self.view = ArrayView.from_mics(self.mics, self.ambiguity)
             else:
                 self.embedding = {"model": payload["model"], "shape": list(payload["shape"]), "t_end": t}
             self._expire()
+
+    def _set_ambiguity(self, ambiguity: str) -> None:
+        if ambiguity != self.ambiguity or (self.mics is None and self.view != ArrayView.from_ambiguity(ambiguity)):
+            self.ambiguity = ambiguity
+            self.view = ArrayView.from_mics(self.mics, ambiguity) if self.mics else ArrayView.from_ambiguity(ambiguity)
 
     def _forget_all(self) -> None:
         self.sources.clear()
@@ -158,7 +177,7 @@ class SceneMemory:
 
     def _update_tracks(self, t: float, payload: dict) -> None:
         self.have_tracks = True
-        self.ambiguity = payload["ambiguity"]
+        self._set_ambiguity(payload["ambiguity"])
         listed = set()
         for trk in payload["tracks"]:
             tid = int(trk["id"])
@@ -236,6 +255,19 @@ class SceneMemory:
                 text += " | gone: " + ", ".join(
                     f"#{r.id} (last {fmt_az(r.azimuth_deg)}, {self.now_t - r.gone_t:.1f}s ago)" for r in gone[:3])
             return text
+
+    def snapshot(self) -> dict:
+        """The scene as plain data (``reason --json`` prints it beside each answer): stream time ``t``,
+        the array ``kind``, the ``present`` and ``gone`` sources (angles in degrees, times in stream s)."""
+        with self._lock:
+            def entry(r: SourceRecord) -> dict:
+                return {"id": r.id, "azimuth_deg": round(r.azimuth_deg, 1), "elevation_deg": round(r.elevation_deg, 1),
+                        "vector": [round(v, 4) for v in r.vector], "first_t": round(r.first_t, 2),
+                        "first_azimuth_deg": round(r.history[0][1], 1), "silent_s": round(r.silent_s, 2),
+                        "moving": r.is_moving(), "moved_deg": round(r.moved_deg(), 1),
+                        "gone_t": None if r.gone_t is None else round(r.gone_t, 2)}
+            return {"t": self.now_t, "kind": self.view.kind, "ambiguity": self.ambiguity,
+                    "present": [entry(r) for r in self.present()], "gone": [entry(r) for r in self.gone()]}
 
     def scene_text(self) -> str:
         """The scene as structured, multi-line text for a language model."""

@@ -40,19 +40,78 @@ def two_still_sources():
 
 def test_how_many_where_and_sides(two_still_sources):
     m = two_still_sources
-    assert answer("How many sources are there?", m).startswith("2 sources now")
+    assert answer("How many sources are there?", m) == "2: #1 at +40° (front-left) and #2 at -150° (back-right)."
     where = answer("Where is the speaker?", m)
     assert "#1" in where and "+40°" in where and "front-left" in where and "-150°" in where
     assert answer("Is source 1 on the left or the right?", m) == "#1 is on the left (+40°)."
     assert answer("is #2 left or right", m) == "#2 is on the right (-150°)."
     assert answer("Is source 2 in front or behind?", m) == "#2 is behind (-150°)."
-    assert "in front (+40°)" in answer("is it in front of me or behind?", m)
-    assert "cannot tell above from below" in answer("Is it above or below the robot?", m)
-    assert "not moved" in answer("Did source 1 move?", m) and answer("Did anything move?", m).startswith("No")
+    assert "#1 is in front (+40°)" in answer("is it in front of me or behind?", m)
+    assert answer("Is it above or below the robot?", m).startswith(
+        "I can't tell: this planar array cannot tell above from below its plane")
+    assert answer("Did source 1 move?", m).startswith("No: #1 has not moved")
+    assert answer("Did anything move?", m).startswith("No")
     assert "#1" in answer("Which source is the loudest?", m)
     assert "I do not know that source id" in answer("where is source 7", m)
 
 
+@pytest.mark.parametrize("question, first", [
+    # sides, several phrasings: yes/no first, then the evidence
+    ("Is anyone on your left?", "Yes: #1 at +40° (front-left) is on the left; #2 at -150° (back-right) is not."),
+    ("Is there someone to the right?", "Yes: #2 at -150° (back-right) is on the right"),
+    ("Anybody on the left side?", "Yes: #1"),
+    ("anyone to your right", "Yes: #2"),
+    ("Is source 1 on the right?", "No: #1 is on the right"),
+    ("Is #2 on the right?", "Yes: #2 at -150° (back-right) is on the right."),
+    # behind / in front
+    ("Is anyone behind you?", "Yes: #2 at -150° (back-right) is behind"),
+    ("Is somebody in front of you?", "Yes: #1 at +40° (front-left) is in front"),
+    ("Is anybody ahead of the robot?", "Yes: #1"),
+    ("Is everyone in front of you?", "No: #2 at -150° (back-right) is not in front."),
+    ("Is there anyone at your back?", "Yes: #2"),
+    # above / below on a planar array: the array cannot tell
+    ("Is anyone above you?", "I can't tell: this planar array cannot tell above from below its plane"),
+    ("Is there a source underneath?", "I can't tell"),
+    # moving, moved
+    ("Is anyone walking?", "No: #1 is still at +40° (front-left); #2 is still at -150° (back-right)."),
+    ("Is anybody moving right now?", "No"),
+    ("Has anybody moved?", "No: #1 has not moved"),
+    ("Did anyone change position?", "No"),
+    # counting
+    ("How many people are talking?", "2: "),
+    ("How many talkers can you hear?", "2: "),
+    ("Count the speakers.", "2: "),
+    # started / stopped: both heard from the start, both still talking
+    ("Did anyone start talking after the others?", "No: "),
+    ("Who started talking last?", "Nobody started later than the others"),
+    ("Did anyone stop talking?", "No: everyone heard is still talking"),
+    ("Has anybody gone quiet?", "No"),
+    # the angle between the two
+    ("What is the angle between the two talkers?", "About 170° apart in azimuth: #1 at +40°"),
+    ("How far apart are the two speakers?", "About 170° apart"),
+    ("How many degrees apart are the two voices?", "About 170° apart"),
+])
+def test_answers_in_the_form_asked(two_still_sources, question, first):
+    assert answer(question, two_still_sources).startswith(first), answer(question, two_still_sources)
+
+
+def test_started_and_stopped_talking():
+    # #1 talks throughout at +30°; #2 joins at t=2 s at -60°; #3 talks until t=1.5 s at 170°, then is retired
+    frames = []
+    for k in range(1, 51):
+        t = 0.1 * k
+        tracks = [(1, 30.0, t)]
+        if t >= 2.0:
+            tracks.append((2, -60.0, t - 2.0))
+        if t <= 1.5:
+            tracks.append((3, 170.0, t))
+        frames.append((t, tracks))
+    m = memory_with(frames)
+    assert answer("Who started talking last?", m).startswith("#2 started talking last, 3.0 s ago, at -60° (front-right)")
+    assert answer("Did someone new start talking?", m).startswith("Yes: #2 at -60° (front-right) started 3.0 s ago")
+    assert answer("Did anyone stop talking?", m) == "Yes: #3 stopped talking 3.4 s ago; it was at +170° (behind)."
+    assert answer("Which speaker went quiet?", m).startswith("#3 stopped talking")
+    assert answer("How many people are talking?", m).startswith("2: ")
 @pytest.mark.parametrize("question, expected_id", [
     ("Which source is nearest to the front-left?", 1),
     ("which one is closest to the left", 1),
@@ -75,16 +134,36 @@ def test_did_it_move_and_is_it_moving():
         frames.append((t, [(3, az, t), (4, -60.0, t)]))
     m = memory_with(frames[:25])
     text = answer("Is anything moving?", m)
-    assert text.startswith("Yes") and "#3 is moving" in text and "#4 has not moved" in text
+    assert text.startswith("Yes") and "#3 is moving" in text and "#4 is still at -60°" in text
+    assert answer("Is anyone walking?", m).startswith("Yes: #3 is moving (30°/s counter-clockwise)")
+    assert answer("Is #4 walking?", m).startswith("No: #4 is still")
     m = memory_with(frames)
     text = answer("did source 3 move?", m)
     assert text.startswith("Yes") and "moved from +13° to +100°" in text and "still now" in text
 
 
 def test_linear_array_cannot_tell_front_from_behind():
+    # no array topic heard: the wire format's reading of front-back, a line from left to right
     m = memory_with([(0.1 * k, [(1, 60.0, 1.0)]) for k in range(1, 10)], ambiguity="front-back")
-    assert "cannot tell front from behind" in answer("Is it in front or behind?", m)
+    cant = "I can't tell: this linear array hears only the angle to its axis (a cone of directions); " \
+           "#1 at +60° or its mirror image +120°."
+    assert answer("Is it in front or behind?", m) == cant
+    assert answer("Is anyone behind you?", m) == cant
+    assert answer("Is anyone above you?", m) == cant
     assert answer("Is it left or right?", m) == "#1 is on the left (+60°)."
+    assert answer("Is anyone on the left?", m).startswith("Yes: #1")
+
+
+def test_a_line_along_x_can_tell_front_from_behind_but_not_left_from_right():
+    # the array topic gives the mics: a line along x (forward), so the cone is around x
+    m = memory_with([(0.1 * k, [(1, 60.0, 1.0)]) for k in range(1, 10)], ambiguity="front-back")
+    m.update("array", wire.array_payload(wire.common(9, "line_x", "f", 0.9, 1.7e9), [[-0.1, 0, 0], [0, 0, 0], [0.1, 0, 0]],
+                                         "linear", "front-back", 16000, "srp-phat"))
+    assert m.view.kind == "linear" and m.view.axis == pytest.approx((1.0, 0.0, 0.0))
+    assert answer("Is anyone in front of you?", m).startswith("Yes: #1 at +60° (front-left) is in front")
+    assert answer("Is anyone behind you?", m).startswith("No: nobody is behind")
+    assert answer("Is anyone on your left?", m).startswith("I can't tell: this linear array")
+    assert "+60° or its mirror image -60°" in answer("Is it on the left or the right?", m)
 
 
 def test_above_or_below_with_a_3d_array():
@@ -93,12 +172,14 @@ def test_above_or_below_with_a_3d_array():
     entry = wire.track_entry(1, 30.0, 40.0, unit_vector(30.0, 40.0), 0.9, 1.0, 0.0, 0.0, 0.0, -30.0)
     m.update("tracks", wire.tracks_payload(base, "none", [entry]))
     assert answer("Is it above or below?", m) == "#1 is above the array (elevation +40°)."
+    assert answer("Is anyone above you?", m) == "Yes: #1 at +30° (front-left), elevation +40° is above the array."
+    assert answer("Is anyone below you?", m).startswith("No: nobody is below the array")
 
 
 def test_retired_sources_are_remembered_and_a_restart_forgets():
     m = memory_with([(0.1 * k, [(5, -90.0, 0.1 * k)]) for k in range(1, 20)]
                     + [(0.1 * k, []) for k in range(20, 40)])
-    assert answer("how many sources?", m).startswith("No sources now. The last one, #5, was at -90°")
+    assert answer("how many sources?", m).startswith("0: nobody is heard now. The last one, #5, was at -90°")
     assert "gone" in m.describe() and "#5" in m.scene_text()
     assert answer("where is source 5?", m) == "Source #5 is gone: it was last at -90° (to the right), 1.9 s ago."
     m.update("tracks", tracks_message(0.1, [(1, 10.0, 0.1)]))  # stream time went back: a new stream

@@ -1,0 +1,201 @@
+"""``arraydaemon eval --reasoning``: the spatial-QA benchmark, through the real path.
+
+Each scene (reasoning/scenes.py) is replayed in real time by ``arraydaemon replay`` on a ZeroMQ
+endpoint while ``arraydaemon reason ENDPOINT --json`` processes listen: the built-in answerer, and
+with an LLM server given, the same questions sent to the model (``--llm-route all``) and routed
+(``--llm-route auto``: the built-in answerer answers what it understands). When the replay is done
+the questions (reasoning/truth.py: drawn from the truth at the scene's end, in several phrasings per
+kind) are piped to each subscriber's standard input, and each answer is scored, with whether the
+tracks it was answered from allowed the right answer.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from arraydaemon.core.profiles import analyse_geometry
+from arraydaemon.reason.geometry import ArrayView
+from arraydaemon.research.reasoning import truth
+from arraydaemon.research.reasoning.scenes import SCENE_S, scene_files
+
+PHASECODER_PCT = 76.8  # PhaseCoder: yes/no spatial QA, Gemma 3n + LoRA (published; another task and data)
+ARRAYDAEMON = [sys.executable, "-m", "arraydaemon"]
+QUESTION_SEED = 31
+
+
+@dataclass
+class Asked:
+    item: truth.Item
+    path: str  # built-in, llm (every question to the model), routed
+    answer: str
+    origin: str
+    seconds: float
+    right: bool
+    tracks_right: bool
+    geometry: str
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_reason(endpoint: str, extra: list[str]) -> subprocess.Popen:
+    proc = subprocess.Popen([*ARRAYDAEMON, "reason", endpoint, "--json", *extra], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stderr.readline()  # "listening on ...": its socket is connecting
+    if not line.startswith("listening on"):
+        proc.kill()
+        raise RuntimeError(f"arraydaemon reason did not start: {line.strip()} {proc.stderr.read()[:500]}")
+    return proc
+
+
+def run_scene(index: int, cache: Path, estimator: str | None, llm: tuple[str, str] | None,
+              llm_timeout: float = 120.0) -> list[Asked]:
+    """Scene ``index`` through replay → ZeroMQ → ``reason``; the answers, scored."""
+    scene, audio, profile = scene_files(index, cache)
+    info = analyse_geometry(scene.mics, 343.0)
+    view = ArrayView.from_mics(scene.mics.tolist(), info.ambiguity)
+    items = truth.make_questions(scene, view, SCENE_S, np.random.default_rng([QUESTION_SEED, index]))
+    endpoint = f"tcp://127.0.0.1:{_free_port()}"
+    paths = {"built-in": []}
+    if llm is not None:
+        url, model = llm
+        common = ["--llm-url", url, "--llm-model", model, "--llm-timeout", f"{llm_timeout:g}"]
+        paths["llm"] = common + ["--llm-route", "all"]
+        paths["routed"] = common + ["--llm-route", "auto"]
+    procs = {name: _start_reason(endpoint, extra) for name, extra in paths.items()}
+    try:
+        cmd = [*ARRAYDAEMON, "replay", str(audio), "--profile", str(profile), "--endpoint", endpoint, "--quiet"]
+        if estimator:
+            cmd += ["--estimator", estimator]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"replay of {scene.name} failed: {done.stderr.strip()[-500:]}")
+        time.sleep(0.3)  # the last messages reach the subscribers
+        questions = "".join(item.text + "\n" for item in items)
+        outputs = {name: p.communicate(questions, timeout=60 + llm_timeout * len(items)) for name, p in procs.items()}
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    out = []
+    for name, (stdout, stderr) in outputs.items():
+        answers = [json.loads(line) for line in stdout.splitlines() if line.strip()]
+        if len(answers) != len(items):
+            raise RuntimeError(f"{scene.name}, {name}: {len(answers)} answers to {len(items)} questions; "
+                               f"{stderr.strip()[-500:]}")
+        for item, a in zip(items, answers):
+            snap = a["scene"]
+            out.append(Asked(item, name, a["answer"], a["origin"], a["seconds"],
+                             truth.answer_right(item, a["answer"], snap, view),
+                             truth.tracks_right(item, snap, view), info.kind))
+    return out
+
+
+def _pct(n: int, d: int) -> str:
+    return f"{100.0 * n / d:.0f} % ({n}/{d})" if d else "–"
+
+
+def summary_rows(asked: list[Asked]) -> dict[str, dict]:
+    """Per kind group and overall: counts of questions, answers right, tracks right, and answers right
+    where the tracks were, per path; the LLM's median seconds."""
+    rows: dict[str, dict] = {}
+    groups = list(dict.fromkeys(truth.GROUPS.values()))
+    for label in groups + ["yes/no, counting, motion", "all"]:
+        def keep(a: Asked, label: str = label) -> bool:
+            if label == "all":
+                return True
+            if label == "yes/no, counting, motion":
+                return a.item.yes_no or a.item.key == "count"
+            return a.item.group == label
+        row = {}
+        for path in ("built-in", "llm", "routed"):
+            sel = [a for a in asked if a.path == path and keep(a)]
+            if not sel:
+                continue
+            good = [a for a in sel if a.tracks_right]
+            row[path] = {"n": len(sel), "right": sum(a.right for a in sel), "tracks_right": len(good),
+                         "right_given_tracks": sum(a.right for a in good),
+                         "median_s": statistics.median(a.seconds for a in sel),
+                         "by_llm": sum(a.origin == "llm" for a in sel)}
+        if row:
+            rows[label] = row
+    return rows
+
+
+def report(asked: list[Asked], scenes: int, estimator: str, model: str | None) -> str:
+    rows = summary_rows(asked)
+    kinds = sorted({a.geometry for a in asked})
+    lines = [f"# Spatial questions: {scenes} scenes ({', '.join(kinds)} arrays), estimator {estimator}", "",
+             "Asked through replay → ZeroMQ → `arraydaemon reason --json` at each scene's end; the truth, phrasings "
+             "and scoring: `arraydaemon/research/reasoning/truth.py`.", "",
+             "| question | asked | tracks right | built-in right | built-in right, tracks right |"
+             + (" LLM alone right | LLM alone, tracks right | LLM median s | routed right | answered by LLM |"
+                if model else ""),
+             "|---|---|---|---|---|" + ("---|---|---|---|---|" if model else "")]
+    for label, row in rows.items():
+        b = row["built-in"]
+        cells = [label, str(b["n"]), _pct(b["tracks_right"], b["n"]), _pct(b["right"], b["n"]),
+                 _pct(b["right_given_tracks"], b["tracks_right"])]
+        if model and "llm" in row:
+            m, r = row["llm"], row["routed"]
+            cells += [_pct(m["right"], m["n"]), _pct(m["right_given_tracks"], m["tracks_right"]),
+                      f"{m['median_s']:.2f}", _pct(r["right"], r["n"]), f"{r['by_llm']}/{r['n']}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    yn = [a for a in asked if a.path == "built-in" and a.item.yes_no]
+    lines += ["", f"Reference: PhaseCoder (Gemma 3n + LoRA) answers {PHASECODER_PCT} % of its yes/no spatial "
+              "questions right (published, on its own data); here the built-in answerer's yes/no questions: "
+              f"{_pct(sum(a.right for a in yn), len(yn))}" + (f"; the LLM alone ({model}): "
+                                                              f"{_pct(sum(a.right for a in asked if a.path == 'llm' and a.item.yes_no), len(yn))}"
+                                                              if model else "") + "."]
+    core = rows["yes/no, counting, motion"]["built-in"]
+    overall = rows["all"]["built-in"]
+    given = core["right_given_tracks"] / core["tracks_right"] if core["tracks_right"] else float("nan")
+    lines += ["", "Targets (built-in answerer):",
+              f"- yes/no, counting and motion where the tracks were right: {100 * given:.0f} % (target ≥ 95 %) — "
+              f"{'met' if given >= 0.95 else 'NOT met'}",
+              f"- all questions through the real path: {100 * overall['right'] / overall['n']:.0f} % (target ≥ 90 %) — "
+              f"{'met' if overall['right'] >= 0.9 * overall['n'] else 'NOT met'}"]
+    claims = [a for a in asked if a.path == "built-in" and a.item.yes_no and a.item.expect == "cant"
+              and truth.said_verdict(a.answer) in ("yes", "no")]
+    lines.append(f"- answers claiming what the array cannot tell (a yes or no where the truth is \"I can't tell\"): "
+                 f"{len(claims)}")
+    return "\n".join(lines)
+
+
+def run_reasoning_eval(count: int, cache: Path, out_dir: Path, estimator: str, llm: tuple[str, str] | None,
+                       llm_timeout: float = 120.0, progress=None) -> str:
+    """The benchmark on scenes ``0..count-1``: writes ``reasoning.md`` and ``reasoning.json`` (every
+    question and answer) under ``out_dir``; returns the report."""
+    asked: list[Asked] = []
+    for index in range(count):
+        start = time.monotonic()
+        got = run_scene(index, cache, estimator, llm, llm_timeout)
+        asked += got
+        if progress:
+            b = [a for a in got if a.path == "built-in"]
+            progress(f"scene {index}: {sum(a.right for a in b)}/{len(b)} right ({time.monotonic() - start:.0f} s)")
+    text = report(asked, count, estimator, llm[1] if llm else None)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "reasoning.md").write_text(text + "\n")
+    (out_dir / "reasoning.json").write_text(json.dumps(
+        {"summary": summary_rows(asked),
+         "asked": [{"scene": a.item.scene, "kind": a.item.key, "question": a.item.text, "path": a.path,
+                    "answer": a.answer, "origin": a.origin, "seconds": a.seconds, "right": a.right,
+                    "tracks_right": a.tracks_right, "geometry": a.geometry,
+                    "expect": a.item.expect if not isinstance(a.item.expect, tuple) or len(a.item.expect) != 3
+                    else [round(v, 3) for v in a.item.expect]} for a in asked]}, indent=1))
+    return text

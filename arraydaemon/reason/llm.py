@@ -32,8 +32,10 @@ SYSTEM_PROMPT = """You answer questions about the sound sources around a robot, 
 scene below, measured by a microphone array. Conventions (REP-103): x forward, y left, z up; \
 azimuth in degrees counter-clockwise from straight ahead (0 = front, +90 = left, -90 = right, \
 180 = behind); elevation in degrees up from the horizontal. Times are seconds of the audio stream. \
-A source's id stays the same while it is tracked. Answer in one or two short sentences; if the \
-scene cannot answer the question, say so."""
+A source's id stays the same while it is tracked. Read the array's ambiguity: what it cannot tell, \
+say you cannot tell. Answer in one or two short sentences. A yes/no question: begin with "Yes", "No" \
+or "I can't tell". A "how many" question: begin with the number. Name sources by id and azimuth, \
+e.g. "#2 at +40 deg"."""
 
 
 MAX_RESPONSE_BYTES = 1 << 20  # a chat completion of 300 tokens is a few kB

@@ -275,10 +275,13 @@ class SceneMemory:
             if self.now_t is None:
                 return "SCENE: no messages received from the array yet."
             wall = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.now_wall)) if self.now_wall else "?"
-            amb = {"up-down": "planar array: cannot tell above from below the array plane (elevations are "
-                              "reported as >= 0)",
-                   "front-back": "linear array: cannot tell front from behind (directions are reported on "
-                                 "the front side)"}.get(self.ambiguity, "none")
+            amb = self.view.mirror_text() or "none (a 3-D array)"
+            if self.view.kind == "linear":
+                amb += ("; a line from left to right cannot tell front from behind" if self.view.axis is not None
+                        and abs(self.view.axis[1]) > 0.9 else "")
+                amb += "; directions are reported on one side of the line, their mirror images are as likely"
+            elif self.view.kind == "planar":
+                amb += "; elevations are reported on one side of the plane"
             lines = [f"SCENE at stream time {self.now_t:.2f} s ({wall} local time)",
                      f"array: {self.array} (tf frame {self.frame_id}); ambiguity: {amb}"]
             present = self.present()

@@ -98,7 +98,7 @@ def replayed(tmp_path_factory):
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     common = [*ARRAYDAEMON, "reason", endpoint, "--json", "--listen-seconds", "4.0",
               "--wait-seconds", "60"]
-    llm = ["--llm-model", "test-model", "--llm-timeout", "0.5", "--ask", QUESTIONS[0]]
+    llm = ["--llm-model", "test-model", "--llm-timeout", "0.5", "--llm-route", "all", "--ask", QUESTIONS[0]]
     commands = {
         "builtin": common + [arg for q in QUESTIONS for arg in ("--ask", q)],
         "llm": common + ["--llm-url", server.url + "/v1"] + llm,
@@ -135,7 +135,7 @@ def test_builtin_answers_over_zeromq(replayed):
     assert codes["builtin"] == 0, stderr
     answers = {a["question"]: a for a in json_answers(stdout)}
     assert list(answers) == QUESTIONS and all(a["origin"] == "built-in" for a in answers.values())
-    assert answers[QUESTIONS[0]]["answer"].startswith("2 sources now"), answers[QUESTIONS[0]]
+    assert answers[QUESTIONS[0]]["answer"].startswith("2: "), answers[QUESTIONS[0]]
     # nearest to the left: the talker at +70°
     near_left = answers[QUESTIONS[1]]["answer"]
     assert abs(numbers(near_left)[0] - truth["talker"]) <= 12.0, near_left
@@ -186,4 +186,4 @@ def test_llm_failure_is_one_line_and_falls_back_to_the_builtin_answer(replayed, 
     assert lines[0].startswith("arraydaemon: llm error: http://127.0.0.1:") and reason_text in lines[0], lines[0]
     assert lines[0].endswith("answering with the built-in answerer")
     (reply,) = json_answers(stdout)
-    assert reply["origin"] == "built-in" and reply["answer"].startswith("2 sources now")
+    assert reply["origin"] == "built-in" and reply["answer"].startswith("2: ")

@@ -129,3 +129,22 @@ def test_https_certificates_are_verified():
         assert "\n" not in str(caught.value)
     finally:
         server.shutdown()
+
+
+def test_auto_route_answers_known_kinds_built_in_and_sends_the_rest_to_the_model():
+    from tests.reason.test_answers import memory_with
+
+    Recorder.seen = []
+    server = serve(Recorder)
+    try:
+        m = memory_with([(0.1 * k, [(1, 40.0, 1.0)]) for k in range(1, 5)])
+        url = f"http://127.0.0.1:{server.server_port}/v1"
+        auto, every = llm.LlmSettings(url, "m", 5.0), llm.LlmSettings(url, "m", 5.0, route="all")
+        assert llm.respond("Is anyone on your left?", m, auto) == ("Yes: #1 at +40° (front-left) is on the left.",
+                                                                    "built-in")
+        assert Recorder.seen == []
+        assert llm.respond("Tell me a story about the room.", m, auto) == ("Talker #1 is on the left.", "llm")
+        assert llm.respond("Is anyone on your left?", m, every) == ("Talker #1 is on the left.", "llm")
+        assert len(Recorder.seen) == 2
+    finally:
+        server.shutdown()

@@ -32,7 +32,8 @@ DOCS = REPO_ROOT / "docs"
 USER_DOCS = [REPO_ROOT / "README.md"] + sorted(p for p in DOCS.rglob("*.md") if "research" not in p.parts)
 # Flags of other programs the pages quote: llama.cpp's and vLLM's servers, headless chromium,
 # systemctl, mkdocs (the test fails on an entry no page uses any more).
-OTHER_PROGRAMS_FLAGS = {"--port", "--disable-gpu", "--now", "--strict"}
+OTHER_PROGRAMS_FLAGS = {"--port", "--disable-gpu", "--now", "--strict",
+                        "--model", "--host", "--no-deps"}  # llama.cpp's server, pip (docs/reason.md)
 
 
 def load_gen_docs():

@@ -38,6 +38,8 @@ def register(sub) -> None:
     p.add_argument("--llm-route", choices=("auto", "all"), default="auto",
                    help="auto: questions the built-in answerer understands are answered by it, the rest by the LLM; "
                    "all: every question to the LLM (default %(default)s)")
+    p.add_argument("--llm-without-reading", action="store_true",
+                   help="leave the built-in answer out of the LLM's prompt (the scene only; to measure a model)")
     p.add_argument("--json", action="store_true", help="one JSON object per answer: question, answer, origin "
                    "(built-in or llm), kind, t, seconds and the scene it was answered from")
     p.set_defaults(func=cmd_reason)

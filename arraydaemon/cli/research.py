@@ -89,6 +89,9 @@ def register(sub) -> None:
     p.add_argument("--llm-url", metavar="URL",
                    help="--reasoning: also ask an OpenAI-compatible server (default: the built-in answerer only)")
     p.add_argument("--llm-model", metavar="NAME", help="--reasoning: the model name to request")
+    p.add_argument("--llm-without-reading", action="store_true",
+                   help="--reasoning: ask the model with the scene only, without the built-in answer in its prompt "
+                        "(instead of with it, and routed)")
     p.add_argument("--set", choices=("test", "dev"), default="test",
                    help="--tracking: scene set (dev: for tuning; test: reported; default %(default)s)")
     p.add_argument("--estimator", action="append", choices=ESTIMATOR_NAMES,
@@ -213,8 +216,9 @@ def _reasoning_eval(args) -> int:
         raise UserError("--llm-url and --llm-model go together (the server's base URL and the model it serves)")
     llm = (check_llm_url(args.llm_url), args.llm_model) if args.llm_url else None
     estimator = (args.estimator or [default_estimator()])[0]
+    paths = ("llm, scene only",) if args.llm_without_reading else ("llm", "routed")
     print(run_reasoning_eval(scenes, Path(args.cache or REASONING_CACHE), Path(args.out), estimator, llm,
-                             progress=lambda line: print(line, file=sys.stderr, flush=True)))
+                             progress=lambda line: print(line, file=sys.stderr, flush=True), llm_paths=paths))
     return 0
 
 

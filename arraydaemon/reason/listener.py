@@ -160,7 +160,7 @@ def cli_main(args) -> int:
             raise UserError("--llm-url needs --llm-model (or $ARRAYDAEMON_LLM_MODEL): the model name the server "
                             "serves, e.g. `ollama list`, or any name for llama.cpp's server")
         llm = LlmSettings(check_llm_url(url), model, args.llm_timeout, os.environ.get("ARRAYDAEMON_LLM_API_KEY"),
-                          route=args.llm_route)
+                          route=args.llm_route, reading=not args.llm_without_reading)
     return run(endpoint, asks=args.ask or [], describe=args.describe, listen_s=args.listen_seconds,
                wait_s=args.wait_seconds, duration_s=args.duration, llm=llm, memory_s=args.memory_seconds,
                as_json=args.json)

@@ -116,21 +116,21 @@ def chat_completions_url(base: str) -> str:
     return base if base.endswith("/chat/completions") else base + "/chat/completions"
 
 
-def build_messages(question: str, memory: SceneMemory) -> list[dict]:
-    """The chat messages: the system prompt with the scene, then the question followed by the
-    built-in answer, labelled as a rule-based reading that may not fit the question."""
+def build_messages(question: str, memory: SceneMemory, reading: bool = True) -> list[dict]:
+    """The chat messages: the system prompt with the scene, then the question followed (``reading``)
+    by the built-in answer, labelled as a rule-based reading that may not fit the question."""
+    hint = f"\n\n(A rule-based reading of the scene, which may not fit the question: {answer(question, memory)})"
     return [
         {"role": "system", "content": SYSTEM_PROMPT + "\n\n" + memory.scene_text()},
-        {"role": "user", "content": f"{question.strip()}\n\n(A rule-based reading of the scene, which may not "
-                                    f"fit the question: {answer(question, memory)})"},
+        {"role": "user", "content": question.strip() + (hint if reading else "")},
     ]
 
 
 def ask_llm(question: str, memory: SceneMemory, url: str, model: str, timeout_s: float = 30.0,
-            api_key: str | None = None) -> str:
+            api_key: str | None = None, reading: bool = True) -> str:
     """The model's answer from an OpenAI-compatible endpoint; raises LlmError (one line)."""
     endpoint = chat_completions_url(url)
-    body = json.dumps({"model": model, "messages": build_messages(question, memory), "temperature": 0.0,
+    body = json.dumps({"model": model, "messages": build_messages(question, memory, reading), "temperature": 0.0,
                        "max_tokens": 300, "stream": False}).encode()
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if api_key:
@@ -167,6 +167,7 @@ class LlmSettings:
     timeout_s: float
     api_key: str | None = None
     route: str = "auto"  # auto: questions the built-in answerer parses are answered by it; all: every one to the LLM
+    reading: bool = True  # the built-in answer goes in the prompt as "a rule-based reading"
 
 
 ROUTES = ("auto", "all")
@@ -181,7 +182,7 @@ def respond(question: str, memory: SceneMemory, llm: LlmSettings | None, err=sys
     benchmark measures both, docs/reason.md); only the others go to the model."""
     if llm is not None and (llm.route == "all" or parse(question).kind == "unknown"):
         try:
-            return ask_llm(question, memory, llm.url, llm.model, llm.timeout_s, llm.api_key), "llm"
+            return ask_llm(question, memory, llm.url, llm.model, llm.timeout_s, llm.api_key, llm.reading), "llm"
         except LlmError as exc:
             print(f"arraydaemon: llm error: {exc}; answering with the built-in answerer", file=err, flush=True)
     return answer(question, memory), "built-in"

@@ -61,8 +61,15 @@ def _start_reason(endpoint: str, extra: list[str]) -> subprocess.Popen:
     return proc
 
 
+LLM_PATHS = {  # reason's flags per path: the model given the scene and the built-in reading, the scene
+    # only, and routed (the built-in answerer answers what it understands)
+    "llm": ["--llm-route", "all"], "llm, scene only": ["--llm-route", "all", "--llm-without-reading"],
+    "routed": ["--llm-route", "auto"],
+}
+
+
 def run_scene(index: int, cache: Path, estimator: str | None, llm: tuple[str, str] | None,
-              llm_timeout: float = 120.0) -> list[Asked]:
+              llm_timeout: float = 120.0, llm_paths=("llm", "routed")) -> list[Asked]:
     """Scene ``index`` through replay → ZeroMQ → ``reason``; the answers, scored."""
     scene, audio, profile = scene_files(index, cache)
     info = analyse_geometry(scene.mics, 343.0)
@@ -73,8 +80,8 @@ def run_scene(index: int, cache: Path, estimator: str | None, llm: tuple[str, st
     if llm is not None:
         url, model = llm
         common = ["--llm-url", url, "--llm-model", model, "--llm-timeout", f"{llm_timeout:g}"]
-        paths["llm"] = common + ["--llm-route", "all"]
-        paths["routed"] = common + ["--llm-route", "auto"]
+        for name in llm_paths:
+            paths[name] = common + LLM_PATHS[name]
     procs = {name: _start_reason(endpoint, extra) for name, extra in paths.items()}
     try:
         cmd = [*ARRAYDAEMON, "replay", str(audio), "--profile", str(profile), "--endpoint", endpoint, "--quiet"]
@@ -122,7 +129,7 @@ def summary_rows(asked: list[Asked]) -> dict[str, dict]:
                 return a.item.yes_no or a.item.key == "count"
             return a.item.group == label
         row = {}
-        for path in ("built-in", "llm", "routed"):
+        for path in ("built-in", *LLM_PATHS):
             sel = [a for a in asked if a.path == path and keep(a)]
             if not sel:
                 continue
@@ -139,28 +146,38 @@ def summary_rows(asked: list[Asked]) -> dict[str, dict]:
 def report(asked: list[Asked], scenes: int, estimator: str, model: str | None) -> str:
     rows = summary_rows(asked)
     kinds = sorted({a.geometry for a in asked})
-    lines = [f"# Spatial questions: {scenes} scenes ({', '.join(kinds)} arrays), estimator {estimator}", "",
+    llm_paths = [p for p in LLM_PATHS if any(a.path == p for a in asked)]
+    head = "| question | asked | tracks right | built-in right | built-in right, tracks right |"
+    rule = "|---|---|---|---|---|"
+    for p in llm_paths:
+        if p == "routed":
+            head += " routed right | answered by the LLM |"
+            rule += "---|---|"
+        else:
+            head += f" {p} right | {p}, tracks right | {p} median s |"
+            rule += "---|---|---|"
+    lines = [f"# Spatial questions: {scenes} scenes ({', '.join(kinds)} arrays), estimator {estimator}"
+             + (f", LLM {model}" if model else ""), "",
              "Asked through replay → ZeroMQ → `arraydaemon reason --json` at each scene's end; the truth, phrasings "
-             "and scoring: `arraydaemon/research/reasoning/truth.py`.", "",
-             "| question | asked | tracks right | built-in right | built-in right, tracks right |"
-             + (" LLM alone right | LLM alone, tracks right | LLM median s | routed right | answered by LLM |"
-                if model else ""),
-             "|---|---|---|---|---|" + ("---|---|---|---|---|" if model else "")]
+             "and scoring: `arraydaemon/research/reasoning/truth.py`.", "", head, rule]
     for label, row in rows.items():
         b = row["built-in"]
         cells = [label, str(b["n"]), _pct(b["tracks_right"], b["n"]), _pct(b["right"], b["n"]),
                  _pct(b["right_given_tracks"], b["tracks_right"])]
-        if model and "llm" in row:
-            m, r = row["llm"], row["routed"]
-            cells += [_pct(m["right"], m["n"]), _pct(m["right_given_tracks"], m["tracks_right"]),
-                      f"{m['median_s']:.2f}", _pct(r["right"], r["n"]), f"{r['by_llm']}/{r['n']}"]
+        for p in llm_paths:
+            m = row.get(p)
+            if m is None:
+                cells += ["–"] * (2 if p == "routed" else 3)
+            elif p == "routed":
+                cells += [_pct(m["right"], m["n"]), f"{m['by_llm']}/{m['n']}"]
+            else:
+                cells += [_pct(m["right"], m["n"]), _pct(m["right_given_tracks"], m["tracks_right"]),
+                          f"{m['median_s']:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
-    yn = [a for a in asked if a.path == "built-in" and a.item.yes_no]
+    yes_no = {p: [a for a in asked if a.path == p and a.item.yes_no] for p in ("built-in", *llm_paths)}
     lines += ["", f"Reference: PhaseCoder (Gemma 3n + LoRA) answers {PHASECODER_PCT} % of its yes/no spatial "
-              "questions right (published, on its own data); here the built-in answerer's yes/no questions: "
-              f"{_pct(sum(a.right for a in yn), len(yn))}" + (f"; the LLM alone ({model}): "
-                                                              f"{_pct(sum(a.right for a in asked if a.path == 'llm' and a.item.yes_no), len(yn))}"
-                                                              if model else "") + "."]
+              "questions right (published, on its own data and questions). Here, yes/no questions: "
+              + "; ".join(f"{p} {_pct(sum(a.right for a in v), len(v))}" for p, v in yes_no.items()) + "."]
     core = rows["yes/no, counting, motion"]["built-in"]
     overall = rows["all"]["built-in"]
     given = core["right_given_tracks"] / core["tracks_right"] if core["tracks_right"] else float("nan")
@@ -169,21 +186,23 @@ def report(asked: list[Asked], scenes: int, estimator: str, model: str | None) -
               f"{'met' if given >= 0.95 else 'NOT met'}",
               f"- all questions through the real path: {100 * overall['right'] / overall['n']:.0f} % (target ≥ 90 %) — "
               f"{'met' if overall['right'] >= 0.9 * overall['n'] else 'NOT met'}"]
-    claims = [a for a in asked if a.path == "built-in" and a.item.yes_no and a.item.expect == "cant"
-              and truth.said_verdict(a.answer) in ("yes", "no")]
-    lines.append(f"- answers claiming what the array cannot tell (a yes or no where the truth is \"I can't tell\"): "
-                 f"{len(claims)}")
+    for p in ("built-in", *llm_paths):
+        claims = [a for a in asked if a.path == p and a.item.yes_no and a.item.expect == "cant"
+                  and truth.said_verdict(a.answer) in ("yes", "no")]
+        cant = sum(1 for a in asked if a.path == p and a.item.yes_no and a.item.expect == "cant")
+        lines.append(f"- {p}: answers claiming what the array cannot tell (a yes or no where the truth is "
+                     f"\"I can't tell\"): {len(claims)} of {cant}")
     return "\n".join(lines)
 
 
 def run_reasoning_eval(count: int, cache: Path, out_dir: Path, estimator: str, llm: tuple[str, str] | None,
-                       llm_timeout: float = 120.0, progress=None) -> str:
+                       llm_timeout: float = 120.0, progress=None, llm_paths=("llm", "routed")) -> str:
     """The benchmark on scenes ``0..count-1``: writes ``reasoning.md`` and ``reasoning.json`` (every
     question and answer) under ``out_dir``; returns the report."""
     asked: list[Asked] = []
     for index in range(count):
         start = time.monotonic()
-        got = run_scene(index, cache, estimator, llm, llm_timeout)
+        got = run_scene(index, cache, estimator, llm, llm_timeout, llm_paths)
         asked += got
         if progress:
             b = [a for a in got if a.path == "built-in"]

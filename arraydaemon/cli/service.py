@@ -63,9 +63,9 @@ def cmd_config_check(args) -> int:
         profile = load_profile(cfg.profile)  # a missing or invalid profile is an error here too
         print(f"profile ok   {profile.name}: {profile.num_mics} mics at {profile.sample_rate} Hz ({profile.path})")
     if cfg.weights is not None:
-        from arraydaemon.localizers.neural.weights import load_model
+        from arraydaemon.localizers.neural.weights import read_metadata
 
-        _, meta = load_model(Path(cfg.weights))  # a missing or unreadable file is an error here too
+        meta = read_metadata(Path(cfg.weights))  # a missing or unreadable file is an error here too
         print(f"weights ok   {meta.get('model_name', 'model')}, {meta.get('train_steps', '?')} training steps")
     print("ok")
     return 0

@@ -37,9 +37,11 @@ def set_threads(n: int = 1) -> None:
     threadpool_limits(limits=n, user_api="blas")  # lasts for the process (not used as a context)
 
 
-def session(graph: bytes | Path):
+def session(graph: bytes | Path, pairs: int | None = None, optimize: bool = True):
     """An ONNX Runtime session of a graph (bytes or a file): one thread, no spinning (the audio thread
-    and the other stages share the cores), every graph optimisation."""
+    and the other stages share the cores), every graph optimisation. ``pairs``: the pair axis fixed
+    to that size, so the optimiser folds the graph's shape arithmetic for the array (forward 1.49 →
+    1.11 ms at 8 mics, 28 pairs). ``optimize=False``: no optimisation (reading the metadata only)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -47,6 +49,10 @@ def session(graph: bytes | Path):
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only
+    if pairs is not None:
+        options.add_free_dimension_override_by_name("pairs", int(pairs))
+    if not optimize:
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
     source = str(graph) if isinstance(graph, Path) else graph
     return onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
@@ -57,9 +63,10 @@ class NeuralGraph:
     ``name`` and ``metadata`` (the graph's metadata: strings)."""
 
     def __init__(self, graph: bytes | Path, source: str = "graph"):
+        self.graph = graph
+        self._sessions: dict[int, object] = {}
         try:
-            self.session = session(graph)
-            meta = dict(self.session.get_modelmeta().custom_metadata_map)
+            meta = dict(session(graph, optimize=False).get_modelmeta().custom_metadata_map)
             if meta.get("graph_format") != GRAPH_FORMAT:
                 raise ValueError(f"graph format {meta.get('graph_format')!r}, expected {GRAPH_FORMAT}")
             self.args = ModelArgs(**json.loads(meta["model_args"]))
@@ -83,10 +90,14 @@ class NeuralGraph:
         """The forward for one array (``pair_pos [shape=(1, P, 2, 3)]`` float32, ``pair_mask
         [shape=(1, P)]`` bool): ``tokens [shape=(1, groups, P, features)]`` float32 → the outputs of
         the one window, batch axis dropped, as numpy (equal to the torch model's to float rounding;
-        tested). The pair count is a dynamic axis of the graph, so one graph serves every array."""
+        tested). The pair count is a dynamic axis of the graph, so one graph serves every array; each
+        pair count gets its own session, with that axis fixed."""
         feeds = {"pair_pos": np.ascontiguousarray(pair_pos, dtype=np.float32),
                  "pair_mask": np.ascontiguousarray(pair_mask, dtype=bool)}
-        run = self.session.run
+        pairs = feeds["pair_mask"].shape[1]
+        if pairs not in self._sessions:
+            self._sessions[pairs] = session(self.graph, pairs)
+        run = self._sessions[pairs].run
 
         def forward(tokens: np.ndarray) -> dict[str, np.ndarray]:
             return {k: np.asarray(v[0]) for k, v in zip(OUTPUTS, run(None, {"tokens": tokens, **feeds}))}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from arraydaemon.core.feasibility import check_runnable
 from arraydaemon.core.messages import AudioBlock, Estimate, Tracks
 from arraydaemon.core.options import PipelineOptions
 from arraydaemon.core.profiles import ArrayProfile
@@ -60,6 +61,7 @@ class Pipeline:
 
     def __init__(self, profile: ArrayProfile, options: PipelineOptions = PipelineOptions(),
                  publisher: ZmqPublisher | None = None):
+        check_runnable(profile, options)  # a UserError naming the setting, before anything is allocated
         self.profile = profile
         self.options = options
         self.features = GccPhatFeatures(profile, options.features)

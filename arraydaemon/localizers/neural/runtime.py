@@ -32,7 +32,7 @@ def set_threads(n: int = 1) -> None:
     """Pin numpy's BLAS (and OpenMP, should anything use it) to ``n`` threads: two threads on a busy
     2-core machine run far slower, and OpenBLAS, left alone, split the estimator's small products over
     both cores (the live 8-channel neural daemon: 116 % CPU, 19 % once limited, at the same latency;
-    BENCHMARKS.md). ONNX Runtime's sessions are made with one thread (:func:`session`)."""
+    docs/research/benchmark-history.md). ONNX Runtime's sessions have one thread (:func:`session`)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     threadpool_limits(limits=n, user_api="blas")  # lasts for the process (not used as a context)
 

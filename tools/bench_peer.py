@@ -1,6 +1,8 @@
 """Whole-process cost of arraydaemon against ODAS (introlab/odas) on the same recording.
 
     python tools/bench_peer.py --recording rec.wav --profile P [--odaslive /path/to/odaslive] [--rounds 5]
+    python tools/bench_peer.py --simulate DIR     # writes DIR/circle8.yaml and DIR/rec60.wav, the scene of
+                                                  # docs/benchmarks/cost.md (needs the train extra, espeak-ng)
 
 For each round, in turn: ``arraydaemon replay REC --profile P --fast --no-publish --quiet`` with each
 estimator, then ``odaslive -s -c CFG`` (one thread) on the same samples (raw int32 interleaved, the
@@ -134,10 +136,31 @@ def measure(command: list[str], env: dict, cwd: Path, first_line: bool = False) 
     return {"cpu_s": float(user) + float(system), "rss_mb": int(rss_kb) / 1024, "wall_s": wall, "first_s": first}
 
 
+def simulate(out: Path) -> None:
+    """The benchmark's scene: 8 mics on a 15 cm circle at 16 kHz, 60 s of two espeak-ng talkers in the
+    free field (azimuth 40°, elevation 10°; azimuth -120° at half the amplitude), 20 dB SNR, seed 1."""
+    import math
+
+    from arraydaemon.research.simulate import free_field_scene, speech_source
+
+    out.mkdir(parents=True, exist_ok=True)
+    mics = [[round(0.075 * math.cos(2 * math.pi * k / 8), 5), round(0.075 * math.sin(2 * math.pi * k / 8), 5), 0.0]
+            for k in range(8)]
+    rows = "".join(f"  - [{x}, {y}, {z}]\n" for x, y, z in mics)
+    (out / "circle8.yaml").write_text("name: circle8\ndescription: 8 mics on a 15 cm circle (benchmark)\n"
+                                      f"sample_rate: 16000\nchannels: 8\nframe_id: circle8\nmics:\n{rows}")
+    rng = np.random.default_rng(1)
+    a, b = speech_source(rng, 60.0, 16000), speech_source(rng, 60.0, 16000)
+    audio = free_field_scene(np.array(mics), [(a, 40.0, 10.0), (0.5 * b, -120.0, 0.0)], 16000, snr_db=20, rng=rng)
+    sf.write(out / "rec60.wav", audio[:60 * 16000], 16000, subtype="FLOAT")
+    print(f"wrote {out / 'circle8.yaml'} and {out / 'rec60.wav'}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--recording", required=True, help="the recording (any soundfile format), the profile's mics")
-    parser.add_argument("--profile", required=True, help="array profile name or YAML file")
+    parser.add_argument("--recording", help="the recording (any soundfile format), the profile's mics")
+    parser.add_argument("--profile", help="array profile name or YAML file")
+    parser.add_argument("--simulate", metavar="DIR", help="instead: write the benchmark's scene and profile to DIR")
     parser.add_argument("--odaslive", help="path to an odaslive binary built from introlab/odas")
     parser.add_argument("--estimator", action="append", choices=("neural", "srp-phat"),
                         help="arraydaemon estimators (repeatable; default both)")
@@ -146,6 +169,11 @@ def main(argv=None) -> int:
                         help="also measure the arraydaemon source tree DIR (e.g. an older checkout), as LABEL")
     parser.add_argument("--json", help="also write the raw measurements here")
     args = parser.parse_args(argv)
+    if args.simulate:
+        simulate(Path(args.simulate))
+        return 0
+    if not args.recording or not args.profile:
+        parser.error("--recording and --profile are required (or --simulate DIR)")
     if not Path(TIME).is_file():
         parser.error(f"{TIME} (GNU time) not found: apt-get install time")
     profile = load_profile(args.profile)

@@ -13,7 +13,7 @@ medians over the rounds: CPU seconds (user + system, from the child's rusage), t
 RSS, and start-up: the whole process on the recording's first second, and for arraydaemon the time
 from launch until its first ``doa`` record is written (``--jsonl -``, unbuffered). Build ODAS from its
 source (MIT licence; not part of this repository): ``git clone https://github.com/introlab/odas &&
-cmake -S odas -B odas/build && cmake --build odas/build`` (needs libfftw3-dev libconfig-dev
+cmake -S odas -B odas/build && make -C odas/build`` (needs libfftw3-dev libconfig-dev
 libasound2-dev libpulse-dev); pass ``--odaslive odas/build/bin/odaslive``. Without it only
 arraydaemon's rows are measured.
 """

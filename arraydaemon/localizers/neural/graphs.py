@@ -47,5 +47,9 @@ def load_graph(weights: Path) -> NeuralGraph:
         raise UserError(f"{weights}: {what}; export it with `{export_command(weights)}` where torch is "
                         "installed (pip install 'arraydaemon[train]')") from None
     log.warning("exporting the graph of %s once, into %s", weights, cached)
-    export_weights(weights, cached)
+    try:
+        export_weights(weights, cached)
+    except OSError as exc:  # e.g. a service user whose home cannot be written
+        raise UserError(f"{weights}: cannot write its graph to {cached.parent} ({exc.strerror}); export it with "
+                        f"`{export_command(weights)}`, or set XDG_CACHE_HOME") from None
     return NeuralGraph(cached, str(cached))

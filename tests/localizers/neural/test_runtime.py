@@ -108,3 +108,12 @@ def test_a_file_that_is_not_a_graph_is_one_line(tmp_path):
     bad.write_bytes(b"not a graph")
     with pytest.raises(UserError, match="w.onnx: not a neural graph arraydaemon can run"):
         runtime.NeuralGraph(bad, str(bad))
+
+
+def test_an_unwritable_cache_is_one_line_saying_how_to_export(tmp_path, monkeypatch):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))  # the cache cannot be made under a file
+    weights = tiny_weights(tmp_path / "mine.safetensors")
+    with pytest.raises(UserError, match=r"mine.safetensors: cannot write its graph to .*arraydaemon export-onnx"):
+        graphs.load_graph(weights)

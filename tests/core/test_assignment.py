@@ -1,5 +1,5 @@
-"""core/assignment.py: the same matching as scipy's linear_sum_assignment, on every shape the tracker
-makes and on hostile costs (ties, the tracker's 1e6 "gated out" entries)."""
+"""core/assignment.py: its numba kernel against scipy's linear_sum_assignment (the reference), on every
+shape the tracker makes and on hostile costs (ties, the tracker's 1e6 "gated out" entries)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from scipy.optimize import linear_sum_assignment
 
 from arraydaemon.core.assignment import min_cost_assignment
 
-costs = st.tuples(st.integers(0, 7), st.integers(0, 7)).flatmap(
+costs = st.tuples(st.integers(0, 9), st.integers(0, 9)).flatmap(
     lambda shape: arrays(float, shape, elements=st.one_of(st.sampled_from([0.0, 1.0, 1e6]),
                                                           st.floats(0.0, 50.0, allow_nan=False))))
 
@@ -27,7 +27,7 @@ def test_the_total_cost_is_scipys(cost):
     assert cost[rows, cols].sum() == pytest.approx(cost[ref_rows, ref_cols].sum(), rel=1e-12, abs=1e-9)
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (5, 1), (3, 3), (2, 6), (8, 4), (8, 8), (10, 3)])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (5, 1), (3, 3), (2, 6), (8, 4), (8, 8), (10, 3), (20, 30)])
 def test_the_matching_is_scipys_where_it_is_unique(shape):
     rng = np.random.default_rng(sum(shape))
     for _ in range(50):
@@ -43,5 +43,5 @@ def test_bad_costs_are_refused():
         min_cost_assignment(np.zeros(3))
     with pytest.raises(ValueError, match="finite"):
         min_cost_assignment(np.array([[np.inf, 1.0]]))
-    with pytest.raises(ValueError, match="at most 12"):
-        min_cost_assignment(np.zeros((13, 13)))
+    rows, cols = min_cost_assignment(np.zeros((0, 3)))
+    assert rows.size == cols.size == 0

@@ -31,7 +31,11 @@ def shown(text, limit: int = 160) -> str:
     """A file name or other user text as an error message shows it: undecodable bytes as
     backslash escapes, and the middle of a long one cut out, so the message stays one short line."""
     text = os.fsdecode(text) if isinstance(text, bytes) else str(text)
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    try:
+        raw = text.encode("utf-8", "surrogateescape")  # back to the file system's bytes
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "backslashreplace")
+    text = raw.decode("utf-8", "backslashreplace")
     if len(text) > limit:
         keep = (limit - 1) // 2
         text = f"{text[:keep]}…{text[-keep:]}"

@@ -22,7 +22,6 @@ from arraydaemon.io.publisher import ZmqPublisher
 from arraydaemon.pipeline import Pipeline, WindowResult
 from arraydaemon.service.health import HEALTH_PERIOD_S, HealthReporter, array_payload
 
-
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 

@@ -97,7 +97,7 @@ def register(sub) -> None:
                         "replay, ZeroMQ and `arraydaemon reason`, scored per kind")
     p.add_argument("--llm-url", metavar="URL",
                    help="--reasoning: also ask an OpenAI-compatible server (default: the built-in answerer only)")
-    p.add_argument("--llm-model", metavar="NAME", help="--reasoning: the model name to request")
+    p.add_argument("--llm-model", metavar="NAME", help="--reasoning: the model name to request (default: none)")
     p.add_argument("--llm-without-reading", action="store_true",
                    help="--reasoning: ask the model with the scene only, without the built-in answer in its prompt "
                         "(instead of with it, and routed)")

@@ -46,17 +46,17 @@ def make_scene(index: int) -> TrackingScene:
     taken, paths, speeds, signals = [], [], [], []
     three_d = kind not in tracking.PLANAR_KINDS and kind != "line"
     for k in range(n):
-        az0 = tracking._separated(rng, taken, 45.0)
+        az0 = tracking.separated_azimuth(rng, taken, 45.0)
         taken.append(az0)
         el = float(rng.uniform(-30, 45) if three_d else rng.uniform(-10, 25))
         if rng.random() < 0.5:
             speed = float(rng.uniform(15, 50)) * float(rng.choice([-1, 1]))
             start = float(rng.uniform(0.5, 2.0))
             stop = float(min(SCENE_S, start + rng.uniform(2.0, 4.0)))
-            paths.append(tracking._path(rng, az0, el, speed, start, stop))
+            paths.append(tracking.walk_path(rng, az0, el, speed, start, stop))
             speeds.append(abs(speed))
         else:
-            paths.append(tracking._path(rng, az0, el, 0.0, 1.0, 2.0))
+            paths.append(tracking.walk_path(rng, az0, el, 0.0, 1.0, 2.0))
             speeds.append(0.0)
         signal = simulate.speech_source(rng, SCENE_S, SAMPLE_RATE).astype(np.float64) * 10 ** (rng.uniform(-4, 0) / 20)
         if k > 0:  # the first talker speaks throughout; the others may start late or stop early

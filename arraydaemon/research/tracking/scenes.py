@@ -152,13 +152,13 @@ def _geometry(rng: np.random.Generator) -> tuple[np.ndarray, str]:
             return mics, kind
 
 
-def _path(rng: np.random.Generator, az0: float, el: float, speed: float, start: float, stop: float) -> list:
+def walk_path(rng: np.random.Generator, az0: float, el: float, speed: float, start: float, stop: float) -> list:
     """Waypoints (time, azimuth, elevation): still until ``start``, walking at ``speed`` °/s, still after ``stop``."""
     return [(0.0, az0, el), (start, az0, el), (stop, az0 + speed * (stop - start), el),
             (SCENE_S + 1.0, az0 + speed * (stop - start), el)]
 
 
-def _separated(rng: np.random.Generator, taken: list[float], min_sep: float) -> float:
+def separated_azimuth(rng: np.random.Generator, taken: list[float], min_sep: float) -> float:
     for _ in range(1000):
         az = float(rng.uniform(-180, 180))
         if all(abs((az - t + 180) % 360 - 180) >= min_sep for t in taken):
@@ -186,24 +186,24 @@ def make_scene(set_name: str, index: int, render: bool = True) -> TrackingScene:
                 start = float(rng.uniform(0.5, 2.0))
                 stop = start + 2 * gap / (2 * speed)  # each covers the whole gap: they end swapped
                 cross = (az0, gap, speed, start, stop, el)
-                paths.append(_path(rng, az0, el, speed, start, stop))
+                paths.append(walk_path(rng, az0, el, speed, start, stop))
             else:
                 az0, gap, speed, start, stop, el0 = cross
                 el = float(np.clip(el0 + rng.choice([-1, 1]) * rng.uniform(15, 30), -20, 50))
-                paths.append(_path(rng, az0 + gap, el, -speed, start, stop))
+                paths.append(walk_path(rng, az0 + gap, el, -speed, start, stop))
             speeds.append(speed)
             taken.extend([az0, az0 + gap])
             continue
-        az0 = _separated(rng, taken, 40.0)
+        az0 = separated_azimuth(rng, taken, 40.0)
         taken.append(az0)
         if rng.random() < 0.5:
             speed = float(rng.uniform(10, 60)) * float(rng.choice([-1, 1]))
             start = float(rng.uniform(0.0, 3.0))
             stop = float(min(SCENE_S, start + rng.uniform(2.0, 5.0)))
-            paths.append(_path(rng, az0, el, speed, start, stop))
+            paths.append(walk_path(rng, az0, el, speed, start, stop))
             speeds.append(abs(speed))
         else:
-            paths.append(_path(rng, az0, el, 0.0, 1.0, 2.0))
+            paths.append(walk_path(rng, az0, el, 0.0, 1.0, 2.0))
             speeds.append(0.0)
     signals = []
     for k in range(n_talkers):
@@ -222,7 +222,7 @@ def make_scene(set_name: str, index: int, render: bool = True) -> TrackingScene:
     fan_azimuth = None
     if rng.random() < 0.25:
         fan = simulate.stationary_noise_source(rng, SCENE_S, SAMPLE_RATE) * 0.1 * 10 ** (-rng.uniform(10, 20) / 20)
-        fan_azimuth = _separated(rng, taken, 30.0)
+        fan_azimuth = separated_azimuth(rng, taken, 30.0)
         statics.append(simulate.SourceSpec(fan, fan_azimuth, float(rng.uniform(-30, 0)), 1.0))
     diffuse = float(rng.uniform(10, 30)) if rng.random() < 0.5 else None
     kwargs = dict(sample_rate=SAMPLE_RATE, rt60=rt60, rng=rng, snr_db=float(rng.uniform(15, 35)),

@@ -65,10 +65,11 @@ def register(sub) -> None:
                 "scenes (the tracking benchmark). Needs the training extra.",
                 ("arraydaemon eval                                   # the single-talker tables",
                  "arraydaemon eval --tracking                        # several talkers, the test set",
-                 "arraydaemon eval --tracking --set dev --estimator srp-phat --scenes 30"))
+                 "arraydaemon eval --tracking --set dev --estimator srp-phat --scenes 30",
+                 "arraydaemon eval --fusion --set dev --scenes 4          # several arrays, one map"))
     p.add_argument("--weights", help="weights file (default: the shipped weights)")
     p.add_argument("--scenes", type=int, metavar="N",
-                   help="scenes with unseen random geometries (default 150; --tracking: 20)")
+                   help="scenes with unseen random geometries (default 150; --tracking: 20; --fusion: 4)")
     p.add_argument("--dry-scenes", type=int, default=4, metavar="N",
                    help="dry-room scenes per bundled profile (default %(default)s)")
     p.add_argument("--out", default="eval_out", metavar="DIR",
@@ -81,12 +82,20 @@ def register(sub) -> None:
     p.add_argument("--tracking", action="store_true",
                    help="instead: the multi-talker tracking benchmark (1-4 talkers, walking, crossing, pausing) "
                         "through the pipeline's tracks topic, one row per estimator")
+    p.add_argument("--fusion", action="store_true",
+                   help="instead: the several-arrays benchmark: rooms with 2-4 arrays, each replayed by its own "
+                        "`arraydaemon replay` process into a real `arraydaemon fuse` process over ZeroMQ TCP; "
+                        "position error, coverage, ghosts, id switches, latency, with and without the first array")
+    p.add_argument("--first-scene", type=int, default=0, metavar="N",
+                   help="--fusion: index of the first scene (default %(default)s)")
     p.add_argument("--set", choices=("test", "dev"), default="test",
-                   help="--tracking: scene set (dev: for tuning; test: reported; default %(default)s)")
+                   help="--tracking, --fusion: scene set (dev: for tuning; test: reported; default %(default)s)")
     p.add_argument("--estimator", action="append", choices=ESTIMATOR_NAMES,
-                   help="--tracking: estimators to compare (repeatable; default: all, the default one first)")
+                   help="--tracking: estimators to compare (repeatable; default: all, the default one first); "
+                        "--fusion: the daemons' estimator (default srp-phat)")
     p.add_argument("--cache", default=str(TRACKING_CACHE), metavar="DIR",
-                   help="--tracking: where rendered scenes are kept (default ~/.cache/arraydaemon/tracking-scenes)")
+                   help="--tracking: where rendered scenes are kept (default ~/.cache/arraydaemon/tracking-scenes; "
+                        "--fusion: ~/.cache/arraydaemon/fusion-scenes)")
     p.set_defaults(func=cmd_eval)
 
     p = command(sub, "bench", "per-stage and per-kernel timings",
@@ -152,6 +161,8 @@ def cmd_eval(args) -> int:
 
     if args.tracking:
         return _tracking_eval(args)
+    if args.fusion:
+        return _fusion_eval(args)
     args.scenes = 150 if args.scenes is None else args.scenes
     weights = Path(args.weights) if args.weights else SHIPPED_WEIGHTS
     compare = {}
@@ -184,6 +195,18 @@ def _tracking_eval(args) -> int:
     estimators = args.estimator or [default] + [n for n in ESTIMATOR_NAMES if n != default]
     base = PipelineOptions(weights=args.weights)
     print(run_tracking_eval(args.set, scenes, estimators, Path(args.cache), Path(args.out), base))
+    return 0
+
+
+def _fusion_eval(args) -> int:
+    from arraydaemon.research.fusion.bench import run_fusion_eval
+
+    scenes = 4 if args.scenes is None else args.scenes
+    if scenes < 1 or args.first_scene < 0:
+        raise UserError(f"--scenes: expected at least 1 (and --first-scene >= 0), got {scenes}")
+    estimator = (args.estimator or ["srp-phat"])[0]
+    cache = Path(args.cache).parent / "fusion-scenes" if args.cache == str(TRACKING_CACHE) else Path(args.cache)
+    print(run_fusion_eval(args.set, scenes, cache, Path(args.out), estimator, args.first_scene))
     return 0
 
 

@@ -27,6 +27,8 @@ from arraydaemon.fusion.room import RoomArray
 MIN_HORIZONTAL = 0.05  # a bearing within ~3 degrees of vertical says nothing about the floor point
 MIN_RANGE_M = 0.2  # a point this close to an array is inside it, not a talker
 MAX_RANGE_M = 30.0
+MIN_OUT_OF_PLANE = 0.1  # sin of the angle to a planar array's plane below which its elevation noise stops growing
+MAX_Z_CHI2 = 4.0  # one bearing's height miss counts at most this much (an elevation off by a reflection)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Bearing:
     hypothesis: int = 0
     elevation_known: bool = True
     activity: float = 1.0
+    elevation_factor: float = 1.0  # elevation noise / azimuth noise (a planar array near its plane: large)
 
     @property
     def azimuth_deg(self) -> float:
@@ -66,12 +69,17 @@ def bearings_of(array: RoomArray, track_id: int, vector, activity: float = 1.0) 
     v = v / max(np.linalg.norm(v), 1e-12)
     d = array.rotation @ v
     known = array.kind != "linear"
-    out = [Bearing(array.name, int(track_id), array.position, d, 0, known, float(activity))]
+    factor = 1.0
+    if array.kind == "planar" and array.mirror_normal is not None:
+        # A planar array measures the in-plane part of the direction, cos(angle to its plane): near the
+        # plane that angle's error is the azimuth's divided by its sine.
+        factor = 1.0 / max(abs(float(d @ array.mirror_normal)), MIN_OUT_OF_PLANE)
+    out = [Bearing(array.name, int(track_id), array.position, d, 0, known, float(activity), factor)]
     if array.mirror_normal is not None:
         m = mirrored(d, array.mirror_normal)
         if np.linalg.norm(m - d) > 1e-3:
             out.append(Bearing(array.name, int(track_id), array.position, m / np.linalg.norm(m), 1, known,
-                               float(activity)))
+                               float(activity), factor))
     return out
 
 
@@ -140,8 +148,9 @@ def triangulate(bearings, sigma_deg: float, default_z: float | None = None, iter
 def height(bearings, point_xy: np.ndarray, sigma_rad: float,
            default_z: float | None = None) -> tuple[float, float, float]:
     """(z, sigma_z, chi2) at floor point ``point_xy`` from the bearings whose elevation is known: each
-    gives ``origin_z + range * tan(elevation)``, weighted by its variance ``(range * sigma /
-    cos^2)^2``; ``chi2``: their squared normalised spread about z. Without one: ``default_z`` (or the arrays' mean height) and an infinite sigma."""
+    gives ``origin_z + range * tan(elevation)``, weighted by its variance ``(range * sigma * elevation_factor /
+    cos^2)^2``; ``chi2``: their squared normalised spread about z, each
+    bearing's share capped at :data:`MAX_Z_CHI2`. Without one: ``default_z`` (or the arrays' mean height) and an infinite sigma."""
     zs, ws = [], []
     for b in bearings:
         r = float(np.linalg.norm(point_xy - b.origin[:2]))
@@ -150,13 +159,13 @@ def height(bearings, point_xy: np.ndarray, sigma_rad: float,
             continue
         tan = float(b.direction[2]) / h
         zs.append(float(b.origin[2]) + r * tan)
-        ws.append(1.0 / max((r * sigma_rad * (1.0 + tan * tan)) ** 2, 1e-6))
+        ws.append(1.0 / max((r * sigma_rad * b.elevation_factor * (1.0 + tan * tan)) ** 2, 1e-6))
     if not zs:
         z = default_z if default_z is not None else float(np.mean([b.origin[2] for b in bearings]))
         return z, math.inf, 0.0
     w, zs = np.array(ws), np.array(zs)
     z = float(np.dot(w, zs) / w.sum())
-    return z, float(1.0 / math.sqrt(w.sum())), float(np.dot(w, (zs - z) ** 2))
+    return z, float(1.0 / math.sqrt(w.sum())), float(np.minimum(w * (zs - z) ** 2, MAX_Z_CHI2).sum())
 
 
 def angular_miss_deg(bearing: Bearing, point: np.ndarray) -> float:

@@ -8,12 +8,14 @@ a reward per array beyond the first (three bearings agreeing are worth more than
 crossing of two bearings loses to the talker three arrays see), less a reward when its array tracks
 are the ones a fused track was built from (association is sticky: a pair of arrays alone cannot tell
 a talker's crossing from a ghost's, but the pairing made when the talkers appeared one after the
-other stays), plus a little per mirrored hypothesis. The cheapest candidates are taken greedily,
+other stays), plus a little per mirrored hypothesis, plus much for a measured height outside the room (with arrays
+all at one height, the up and the down hypotheses agree equally: the room decides). The cheapest candidates are taken greedily,
 each array track in at most one; the rest are bearings seen by one array only.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -32,7 +34,8 @@ class AssociationConfig:
     sticky_reward: float = 8.0  # cost taken off when the tracks are those a fused track is built from
     mirror_cost: float = 0.5  # per hypothesis other than the daemon's
     max_sigma_xy_m: float = 1.5  # a crossing this uncertain is no place (too shallow an angle)
-    margin_m: float = 0.3  # how far outside the room a point may be (bearing noise at the walls)
+    outside_cost: float = 20.0  # for a measured height outside the room
+    margin_m: float = 0.1  # how far outside the room's floor a point may be (bearing noise at the walls)
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,8 @@ def _key(b: Bearing) -> Key:
 
 
 def _inside(point: np.ndarray, low: np.ndarray, high: np.ndarray, margin: float) -> bool:
-    return bool(np.all(point[:len(low)] >= low - margin) and np.all(point[:len(high)] <= high + margin))
+    """Whether ``point`` is on the room's floor (x, y; its height is too uncertain to judge by)."""
+    return bool(np.all(point[:2] >= low[:2] - margin) and np.all(point[:2] <= high[:2] + margin))
 
 
 def associate(observations: dict[Key, list[Bearing]], config: AssociationConfig, low: np.ndarray,
@@ -69,6 +73,8 @@ def associate(observations: dict[Key, list[Bearing]], config: AssociationConfig,
         keys = frozenset(_key(b) for b in fix.bearings)
         cost = fix.residual - config.array_reward * (len(keys) - 1)
         cost += config.mirror_cost * sum(b.hypothesis for b in fix.bearings)
+        if len(high) > 2 and math.isfinite(fix.sigma_z) and not -config.margin_m <= fix.point[2] <= high[2] + config.margin_m:
+            cost += config.outside_cost  # a measured height above the ceiling or under the floor: the other mirror
         if any(len(keys & link) >= 2 for link in links):
             cost -= config.sticky_reward
         ident = frozenset((b.array, b.track_id, b.hypothesis) for b in fix.bearings)

@@ -132,13 +132,15 @@ class Fuser:
         return FusionStep(t, tracks, [], ())
 
 
-def position_entries(step: FusionStep) -> list[dict]:
-    """The wire entries (``wire.POSITION_FIELDS``) of a step's tracks, lowest id first."""
+def position_entries(step: FusionStep, high_z: float | None = None) -> list[dict]:
+    """The wire entries (``wire.POSITION_FIELDS``) of a step's tracks, lowest id first; ``high_z``:
+    the room's height, z is kept within [0, high_z]."""
     out = []
     for tr in sorted(step.tracks, key=lambda tr: tr.id):
         cov = tr.cov[:2, :2]
         z_known = tr.z_measured
-        out.append({"id": tr.id, "x": float(tr.state[0]), "y": float(tr.state[1]), "z": float(tr.z),
+        z = float(tr.z) if high_z is None else min(max(float(tr.z), 0.0), high_z)
+        out.append({"id": tr.id, "x": float(tr.state[0]), "y": float(tr.state[1]), "z": z,
                     "z_known": bool(z_known), "velocity": [float(tr.state[2]), float(tr.state[3]), 0.0],
                     "sigma_m": tr.sigma_xy, "covariance_xy": [float(cov[0, 0]), float(cov[0, 1]), float(cov[1, 1])],
                     "sigma_z_m": float(math.sqrt(tr.z_var)) if z_known else SIGMA_Z_UNKNOWN,

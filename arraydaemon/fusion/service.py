@@ -115,7 +115,7 @@ class FuseService:
         states = [{"name": link.name, "state": link.state(now), "endpoint": link.endpoint,
                    "silent_s": -1.0 if link.last_seen is None else float(now - link.last_seen)} for link in self.links]
         base = wire.common(self.seq, self.room.name, "room", step.t - self.wall0 if step.t > self.wall0 else 0.0, step.t)
-        payload = wire.positions_payload(base, position_entries(step), bearing_entries(step, self.room), states)
+        payload = wire.positions_payload(base, position_entries(step, None if self.room.size is None else float(self.room.size[2])), bearing_entries(step, self.room), states)
         self.seq += 1
         if self.publisher is not None and self.publisher.send("positions", payload):
             self.published += 1

@@ -5,7 +5,9 @@ Each step's fixes are assigned to the predicted tracks by the Hungarian method o
 distance (gated at chi-square 99 %, 2 degrees of freedom), preferring the track a fix's array tracks
 already belong to; an unassigned fix starts a tentative track, confirmed after ``confirm_hits`` fixes
 (published only once confirmed), unless it lies within :data:`BIRTH_EXCLUSION_M` of a live track;
-a fix within :data:`NEAR_M` of a prediction is always within the gate; a track without a fix for ``max_silence_s`` is retired. Ids are
+a fix within :data:`NEAR_M` of a prediction is always within the gate; two confirmed tracks closer
+than ``merge_m`` are one talker (the younger goes); a track is published while it had a fix in the
+last ``publish_silence_s``, kept to be found again up to ``max_silence_s``; a track without a fix for ``max_silence_s`` is retired. Ids are
 never reused within a run.
 """
 
@@ -33,6 +35,8 @@ class TrackerConfig:
     confirm_hits: int = 2
     max_silence_s: float = 2.0
     max_speed_mps: float = 3.0
+    publish_silence_s: float = 0.5  # a track coasting longer is kept (to be found again), not published
+    merge_m: float = 0.6  # two tracks this close are one talker: the younger goes
 
 
 @dataclass(eq=False)
@@ -151,13 +155,16 @@ class PositionTracker:
         for fx in fresh:
             if all(np.linalg.norm(fx.point[:2] - tr.state[:2]) > BIRTH_EXCLUSION_M for tr in self.tracks):
                 self._birth(fx, t)
-        keep = []
-        for tr in self.tracks:
+        keep: list[PositionTrack] = []
+        for tr in sorted(self.tracks, key=lambda tr: tr.id):  # oldest first: the younger of a pair goes
             if t - tr.last_fix > self.config.max_silence_s or (not tr.confirmed and t - tr.last_fix > 0.5):
+                continue
+            if tr.confirmed and any(o.confirmed and np.linalg.norm(o.state[:2] - tr.state[:2]) < self.config.merge_m
+                                    for o in keep):
                 continue
             keep.append(tr)
         self.tracks = keep
         for tr in self.tracks:
             tr.trail.append((t, float(tr.state[0]), float(tr.state[1])))
             del tr.trail[:-50]
-        return [tr for tr in self.tracks if tr.confirmed]
+        return [tr for tr in self.tracks if tr.confirmed and t - tr.last_fix <= self.config.publish_silence_s]

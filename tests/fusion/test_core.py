@@ -55,13 +55,30 @@ def test_an_array_frame_bearing_turns_into_the_room_frame_with_the_pose():
     np.testing.assert_allclose(hyps[1].direction, [0.0, 0.6, -0.8], atol=1e-12)
 
 
-def test_exact_bearings_triangulate_to_the_point_in_3d():
-    room = room_of(THREE)
+CUBE = "name: cube\nsample_rate: 16000\nmics: [[0.03, 0, 0], [0, 0.03, 0], [-0.03, 0, 0], [0, 0, 0.03]]\n"
+
+
+def test_exact_bearings_triangulate_to_the_point_in_3d(tmp_path):
+    (tmp_path / "cube.yaml").write_text(CUBE)
+    room = room_of(THREE, tmp_path, {k: "cube.yaml" for k in range(3)})
+    assert {a.kind for a in room.arrays} == {"3d"}
     p = np.array([2.5, 3.1, 1.6])
     bs = [bearings_of(a, 1, array_vector(a, p))[0] for a in room.arrays]
     fix = triangulate(bs, 5.0)
     np.testing.assert_allclose(fix.point, p, atol=1e-9)
     assert fix.residual == pytest.approx(0.0, abs=1e-12) and math.isfinite(fix.sigma_z)
+
+
+def test_planar_arrays_level_with_the_talker_give_no_height():
+    room = room_of(THREE)  # horizontal planar arrays at 1.0-1.5 m: the talker is within 40 degrees of their plane
+    p = np.array([2.5, 3.1, 1.6])
+    fix = triangulate([bearings_of(a, 1, array_vector(a, p))[0] for a in room.arrays], 5.0)
+    np.testing.assert_allclose(fix.point[:2], p[:2], atol=1e-9)
+    assert fix.sigma_z == math.inf and fix.point[2] == pytest.approx(np.mean([a.position[2] for a in room.arrays]))
+    high = np.array([1.0, 2.6, 3.0])  # 55 degrees above the first array: its elevation counts
+    bs = [bearings_of(a, 1, array_vector(a, high))[0] for a in room.arrays]
+    assert [b.elevation_known for b in bs] == [True, False, False]
+    assert triangulate(bs, 5.0).point[2] == pytest.approx(3.0)
 
 
 def test_the_covariance_matches_the_spread_of_noisy_fixes():
@@ -107,7 +124,7 @@ def obs_for(room, talkers, rng=None, sigma=0.0, skip=()):
     return obs
 
 
-def test_two_talkers_three_arrays_no_ghosts_and_up_down_resolved():
+def test_two_talkers_three_arrays_no_ghosts():
     room = room_of(THREE)
     talkers = [np.array([2.0, 3.5, 1.7]), np.array([4.0, 1.5, 1.1])]
     rng = np.random.default_rng(2)
@@ -120,7 +137,18 @@ def test_two_talkers_three_arrays_no_ghosts_and_up_down_resolved():
             assert len(k) == 1  # one talker's bearings only
             truth = talkers[k.pop() - 10]
             assert np.linalg.norm(fix.point[:2] - truth[:2]) < 0.3
-            assert abs(fix.point[2] - truth[2]) < 0.3  # the arrays' heights differ: the right mirror wins
+
+
+def test_ceiling_arrays_up_down_mirror_is_resolved():
+    room = room_of([((1.5, 1.5, 2.6), 0.0), ((3.5, 1.5, 2.6), 90.0), ((2.5, 3.2, 2.6), 200.0)])
+    p = np.array([2.4, 2.1, 1.1])
+    obs = {}
+    for a in room.arrays:
+        v = array_vector(a, p)
+        obs[(a.name, 1)] = bearings_of(a, 1, [v[0], v[1], abs(v[2])])  # a planar daemon reports the upper side
+    (fix,) = associate(obs, AssociationConfig(sigma_deg=5.0), np.zeros(3), room.size).fixes
+    assert all(b.hypothesis == 1 and b.elevation_known for b in fix.bearings)  # all mirrored: down
+    np.testing.assert_allclose(fix.point, p, atol=1e-6)
 
 
 def test_a_linear_arrays_front_back_mirror_is_resolved_by_the_others(tmp_path):
@@ -165,7 +193,10 @@ def test_tracker_keeps_one_id_for_a_walker_and_retires_it_after_silence():
             if k == 79:
                 np.testing.assert_allclose(confirmed[0].state[2:], [0.45, 0.3], atol=0.15)
     assert np.median(errors) < 0.15
-    assert tracker.step(108.0 + 1.5, []) and not tracker.step(108.0 + 2.5, [])
+    assert not tracker.step(108.0 + 0.7, [])  # coasting: kept, not published
+    assert [tr.id for tr in tracker.tracks] == [1]
+    tracker.step(108.0 + 2.5, [])
+    assert not tracker.tracks  # retired after max_silence_s
     p = np.array([3.0, 3.0, 1.5])
     bs = [bearings_of(a, 1, array_vector(a, p))[0] for a in room.arrays]
     tracker.step(111.0, [triangulate(bs, 3.0)])
@@ -196,7 +227,7 @@ def test_the_fuser_aligns_by_wall_time_and_publishes_valid_positions():
                 out = step
     assert out is not None and out.t == pytest.approx(1_700_000_000.9)
     (entry,) = position_entries(out)
-    assert math.dist((entry["x"], entry["y"]), p[:2]) < 0.05 and entry["z_known"]
+    assert math.dist((entry["x"], entry["y"]), p[:2]) < 0.05 and not entry["z_known"]  # level with planar arrays
     assert entry["fused_arrays"] == names and entry["fused_tracks"] == [1, 1, 1]
     payload = wire.positions_payload(wire.common(1, "room", "room", 1.0, out.t), [entry], bearing_entries(out, room),
                                      [{"name": "a0", "state": "up", "endpoint": "tcp://127.0.0.1:1", "silent_s": 0.1}])

@@ -37,8 +37,8 @@ def register(sub) -> None:
                 "tracks the positions with their own ids and publishes the positions topic (with the "
                 "bearings only one array has, and each array's state) and health. An array that goes away "
                 "degrades the map and is fused again when it returns.",
-                ("arraydaemon fuse room.yaml", "arraydaemon fuse room.yaml --endpoint tcp://127.0.0.1:5590",
-                 "arraydaemon listen tcp://127.0.0.1:5580 --topics positions   # in another terminal"))
+                ("arraydaemon fuse room.yaml                    # then: arraydaemon listen tcp://127.0.0.1:5580",
+                 "arraydaemon fuse room.yaml --endpoint tcp://127.0.0.1:5590"))
     p.add_argument("room", help="room file (YAML)")
     p.add_argument("--endpoint", help=f"ZeroMQ PUB endpoint to bind (default {DEFAULT_FUSE_ENDPOINT})")
     p.add_argument("--seconds", type=positive_float, metavar="S", help="stop after S seconds (default: until "

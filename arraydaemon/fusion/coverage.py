@@ -76,13 +76,15 @@ def report(room: Room, cov: Coverage) -> list[str]:
     """The lines ``room check`` prints: the share of the floor in each class, and a map (north up)."""
     good = (cov.sigma_m <= GOOD_SIGMA_M) & (cov.crossing_deg >= GOOD_CROSSING_DEG)
     fair = ~good & (cov.sigma_m <= FAIR_SIGMA_M)
-    lines = [f"floor: {len(cov.xs)} x {len(cov.ys)} cells of {cov.xs[1] - cov.xs[0] if len(cov.xs) > 1 else 0:.2f} m "
-             f"at bearing noise {room.bearing_sigma_deg:g} deg (1 sigma)",
-             f"  good  (#): {cov.share(good) * 100:5.1f} %  bearings cross at >= {GOOD_CROSSING_DEG:g} deg, "
-             f"expected error <= {GOOD_SIGMA_M:g} m",
-             f"  fair  (+): {cov.share(fair) * 100:5.1f} %  expected error <= {FAIR_SIGMA_M:g} m",
-             f"  poor  (.): {cov.share(~good & ~fair) * 100:5.1f} %  bearings nearly parallel (between arrays, "
-             "far away): mostly a direction, not a place"]
+    cell = cov.xs[1] - cov.xs[0] if len(cov.xs) > 1 else 0.0
+    lines = [
+        f"floor: {len(cov.xs)} x {len(cov.ys)} cells of {cell:.2f} m at bearing noise {room.bearing_sigma_deg:g} deg",
+        (f"  good  (#): {cov.share(good) * 100:5.1f} %  bearings cross at >= {GOOD_CROSSING_DEG:g} deg, "
+         f"expected error <= {GOOD_SIGMA_M:g} m"),
+        f"  fair  (+): {cov.share(fair) * 100:5.1f} %  expected error <= {FAIR_SIGMA_M:g} m",
+        (f"  poor  (.): {cov.share(~good & ~fair) * 100:5.1f} %  bearings nearly parallel (between arrays, "
+         "far away): mostly a direction, not a place"),
+    ]
     if len(room.arrays) < 2:
         lines.append("  one array only: every talker is a bearing, never a place")
     marks = {}

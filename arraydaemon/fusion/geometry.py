@@ -11,7 +11,8 @@ bearings' squared perpendicular distances, each weighted by ``1 / (sigma * range
 angular noise ``sigma`` grows its lateral error with range), and its covariance is the inverse of
 that weighted normal matrix (the Gauss-Newton covariance of the angular model); the height is the
 weighted mean of each bearing's height at that point's range, from bearings whose elevation is
-meaningful (not a linear array's, whose elevation is a cone, nor a planar array's within 40 degrees of its plane). The residual adds both spreads, so of
+meaningful (not a linear array's, whose elevation is a cone, nor a planar array's within 55
+degrees of its plane). The residual adds both spreads, so of
 a planar array's up/down hypotheses the one whose height the other arrays agree with wins.
 """
 
@@ -27,7 +28,7 @@ from arraydaemon.fusion.room import RoomArray
 MIN_HORIZONTAL = 0.05  # a bearing within ~3 degrees of vertical says nothing about the floor point
 MIN_RANGE_M = 0.2  # a point this close to an array is inside it, not a talker
 MAX_RANGE_M = 30.0
-PLANAR_MIN_ELEVATION_DEG = 40.0
+PLANAR_MIN_ELEVATION_DEG = 55.0
 MIN_OUT_OF_PLANE = 0.1  # sin of the angle to a planar array's plane below which its elevation noise stops growing
 MAX_Z_CHI2 = 4.0  # one bearing's height miss counts at most this much (an elevation off by a reflection)
 
@@ -75,7 +76,7 @@ def bearings_of(array: RoomArray, track_id: int, vector, activity: float = 1.0) 
         # A planar array measures the in-plane part of the direction, cos(angle to its plane): near the
         # plane that angle's error is the azimuth's divided by its sine, and in a reverberant room the
         # reported angle is biased away from the plane (talkers level with a wall array read 20-35
-        # degrees up in the benchmark rooms): below PLANAR_MIN_ELEVATION_DEG it is no information.
+        # degrees up in the benchmark rooms): nearer than PLANAR_MIN_ELEVATION_DEG it is no information.
         out_of_plane = abs(float(d @ array.mirror_normal))
         factor = 1.0 / max(out_of_plane, MIN_OUT_OF_PLANE)
         known = out_of_plane >= math.sin(math.radians(PLANAR_MIN_ELEVATION_DEG))

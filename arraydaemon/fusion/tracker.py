@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from arraydaemon.fusion.associate import Key
 from arraydaemon.fusion.geometry import Fix
 
 GATE_CHI2 = 9.21  # chi-square, 2 degrees of freedom, 99 %

@@ -171,9 +171,9 @@ def score_run(record: RunRecord, truth: dict) -> dict:
 
 
 def summarize(scores: list[dict]) -> dict:
-    cat = lambda key: np.array([v for s in scores for v in s[key]], dtype=float)  # noqa: E731
+    cat = lambda key: np.array([v for s in scores for v in s[key]], dtype=float)
     xy, xyz, lat, cap, cpu = cat("errors_xy"), cat("errors_3d"), cat("lat_last"), cat("lat_capture"), cat("fuse_cpu")
-    q = lambda a, p: float(np.percentile(a, p)) if a.size else math.nan  # noqa: E731
+    q = lambda a, p: float(np.percentile(a, p)) if a.size else math.nan
     active = sum(s["active_steps"] for s in scores)
     positions = sum(s["positions"] for s in scores)
     return {"scenes": len(scores), "median_xy_m": q(xy, 50), "p90_xy_m": q(xy, 90), "median_3d_m": q(xyz, 50),

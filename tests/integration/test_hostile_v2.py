@@ -36,6 +36,7 @@ from tests.integration.test_live import (  # noqa: F401 - jack and scene_file ar
     MICS,
     NotifyListener,
     Subscriber,
+    clean_up,
     jack,
     scene_file,
     start_daemon,
@@ -189,13 +190,7 @@ def test_a_reload_onto_settings_that_cannot_run_keeps_the_running_daemon(jack, s
         assert "fewer than 2 bins" in text and "within ±10 m" in text and "Traceback" not in text
         assert terminate(proc, log) < 5.0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if sub:
-            sub.close()
-        notify.close()
-        player.kill()
+        clean_up(proc, sub, notify, player)
 
 
 # --- 6: every signal that ends a replay flushes it and says stopping -------------------------

@@ -152,7 +152,8 @@ def _rss_mb(pid: int) -> float:
 
 @pytest.fixture
 def publishing_replay(tmp_path):
-    """A real ``arraydaemon replay`` in real time, publishing on a free port, and a SUB socket on it."""
+    """A real ``arraydaemon replay`` in real time, publishing on a free port, a SUB socket on it, and
+    the replay's resident memory (MB) once it publishes."""
     demo, rate = sf.read(REPO_ROOT / "arraydaemon" / "data" / "demo.flac", dtype="float32")
     long = tmp_path / "long.wav"
     sf.write(long, np.tile(demo, (20, 1)), rate)  # two minutes
@@ -164,7 +165,8 @@ def publishing_replay(tmp_path):
     try:
         assert sub.poll(60_000), "no doa message within 60 s"
         sub.recv_multipart()
-        yield proc, port, sub
+        time.sleep(1.0)
+        yield proc, port, sub, _rss_mb(proc.pid)
     finally:
         sub.close()
         proc.terminate()
@@ -182,9 +184,7 @@ def _drain(sub: zmq.Socket) -> int:
 @pytest.mark.live
 @pytest.mark.slow
 def test_a_million_subscriptions_from_one_peer_do_not_grow_the_daemon(publishing_replay):
-    proc, port, sub = publishing_replay
-    time.sleep(1.0)
-    before = _rss_mb(proc.pid)
+    proc, port, sub, before = publishing_replay
     sent, connections, received = 0, 0, 0
     chunk = b"".join(frame(b"\x01" + i.to_bytes(8, "little") + b"12345678") for i in range(10_000))
     deadline = time.monotonic() + 60
@@ -211,9 +211,7 @@ def test_a_million_subscriptions_from_one_peer_do_not_grow_the_daemon(publishing
 @pytest.mark.live
 @pytest.mark.slow
 def test_frames_announcing_gigabytes_are_cut_off_and_cost_nothing(publishing_replay):
-    proc, port, sub = publishing_replay
-    time.sleep(1.0)
-    before = _rss_mb(proc.pid)
+    proc, port, sub, before = publishing_replay
     for announced in (2 << 30, 4 << 20):  # a frame announcing 2 GiB; a 4 MB subscription
         with handshake(port) as peer:
             peer.sendall(b"\x02" + struct.pack(">Q", announced) + b"\x01" + b"x" * 65536)

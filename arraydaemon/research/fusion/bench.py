@@ -75,13 +75,19 @@ def run_scene(scene_dir: Path, drop: int | None = None, estimator: str = "srp-ph
     fuse = subprocess.Popen([*cmd, "fuse", str(room_path), "--endpoint", fuse_endpoint,
                              "--seconds", str(duration + START_MARGIN_S + 15)], env=env,
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    fuse_sub = Subscriber(fuse_endpoint, ["positions", "health"])
+    ready = time.monotonic() + 60.0
+    while not fuse_sub.receive(time.monotonic() + 0.2) and time.monotonic() < ready:
+        if fuse.poll() is not None:
+            raise RuntimeError(f"fuse exited {fuse.returncode}: {fuse.stderr.read()[-300:]}")
+    # fuse is up (on a cold start it can take longer than the daemons): now the common clock
     wall_start = time.time() + START_MARGIN_S
     replays = [subprocess.Popen([*cmd, "replay", str(scene_dir / f"{a['name']}.wav"), "--profile",
                                  str(scene_dir / a["profile"]), "--endpoint", a["endpoint"], "--wall-start",
                                  f"{wall_start:.6f}", "--quiet", "--estimator", estimator], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for a in arrays]
     record = RunRecord(room["name"], [a["name"] for a in arrays], wall_start)
-    subs = [Subscriber(fuse_endpoint, ["positions", "health"])]
+    subs = [fuse_sub]
     subs += [Subscriber(a["endpoint"], ["tracks"]) for a in arrays]
     names = [None] + [a["name"] for a in arrays]
     record.tracks = {a["name"]: {} for a in arrays}
@@ -112,6 +118,7 @@ def run_scene(scene_dir: Path, drop: int | None = None, estimator: str = "srp-ph
         except subprocess.TimeoutExpired:
             fuse.kill()
     record.fuse_log = fuse.stderr.read()
+    room_path.with_suffix(".fuse.log").write_text(record.fuse_log)
     record.replay_logs = [p.stderr.read() for p in replays]
     for p, text in zip(replays, record.replay_logs):
         if p.returncode not in (0, 128 + signal.SIGTERM) and log:

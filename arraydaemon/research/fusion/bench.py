@@ -258,15 +258,18 @@ def plot_map(scene_dir: Path, record: RunRecord, path: Path) -> Path:
 def run_fusion_eval(set_name: str, scenes: int, cache: Path, out_dir: Path, estimator: str = "srp-phat",
                     first: int = 0, log=print) -> str:
     """Runs ``scenes`` scenes (from index ``first``) with all arrays and with the first removed; the
-    markdown tables, also written to ``out_dir/fusion.md`` with a PNG map of the first scene."""
+    markdown tables, also written to ``out_dir/fusion.md`` with a PNG map of the first scene with the
+    most arrays."""
     out_dir.mkdir(parents=True, exist_ok=True)
     full, without = [], []
+    most = 0
     for index in range(first, first + scenes):
         scene_dir = load_scene(set_name, index, cache)
         truth = json.loads((scene_dir / "truth.json").read_text())
         record = run_scene(scene_dir, None, estimator, log)
         full.append(score_run(record, truth))
-        if index == first:
+        if len(record.arrays) > most:  # the map: the first scene with the most arrays
+            most = len(record.arrays)
             plot_map(scene_dir, record, out_dir / "fusion_map.png")
         without.append(score_run(run_scene(scene_dir, 0, estimator, log), truth))
         s = full[-1]

@@ -18,7 +18,9 @@ from arraydaemon.core.options import PipelineOptions
 from arraydaemon.core.profiles import ArrayProfile
 from arraydaemon.io.publisher import ZmqPublisher
 from arraydaemon.localizers.base import make_localizer
-from arraydaemon.stages.features import GccPhatFeatures
+from arraydaemon.noise.model import load_noise_model
+from arraydaemon.noise.whiten import NoiseWhitener
+from arraydaemon.stages.features import FrameLayout, GccPhatFeatures
 from arraydaemon.stages.publish import PublishStage
 from arraydaemon.stages.tracker import Tracker
 
@@ -62,9 +64,12 @@ class Pipeline:
                  publisher: ZmqPublisher | None = None):
         self.profile = profile
         self.options = options
-        self.features = GccPhatFeatures(profile, options.features)
+        layout = FrameLayout.from_config(options.features, profile.sample_rate)
+        self.noise_model = load_noise_model(options.noise_model, profile, layout) if options.noise_model else None
+        whitener = NoiseWhitener(self.noise_model.covariance, layout.band) if self.noise_model else None
+        self.features = GccPhatFeatures(profile, options.features, whitener)
         self.localizer = make_localizer(options.estimator, profile, self.features.layout, options.localizer,
-                                        options.weights)
+                                        options.weights, whitener)
         self.tracker = Tracker(profile.geometry, options.tracker, lead_s=options.features.window_s / 2)
         self.publish = PublishStage(publisher, profile)
         self.timer = StageTimer()

@@ -14,10 +14,10 @@ import os
 import sys
 
 from arraydaemon import __version__
-from arraydaemon.cli import listen, profile, reason, replay, research, service, web
+from arraydaemon.cli import listen, noise, profile, reason, replay, research, service, web
 from arraydaemon.core.errors import UserError
 
-COMMAND_GROUPS = (replay, listen, profile, research, service, reason, web)
+COMMAND_GROUPS = (replay, listen, profile, research, service, reason, web, noise)
 
 
 def build_parser() -> argparse.ArgumentParser:

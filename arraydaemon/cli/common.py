@@ -47,6 +47,12 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--integration", type=float, default=None, metavar="SECONDS",
                    help=f"time constant of the integration over past windows (default {INTEGRATION_S:g}; 0: every "
                    "window on its own, faster to follow a moving source, less accurate in reverberant rooms)")
+    g.add_argument("--noise-model", default=None, metavar="MODEL",
+                   help="the robot's own noise, measured once (`arraydaemon noise learn`): whitened out of every bin, "
+                   "never reported as a source (docs/robot-noise.md)")
+    g.add_argument("--noise-state", default=None, metavar="FILE",
+                   help="keep what the online noise field learns in FILE across restarts (read at start if it exists, "
+                   "written at exit)")
     g.add_argument("--track-silence", type=positive_float, default=None, metavar="SECONDS",
                    help=f"retire a tracked source not heard for this long (default {TRACKER.max_silence_s:g})")
 

@@ -145,6 +145,8 @@ class PipelineOptions:
 
     estimator: str = "srp-phat"  # a name of the estimator registry (arraydaemon.localizers.base)
     weights: str | None = None  # neural weights file; None: the shipped model
+    noise_model: str | None = None  # a noise model file (`arraydaemon noise learn`); None: none
+    noise_state: str | None = None  # where the online noise field's state is kept across restarts; None: not kept
     features: FeatureConfig = field(default_factory=FeatureConfig)
     localizer: LocalizerConfig = field(default_factory=LocalizerConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)

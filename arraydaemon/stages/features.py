@@ -8,6 +8,8 @@ louder frames count more than near-silent ones, and over the bins that carry dir
 (``FeatureWindow.evidence``, ``evidence.py``): above the stationary noise floor, and not decaying.
 A stationary directional noise (a fan, ``noise_field.py``) is learned from the cells at the floor;
 where there is one, the tests run on the power it leaves, and the cells it dominates are not evidence.
+With a noise model measured at installation (``noise/whiten.py``), all of this runs on the cells
+whitened against the model's spatial covariance, so the robot's own noise, however loud, is flat.
 
 All streaming state (unframed samples, the frame ring, the stream clock) lives in this object, so
 feeding a signal in any block sizes gives exactly the windows of feeding it whole.
@@ -85,9 +87,10 @@ class GccPhatFeatures:
 
     name = "features"
 
-    def __init__(self, profile: ArrayProfile, config: FeatureConfig = FeatureConfig()):
+    def __init__(self, profile: ArrayProfile, config: FeatureConfig = FeatureConfig(), whitener=None):
         self.profile = profile
         self.config = config
+        self.whitener = whitener  # a noise.whiten.NoiseWhitener, or None
         self.layout = FrameLayout.from_config(config, profile.sample_rate)
         self.window = hann(self.layout.n_fft)
         self._power_scale = 2.0 / (self.layout.n_fft * float(np.sum(self.window**2)))
@@ -154,7 +157,11 @@ class GccPhatFeatures:
 
     def _cell_evidence(self, spec: np.ndarray, bin_power: np.ndarray) -> np.ndarray:
         """The evidence of one frame ``spec [shape=(mics, bins)]`` (``bin_power`` its mic-averaged
-        power): the tests of ``evidence.py``, on the power a stationary directional noise leaves."""
+        power): the tests of ``evidence.py``, on the power a stationary directional noise leaves (of
+        the whitened cells, with a noise model)."""
+        if self.whitener is not None:
+            spec = self.whitener.whiten(spec)
+            bin_power = np.mean(np.abs(spec) ** 2, axis=0)
         evidence = self.evidence.update(bin_power)
         if self.noise_field is None:
             return evidence

@@ -77,7 +77,7 @@ class NeuralLocalizer:
     secondary_threshold = 0.3
 
     def __init__(self, profile: ArrayProfile, layout: FrameLayout, config: LocalizerConfig,
-                 model: SpatialTransformer, model_name: str = MODEL_NAME, mode: str = "fused"):
+                 model: SpatialTransformer, model_name: str = MODEL_NAME, mode: str = "fused", noise=None):
         if mode not in MODES:
             raise ValueError(f"neural mode: expected one of {', '.join(MODES)}, got {mode!r}")
         set_threads(1)
@@ -85,7 +85,8 @@ class NeuralLocalizer:
         self.layout = layout
         self.config = config
         self.mode = mode
-        self.scan = SrpScan(profile, layout, config)
+        self.scan = SrpScan(profile, layout, config, noise)
+        self.noise = noise  # a noise.whiten.NoiseWhitener (see scan.py), or None
         self.grid = self.scan.grid
         self.refiner = Refiner(self.scan)
         self.further = FurtherSources(self.scan, self.refiner, config)
@@ -112,7 +113,7 @@ class NeuralLocalizer:
 
     @classmethod
     def from_weights(cls, profile: ArrayProfile, layout: FrameLayout, config: LocalizerConfig,
-                     path: Path | None = None, mode: str = "fused") -> "NeuralLocalizer":
+                     path: Path | None = None, mode: str = "fused", noise=None) -> "NeuralLocalizer":
         """The estimator with the weights at ``path`` (None: the shipped model)."""
         if path is None:
             path = WEIGHTS_PATH
@@ -125,7 +126,7 @@ class NeuralLocalizer:
         name = meta.get("model_name", MODEL_NAME)
         if "train_steps" in meta:
             name += f"@{meta['train_steps']}"
-        return cls(profile, layout, config, model, name, mode)
+        return cls(profile, layout, config, model, name, mode, noise)
 
     def reset(self) -> None:
         self.decay.reset()

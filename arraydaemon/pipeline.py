@@ -18,6 +18,7 @@ from arraydaemon.core.options import PipelineOptions
 from arraydaemon.core.profiles import ArrayProfile
 from arraydaemon.io.publisher import ZmqPublisher
 from arraydaemon.localizers.base import make_localizer
+from arraydaemon.noise.gate import NoiseGate
 from arraydaemon.noise.model import load_noise_model
 from arraydaemon.noise.whiten import NoiseWhitener
 from arraydaemon.stages.features import FrameLayout, GccPhatFeatures
@@ -70,6 +71,11 @@ class Pipeline:
         self.features = GccPhatFeatures(profile, options.features, whitener)
         self.localizer = make_localizer(options.estimator, profile, self.features.layout, options.localizer,
                                         options.weights, whitener)
+        # the robot's own noise is never a source (noise/gate.py); online, once the noise field finds it
+        scan = getattr(self.localizer, "scan", None)
+        field = None if whitener is not None else self.features.noise_field
+        self.noise_gate = NoiseGate(scan, options.localizer, self.noise_model.covariance if self.noise_model else None,
+                                    field) if scan is not None and (self.noise_model or field) else None
         self.tracker = Tracker(profile.geometry, options.tracker, lead_s=options.features.window_s / 2)
         self.publish = PublishStage(publisher, profile)
         self.timer = StageTimer()
@@ -80,8 +86,9 @@ class Pipeline:
         return self.features.layout
 
     def reset(self) -> None:
-        for stage in (self.features, self.localizer, self.tracker, self.publish):
-            stage.reset()
+        for stage in (self.features, self.localizer, self.noise_gate, self.tracker, self.publish):
+            if stage is not None:
+                stage.reset()
 
     def process(self, block: AudioBlock) -> list[WindowResult]:
         t0 = time.perf_counter()
@@ -92,6 +99,8 @@ class Pipeline:
         for window in windows:
             t1 = time.perf_counter()
             estimate = self.localizer.process(window)
+            if self.noise_gate is not None:
+                estimate = self.noise_gate.process(estimate)
             t2 = time.perf_counter()
             tracks = self.tracker.process(estimate)
             t3 = time.perf_counter()

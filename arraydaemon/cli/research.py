@@ -44,7 +44,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("eval", help="neural vs SRP-PHAT on a held-out test set with unseen arrays")
     p.add_argument("--weights", help="weights file (default: the shipped weights)")
-    p.add_argument("--scenes", type=int, help="scenes with unseen random geometries (default 150; --tracking: 20)")
+    p.add_argument("--scenes", type=int, help="scenes with unseen random geometries (default 150; --tracking: 20, robot sets 12)")
     p.add_argument("--dry-scenes", type=int, default=4, help="dry-room scenes per bundled profile")
     p.add_argument("--out", default="eval_out", help="directory for the report, records and PNG plot")
     p.add_argument("--compare", action="append", metavar="NAME=WEIGHTS",
@@ -55,8 +55,9 @@ def register(sub) -> None:
     p.add_argument("--tracking", action="store_true",
                    help="instead: the multi-talker tracking benchmark (1-4 talkers, walking, crossing, pausing) "
                         "through the pipeline's tracks topic, one row per estimator")
-    p.add_argument("--set", choices=("test", "dev"), default="test",
-                   help="--tracking: scene set (dev: for tuning; test: reported)")
+    p.add_argument("--set", choices=("test", "dev", "robot-dev", "robot-test"), default="test",
+                   help="--tracking: scene set (dev: for tuning; test: reported; robot-dev / robot-test: the array on "
+                   "a robot with its own fan or motor, online only and with the installation recording)")
     p.add_argument("--estimator", action="append", choices=ESTIMATOR_NAMES,
                    help="--tracking: estimators to compare (repeatable; default: all, the default one first)")
     p.add_argument("--cache", default=str(TRACKING_CACHE), help="--tracking: where rendered scenes are kept")
@@ -143,7 +144,7 @@ def _tracking_eval(args) -> int:
     from arraydaemon.core.options import PipelineOptions
     from arraydaemon.research.tracking.report import run_tracking_eval
 
-    scenes = 20 if args.scenes is None else args.scenes
+    scenes = (12 if args.set.startswith("robot-") else 20) if args.scenes is None else args.scenes
     if scenes < 1:
         raise UserError(f"--scenes: expected at least 1, got {scenes}")
     default = default_estimator()

@@ -26,18 +26,18 @@ from __future__ import annotations
 
 import numpy as np
 
-LOADING = 0.5  # diagonal loading
-THRESHOLD = 1.5  # generalized eigenvalues this far above the largest the noise alone gives are a talker's
+LOADING = 0.5  # diagonal loading of the noise covariance, relative to its mean eigenvalue (see the module doc)
+THRESHOLD = 1.0  # generalized eigenvalues above the largest the noise alone gives are a talker's
 
 
 class NoiseWhitener:
     """The whitening and cleaning of one noise model's covariances ``[shape=(bins, mics, mics)]``
     (all STFT bins), in the bins ``band = (lo, hi)``."""
 
-    def __init__(self, covariance: np.ndarray, band: tuple[int, int], threshold: float = THRESHOLD):
+    def __init__(self, covariance: np.ndarray, band: tuple[int, int], threshold: float | None = None):
         lo, hi = band
         self.band = band
-        self.threshold = threshold
+        self.threshold = THRESHOLD if threshold is None else threshold
         r = np.asarray(covariance, dtype=np.complex128)[lo:hi]
         mics = r.shape[1]
         r = 0.5 * (r + r.conj().transpose(0, 2, 1))

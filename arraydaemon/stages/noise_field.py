@@ -162,6 +162,11 @@ class StationaryNoiseField:
         self.active = active
         return rayleigh
 
+    def noise_covariance(self) -> tuple[np.ndarray, np.ndarray]:
+        """The band bins' learned noise covariances ``[shape=(band bins, mics, mics)]`` (normalised by
+        their weight) and which bins hold a directional noise ``[shape=(band bins,)]``."""
+        return self._cov / np.maximum(self._weight, 1e-30)[:, None, None], self.active.copy()
+
     def residual(self, spectrum: np.ndarray, power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For one frame ``spectrum [shape=(mics, bins)]`` with mic-averaged ``power [shape=(bins,)]``:
         the power left once the noise direction is removed ``[shape=(bins,)]`` (``power`` itself in

@@ -73,9 +73,10 @@ class Pipeline:
                                         options.weights, whitener)
         # the robot's own noise is never a source (noise/gate.py); online, once the noise field finds it
         scan = getattr(self.localizer, "scan", None)
-        field = None if whitener is not None else self.features.noise_field
-        self.noise_gate = NoiseGate(scan, options.localizer, self.noise_model.covariance if self.noise_model else None,
-                                    field) if scan is not None and (self.noise_model or field) else None
+        field = self.features.noise_field if whitener is None and options.noise_gate == "online" else None
+        model = self.noise_model.covariance if self.noise_model and options.noise_gate != "off" else None
+        self.noise_gate = NoiseGate(scan, options.localizer, model, field) \
+            if scan is not None and (model is not None or field is not None) else None
         self.tracker = Tracker(profile.geometry, options.tracker, lead_s=options.features.window_s / 2)
         self.publish = PublishStage(publisher, profile)
         self.timer = StageTimer()

@@ -14,6 +14,7 @@ MAX_HOP_S = 0.25  # the analysis window; a hop longer than it would skip audio
 INTEGRATION_S = 0.4  # localizer integration time constant, chosen on validation scenes (model card)
 MAX_INTEGRATION_S = 5.0
 MAX_SOURCES = 8  # sources per window
+NOISE_GATES = ("model", "online", "off")
 PAIR_MODES = ("all", "reference", "auto")  # SRP-PHAT mic pairs; "auto": all up to 8 mics, else the reference pairs
 
 
@@ -147,6 +148,10 @@ class PipelineOptions:
     weights: str | None = None  # neural weights file; None: the shipped model
     noise_model: str | None = None  # a noise model file (`arraydaemon noise learn`); None: none
     noise_state: str | None = None  # where the online noise field's state is kept across restarts; None: not kept
+    # which noise directions are never a source (noise/gate.py): "model" (a noise model's), "online" (also
+    # the online noise field's: a robot without an installation recording; a stationary source is then
+    # taken for the robot's noise), "off"
+    noise_gate: str = "model"
     features: FeatureConfig = field(default_factory=FeatureConfig)
     localizer: LocalizerConfig = field(default_factory=LocalizerConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)

@@ -126,7 +126,7 @@ def robot_report(set_name: str, count: int, estimators: list[str], cache: Path |
         for condition in ("online only", "installation recording"):
             scores = []
             for scene in scenes:
-                options = replace(base, estimator=name)
+                options = replace(base, estimator=name, noise_gate="online")
                 if condition != "online only":
                     options = replace(options, noise_model=noise_model_of(scene, models, base))
                 scores.append(score_scene(scene, options))
@@ -143,8 +143,8 @@ def robot_report(set_name: str, count: int, estimators: list[str], cache: Path |
     first = estimators[0]
     text = [f"# Robot noise: {len(scenes)} scenes of set '{set_name}'", "",
             "A fan or motor whine on the robot 0.15–0.5 m from the array, −6 to +10 dB against the talkers "
-            "(`arraydaemon/research/tracking/robot.py`); online only, and with a noise model learned from the "
-            "installation recording (another room, nobody talking).", "", markdown_rows(rows), ""]
+            "(`arraydaemon/research/tracking/robot.py`); online only (`--noise-gate online`), and with a noise model "
+            "learned from the installation recording (another room, nobody talking; `--noise-model`).", "", markdown_rows(rows), ""]
     breakdown = {}
     for condition in ("online only", "installation recording"):
         part = {}

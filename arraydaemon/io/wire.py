@@ -31,6 +31,7 @@ Every payload carries these common fields:
 | doa | sources[].y | float | unit direction vector, y |
 | doa | sources[].z | float | unit direction vector, z |
 | doa | sources[].confidence | float | in [0, 1] |
+| doa | noise | list[map] | where the robot's own noise is, never a source (docs/robot-noise.md): per direction `azimuth_deg`, `elevation_deg`, `x`, `y`, `z` as in `sources`, and `origin` (`model`: the noise model; `online`: learned while running); empty when none is known |
 | tracks | ambiguity | str | as in `doa` |
 | tracks | tracks | list[map] | confirmed tracked sources, lowest id first; empty when there are none |
 | tracks | tracks[].id | int | track id, from 1; never reused within a stream (a restart begins again at 1) |
@@ -79,7 +80,7 @@ DEFAULT_ENDPOINT = "tcp://127.0.0.1:5570"
 
 COMMON_FIELDS = ("v", "seq", "array", "frame_id", "t_end", "wall_time")
 TOPIC_FIELDS = {
-    "doa": ("estimator", "active", "level_db", "ambiguity", "sources"),
+    "doa": ("estimator", "active", "level_db", "ambiguity", "sources", "noise"),
     "tracks": ("ambiguity", "tracks"),
     "embedding": ("model", "dtype", "shape", "data"),
     "health": ("state", "uptime_s", "windows", "overflows", "dropped_blocks", "bad_blocks",
@@ -87,6 +88,8 @@ TOPIC_FIELDS = {
     "array": ("mics", "kind", "ambiguity", "sample_rate", "estimator"),
 }
 SOURCE_FIELDS = ("azimuth_deg", "elevation_deg", "x", "y", "z", "confidence")
+NOISE_FIELDS = ("azimuth_deg", "elevation_deg", "x", "y", "z", "origin")
+NOISE_ORIGINS = ("model", "online")
 TRACK_FIELDS = ("id", "azimuth_deg", "elevation_deg", "x", "y", "z", "activity", "age_s", "silent_s",
                 "angular_speed_dps", "azimuth_rate_dps", "level_db")
 
@@ -102,6 +105,7 @@ FIELD_TYPES = {
     "dtype": "str", "shape": "list[int]", "data": "bytes", "state": "str", "uptime_s": "float", "windows": "int",
     "overflows": "int", "dropped_blocks": "int", "bad_blocks": "int", "queue_depth": "int", "stage_ms": "map",
     "cpu_percent": "float", "exposed": "bool", "mics": "list[list[float]]", "kind": "str", "sample_rate": "int",
+    "noise": "list[map]", "origin": "str",
 }
 # Value ranges a subscriber may rely on (inclusive).
 FIELD_RANGES = {
@@ -140,9 +144,17 @@ def source_entry(azimuth_deg: float, elevation_deg: float, vector, confidence: f
             "x": x, "y": y, "z": z, "confidence": float(confidence)}
 
 
-def doa_payload(base: dict, estimator: str, level_db: float, ambiguity: str, sources: list[dict]) -> dict:
+def noise_entry(azimuth_deg: float, elevation_deg: float, vector, origin: str) -> dict:
+    """One entry of ``doa.noise``: a direction of the robot's own noise, ``origin`` in :data:`NOISE_ORIGINS`."""
+    x, y, z = (float(v) for v in vector)
+    return {"azimuth_deg": float(azimuth_deg), "elevation_deg": float(elevation_deg), "x": x, "y": y, "z": z,
+            "origin": str(origin)}
+
+
+def doa_payload(base: dict, estimator: str, level_db: float, ambiguity: str, sources: list[dict],
+                noise: list[dict] = ()) -> dict:
     return {**base, "estimator": estimator, "active": bool(sources), "level_db": float(level_db),
-            "ambiguity": ambiguity, "sources": sources}
+            "ambiguity": ambiguity, "sources": sources, "noise": list(noise)}
 
 
 def track_entry(track_id: int, azimuth_deg: float, elevation_deg: float, vector, activity: float, age_s: float,
@@ -226,9 +238,8 @@ def validate(topic: str, payload: dict) -> None:
     if type(payload["v"]) is not int or payload["v"] != SCHEMA_VERSION:
         raise WireError(f"{topic}: schema version {str(payload['v'])[:16]} (this subscriber reads {SCHEMA_VERSION})")
     _check_map(payload, expected, topic)
-    nested = {"doa": ("sources", SOURCE_FIELDS), "tracks": ("tracks", TRACK_FIELDS)}.get(topic)
-    if nested is not None:
-        name, fields = nested
+    nested = {"doa": (("sources", SOURCE_FIELDS), ("noise", NOISE_FIELDS)), "tracks": (("tracks", TRACK_FIELDS),)}
+    for name, fields in nested.get(topic, ()):
         for i, entry in enumerate(payload[name]):
             if not isinstance(entry, dict):
                 raise WireError(f"{topic}.{name}[{i}]: expected a map")

@@ -59,7 +59,7 @@ def save(path: str | os.PathLike, kind: str, profile, layout, arrays: dict[str, 
               "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **(extra or {})}
     buffer = io.BytesIO()
     np.savez(buffer, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
-             **{name: np.ascontiguousarray(a) for name, a in arrays.items()})
+             **{name: np.asarray(a) for name, a in arrays.items()})
     directory = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)

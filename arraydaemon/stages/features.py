@@ -124,6 +124,27 @@ class GccPhatFeatures:
         self._seq = 0
         self.bad_blocks = 0
 
+    def noise_state(self) -> dict[str, np.ndarray]:
+        """What the evidence tests and the online noise field learned, as named arrays (what
+        ``--noise-state`` keeps across restarts, ``noise/state.py``); empty without a noise field."""
+        if self.noise_field is None:
+            return {}
+        parts = {"floor": self.evidence.state(), "field": self.noise_field.state(),
+                 "residual": self.residual_evidence.state()}
+        return {f"{part}__{name}": value for part, state in parts.items() for name, value in state.items()}
+
+    def load_noise_state(self, arrays: dict[str, np.ndarray]) -> None:
+        """Takes back :meth:`noise_state`; ValueError (naming what) when it does not fit this stage."""
+        if self.noise_field is None:
+            raise ValueError("this pipeline has no online noise field (noise field time constant 0)")
+        parts = {"floor": self.evidence, "field": self.noise_field, "residual": self.residual_evidence}
+        for part, target in parts.items():
+            state = {k.split("__", 1)[1]: v for k, v in arrays.items() if k.startswith(part + "__")}
+            try:
+                target.load_state(state)
+            except KeyError as exc:
+                raise ValueError(f"{part} state lacks {exc.args[0]!r}") from None
+
     def process(self, block: AudioBlock) -> list[FeatureWindow]:
         lay = self.layout
         samples = block.samples

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -69,7 +69,11 @@ class Pipeline:
         self.noise_model = load_noise_model(options.noise_model, profile, layout) if options.noise_model else None
         whitener = NoiseWhitener(self.noise_model.covariance, layout.band) if self.noise_model else None
         self.features = GccPhatFeatures(profile, options.features, whitener)
-        self.localizer = make_localizer(options.estimator, profile, self.features.layout, options.localizer,
+        localizer = options.localizer
+        if whitener is not None:
+            localizer = replace(localizer, min_confidence=localizer.noise_model_confidence,
+                                min_prominence=localizer.noise_model_prominence)
+        self.localizer = make_localizer(options.estimator, profile, self.features.layout, localizer,
                                         options.weights, whitener)
         # the robot's own noise is never a source (noise/gate.py); online, once the noise field finds it
         scan = getattr(self.localizer, "scan", None)

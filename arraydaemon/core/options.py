@@ -81,6 +81,11 @@ class LocalizerConfig:
     pairs: str = "auto"  # SRP-PHAT mic pairs: "all", "reference" or "auto" (all up to 8 mics)
     mask_agreement: float = 0.5  # STFT bins agreeing this well with a found source are removed
     min_prominence: float = 0.1  # a peak must stand this far above the spectrum's median (diffuse noise: < 0.1)
+    # With a noise model (noise/whiten.py) the cross-spectra keep only the bins where a talker stands
+    # above the robot's noise, the others are 0, and the SRP of a talker is lower: these gates replace
+    # the two above (chosen on the robot-dev scenes, docs/research/robot-noise.md).
+    noise_model_confidence: float = 0.04
+    noise_model_prominence: float = 0.03
     # Time constant of the exponential integration of the pair cross-spectra (and of the neural
     # spectrum) over past windows; 0 localizes every window on its own (localizers/integration.py).
     integration_s: float = INTEGRATION_S

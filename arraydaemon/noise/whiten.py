@@ -42,11 +42,14 @@ class NoiseWhitener:
         mics = r.shape[1]
         r = 0.5 * (r + r.conj().transpose(0, 2, 1))
         scale = np.maximum(np.real(np.trace(r, axis1=1, axis2=2)) / mics, 1e-30)
-        r = r + (LOADING * scale)[:, None, None] * np.eye(mics)[None]
         self.mics = mics
-        self.chol = np.linalg.cholesky(r)  # (band bins, mics, mics)
+        loaded = r + (LOADING * scale)[:, None, None] * np.eye(mics)[None]
+        self.chol = np.linalg.cholesky(loaded)  # (band bins, mics, mics)
         self.inverse = np.linalg.inv(self.chol)
         self._inverse64 = self.inverse.astype(np.complex64)
+        # the noise's own covariance once whitened (the loading keeps it below the identity)
+        self.white_noise = self.inverse @ r @ self.inverse.conj().transpose(0, 2, 1)
+        self._noise_top = np.linalg.eigvalsh(self.white_noise)[:, -1]
         self.covariance = r
 
     # -- cells
@@ -76,9 +79,14 @@ class NoiseWhitener:
             xm = x * k[:, None, :]
         white = np.einsum("kmn,tnk->ktm", self._inverse64, xm)  # (band bins, frames, mics)
         c = np.einsum("ktm,ktn->kmn", white, white.conj()).astype(np.complex128)
-        lam, q = np.linalg.eigh(c)
-        edge = (np.sqrt(n) + np.sqrt(self.mics)) ** 2  # the largest eigenvalue of n noise-only frames
-        gain = np.where(lam > self.threshold * edge[:, None], lam - n[:, None], 0.0)
+        per_frame = np.maximum(n, 1.0)
+        excess = c / per_frame[:, None, None] - self.white_noise
+        lam, q = np.linalg.eigh(excess)
+        # how far n frames of the noise alone stray from its covariance (Marchenko-Pastur: the
+        # largest sample eigenvalue of n frames of m dimensions is (1 + sqrt(m/n))² times the true)
+        ratio = self.mics / per_frame
+        stray = self._noise_top * (2.0 * np.sqrt(ratio) + ratio)
+        gain = np.where((lam > self.threshold * stray[:, None]) & (n[:, None] > 0), lam * per_frame[:, None], 0.0)
         return self.chol @ (q * np.sqrt(gain)[:, None, :])
 
     def pair_sum(self, spectra: np.ndarray, keep: np.ndarray | None, pair_i: np.ndarray, pair_j: np.ndarray,

@@ -30,7 +30,7 @@ CHAIN_S = 0.3  # a detection near the noise is kept when one this recent, ...
 CHAIN_DEG = 10.0  # ... this close, was kept: a talker walking past the noise
 
 MIN_ACTIVE_SHARE = 0.25
-ONLINE_EVERY = 10
+ONLINE_EVERY = 3
 
 
 def covariance_direction(scan, covariance: np.ndarray, band: tuple[int, int], config) -> np.ndarray | None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 LOADING = 0.5  # diagonal loading of the noise covariance, relative to its mean eigenvalue (see the module doc)
+ADAPT = True
 THRESHOLD = 1.0  # generalized eigenvalues above the largest the noise alone gives are a talker's
 
 
@@ -85,7 +86,14 @@ class NoiseWhitener:
         # how far n frames of the noise alone stray from its covariance (Marchenko-Pastur: the
         # largest sample eigenvalue of n frames of m dimensions is (1 + sqrt(m/n))² times the true)
         ratio = self.mics / per_frame
-        stray = self._noise_top * (2.0 * np.sqrt(ratio) + ratio)
+        if ADAPT:
+            # more noise than measured (another room's reverberation of it, a faster fan): what its
+            # smallest eigenvalues hold beyond the model, in every direction (talkers fill few)
+            offset = np.maximum(np.mean(lam[:, :max(1, self.mics // 2)], axis=1), 0.0)
+            lam = lam - offset[:, None]
+            stray = (self._noise_top + offset) * (2.0 * np.sqrt(ratio) + ratio)
+        else:
+            stray = self._noise_top * (2.0 * np.sqrt(ratio) + ratio)
         gain = np.where((lam > self.threshold * stray[:, None]) & (n[:, None] > 0), lam * per_frame[:, None], 0.0)
         return self.chol @ (q * np.sqrt(gain)[:, None, :])
 

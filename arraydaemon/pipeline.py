@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from arraydaemon.core.feasibility import check_runnable
 from arraydaemon.core.messages import AudioBlock, Estimate, Tracks
 from arraydaemon.core.options import PipelineOptions
 from arraydaemon.core.profiles import ArrayProfile
@@ -63,6 +64,7 @@ class Pipeline:
 
     def __init__(self, profile: ArrayProfile, options: PipelineOptions = PipelineOptions(),
                  publisher: ZmqPublisher | None = None):
+        check_runnable(profile, options)  # a UserError naming the setting, before anything is allocated
         self.profile = profile
         self.options = options
         layout = FrameLayout.from_config(options.features, profile.sample_rate)

@@ -27,8 +27,8 @@ talker) measure the pair distances the coherence fit finds, for pairs up to 20 c
     python tools/verify_benchmark.py --seeds 0:8 --cache /tmp/vb  # keep the simulated scenes
 
 Prints one line per run and, at the end, a markdown table of rates with their counts. Held-out
-seeds 0:80 have been looked at (two runs that led to a fix and a revert); the README's numbers are
-from 80:120. Use a fresh range for the next final numbers, and tune on development seeds only.
+seeds 0:80 have been looked at (two runs that led to a fix and a revert); the benchmark page's numbers
+(docs/benchmarks/verify.md) are from 80:120. Use a fresh range for the next final numbers, and tune on development seeds only.
 """
 
 from __future__ import annotations

@@ -22,6 +22,29 @@ from arraydaemon.localizers.base import ESTIMATOR_NAMES
 FEATURES, LOCALIZER, TRACKER = FeatureConfig(), LocalizerConfig(), TrackerConfig()
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Wraps descriptions and flags' help as argparse does, but keeps an epilog that starts with
+    ``examples:`` line by line, as written."""
+
+    def _fill_text(self, text, width, indent):
+        if text.startswith("examples:"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+def examples(*lines: str) -> str:
+    """An epilog of example command lines (``# ...`` after one explains it)."""
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def command(sub, name: str, summary: str, description: str = "", example_lines=()) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` reads as documentation: the one-line summary (also shown in the
+    parent's list), a description, and examples."""
+    text = summary[0].upper() + summary[1:] + "." + (" " + description if description else "")
+    return sub.add_parser(name, help=summary, description=text,
+                          epilog=examples(*example_lines) if example_lines else None, formatter_class=HelpFormatter)
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -39,7 +62,7 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
                    help="localizer (default: neural when shipped weights are present, else srp-phat)")
     g.add_argument("--weights", default=None, metavar="FILE",
                    help="neural weights (safetensors from `arraydaemon train --out`) instead of the shipped model; "
-                   "implies --estimator neural")
+                   "implies --estimator neural (default: the shipped arraydaemon/data/neural.safetensors)")
     g.add_argument("--hop", type=positive_float, default=None, metavar="SECONDS",
                    help=f"time between windows (default {FEATURES.hop_s:g}; windows are {FEATURES.window_s:g} s)")
     g.add_argument("--fmin", type=positive_float, default=None, metavar="HZ",
@@ -69,7 +92,8 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_publish_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--endpoint", help=f"ZeroMQ PUB endpoint (default {wire.DEFAULT_ENDPOINT})")
+    p.add_argument("--endpoint", help=f"ZeroMQ PUB endpoint to bind (default {wire.DEFAULT_ENDPOINT}; a host other "
+                   "than loopback publishes to the network, with a warning)")
     p.add_argument("--no-publish", action="store_true", help="do not open a ZeroMQ socket")
 
 

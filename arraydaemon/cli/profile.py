@@ -6,44 +6,74 @@ import json
 import math
 import sys
 
+from arraydaemon.cli.common import command
 from arraydaemon.core.errors import UserError
 
 
 def register(sub) -> None:
-    p = sub.add_parser("profile", help="list, check or install array profiles")
+    p = command(sub, "profile", "list, check, verify or install array profiles",
+                "A profile is a small YAML file: name, sample_rate and the mic positions in metres (REP-103: x "
+                "forward, y left, z up); optionally channels, channel_map, device, reference_mic, frame_id, "
+                "gain, speed_of_sound, description. Anywhere a profile is taken, a bundled or installed name or "
+                "a path to a YAML file works.",
+                ("arraydaemon profile list",
+                 "arraydaemon profile check my_array.yaml",
+                 "arraydaemon profile verify my_array.yaml --file rec.wav",
+                 "sudo arraydaemon profile add my_array.yaml --verify rec.wav"))
     psub = p.add_subparsers(dest="profile_command", metavar="ACTION")
     psub.required = True
-    q = psub.add_parser("list", help="bundled and installed profiles")
+    q = command(psub, "list", "bundled and installed profiles",
+                "One line per profile: name, mics, sample rate, kind (planar, linear, 3d), where it comes from "
+                "and its description; an invalid installed profile is listed with its error.",
+                ("arraydaemon profile list",))
     q.set_defaults(func=cmd_profile_list)
-    q = psub.add_parser("check", help="validate a profile and print its geometry")
+    q = command(psub, "check", "validate a profile and print its geometry",
+                "Prints the mics and channels, the aperture, the largest delay between mics, the frequency above "
+                "which spatial aliasing begins and what the geometry cannot tell apart (a planar array: up from "
+                "down; a linear one: front from back). Errors name the file, the key and what was expected.",
+                ("arraydaemon profile check respeaker_6mic_hat", "arraydaemon profile check ./my_array.yaml"))
     q.add_argument("profile", help="profile name or YAML file")
     q.set_defaults(func=cmd_profile_check)
-    q = psub.add_parser("add", help="validate a YAML profile and install it")
-    q.add_argument("file")
+    q = command(psub, "add", "validate a YAML profile and install it",
+                "Installs into /etc/arraydaemon/profiles as root (where the service looks), else into "
+                "~/.config/arraydaemon/profiles. A profile named like a bundled one would shadow it everywhere, "
+                "so that needs --force.",
+                ("sudo arraydaemon profile add my_array.yaml",
+                 "arraydaemon profile add my_array.yaml --user --verify rec.wav --source-azimuth 0"))
+    q.add_argument("file", help="the profile's YAML file")
     q.add_argument("--user", action="store_true", help="install into $XDG_CONFIG_HOME even as root (not /etc)")
     q.add_argument("--force", action="store_true", help="install even if it shadows a bundled profile of the same name")
     q.add_argument("--verify", metavar="REC", help="first verify the profile against this recording of the array "
-                   "(see `profile verify`); install only if it is ok")
+                   "(see `profile verify`); install only if it is ok (default: install without verifying)")
     q.add_argument("--source-azimuth", type=_azimuth, metavar="DEG", help="with --verify: where the talker stood "
-                   "during the first seconds of speech")
+                   "during the first seconds of speech (default: not given)")
     q.set_defaults(func=cmd_profile_add)
-    q = psub.add_parser("verify", help="check a profile against a recording of the array: channel order, dead or "
-                        "inverted mics, geometry, sample rate",
-                        description="Record (or read) someone talking while walking slowly around the array, "
-                        "and check the profile against it: per channel level, dead, clipped, DC, gain, polarity, "
-                        "duplicated; per mic pair the delays against those the geometry allows and the distance "
-                        "diffuse noise implies; the channel order (and the channel_map that fits, if not the "
-                        "declared one); the sample rate. Exit 0 when ok, 1 when not, 2 on errors.")
+    q = command(psub, "verify", "check a profile against a recording of the array: channel order, dead or "
+                "inverted mics, geometry, sample rate",
+                "Record (or read) someone talking while walking slowly around the array, "
+                "and check the profile against it: per channel level, dead, clipped, DC, gain, polarity, "
+                "duplicated; per mic pair the delays against those the geometry allows and the distance "
+                "diffuse noise implies; the channel order (and the channel_map that fits, if not the "
+                "declared one); the sample rate. The first line is the verdict. Exit 0 when ok, 1 when not, "
+                "2 on errors.",
+                ("arraydaemon profile verify my_array --device seeed-8mic      # records 20 s",
+                 "arraydaemon profile verify my_array --file rec.wav",
+                 "arraydaemon profile verify my_array --file rec.wav --source-azimuth 0 --json --plot verify.png"))
     q.add_argument("profile", help="profile name or YAML file")
     src = q.add_mutually_exclusive_group(required=True)
-    src.add_argument("--file", metavar="REC", help="a recording of all the device's channels (any libsndfile format)")
-    src.add_argument("--device", metavar="DEV", help="record from this PortAudio input device (name substring or index)")
-    q.add_argument("--seconds", type=_seconds, default=20.0, help="with --device: how long to record (default 20)")
+    src.add_argument("--file", metavar="REC", help="a recording of all the device's channels (any libsndfile format); "
+                     "this or --device is required")
+    src.add_argument("--device", metavar="DEV", help="record from this PortAudio input device (name substring or index)"
+                     "; this or --file is required")
+    q.add_argument("--seconds", type=_seconds, default=20.0, help="with --device: how long to record, 1 to 600 "
+                   "(default 20)")
     q.add_argument("--source-azimuth", type=_azimuth, metavar="DEG",
                    help="where the talker stood during the first seconds of speech (degrees counter-clockwise from "
-                   "the array's +x): picks among maps the array's symmetry makes equal, and checks the rotation")
+                   "the array's +x): picks among maps the array's symmetry makes equal, and checks the rotation "
+                   "(default: not given; such maps are listed as ambiguous)")
     q.add_argument("--json", action="store_true", help="print one JSON object")
-    q.add_argument("--plot", metavar="OUT.png", help="draw per-pair delay histograms and coherence fits (matplotlib)")
+    q.add_argument("--plot", metavar="OUT.png", help="draw per-pair delay histograms and coherence fits (matplotlib; "
+                   "default: no plot)")
     q.set_defaults(func=cmd_profile_verify)
 
 
@@ -106,6 +136,13 @@ def cmd_profile_check(args) -> int:
     print(f"aliasing     above {g.aliasing_hz:.0f} Hz (largest nearest-neighbour spacing "
           f"{g.nearest_neighbour_spacing_m * 100:.1f} cm)")
     print(f"ambiguity    {g.describe_ambiguity()}")
+    from arraydaemon.core.feasibility import check_runnable
+    from arraydaemon.core.options import PipelineOptions
+
+    layout = check_runnable(p, PipelineOptions())  # the default pipeline runs on it
+    lo, hi = layout.band
+    print(f"analysis     {lo * layout.bin_hz:.0f}-{(hi - 1) * layout.bin_hz:.0f} Hz in {hi - lo} bins of "
+          f"{layout.bin_hz:g} Hz, {layout.window_samples} samples a window")
     print("ok")
     return 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from arraydaemon.cli.common import positive_float
+from arraydaemon.cli.common import command, positive_float
 from arraydaemon.core.errors import UserError
 from arraydaemon.core.options import INTEGRATION_S, MAX_INTEGRATION_S, valid_integration
 from arraydaemon.core.paths import SHIPPED_WEIGHTS, TRACKING_CACHE
@@ -13,43 +13,69 @@ from arraydaemon.localizers.base import ESTIMATOR_NAMES, default_estimator
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="simulate rooms and train the neural localizer (CPU, resumable)")
-    p.add_argument("--data", default="cache/data", help="simulated-data cache directory")
-    p.add_argument("--run", default="training/neural", help="checkpoint directory (resumed unless --fresh)")
+    p = command(sub, "train", "simulate rooms and train the neural localizer (CPU, resumable)",
+                "Simulates rooms (pyroomacoustics, espeak-ng speech; a resumable cache of chunks of scenes) and "
+                "trains the model, a checkpoint every 250 steps; run it again to resume. Needs the training "
+                "extra: pip install 'arraydaemon[train]'. The recipe and its results are in the model card.",
+                ("arraydaemon train                                        # the shipped recipe (about an hour)",
+                 "arraydaemon train --out mine.safetensors --run runs/mine   # your own weights",
+                 "arraydaemon train --init arraydaemon/data/neural.safetensors --stage0-chunks 0 --stage1-chunks 10 "
+                 "--stage2-chunks 50 --steps 6000 --lr 3e-4 --out tuned.safetensors --run runs/tuned"))
+    p.add_argument("--data", default="cache/data", metavar="DIR", help="simulated-data cache directory "
+                   "(default %(default)s)")
+    p.add_argument("--run", default="training/neural", metavar="DIR",
+                   help="checkpoint directory, resumed unless --fresh (default %(default)s)")
     p.add_argument("--out", help="weights file to write (default: the shipped arraydaemon/data/neural.safetensors)")
-    p.add_argument("--steps", type=int, default=12000)
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--stage0-chunks", type=int, default=20, help="chunks of clean single-source scenes")
-    p.add_argument("--stage1-chunks", type=int, default=120, help="chunks of full-mix scenes")
-    p.add_argument("--stage2-chunks", type=int, default=0,
-                   help="chunks of several-talker scenes (2-3 close, some walking, a machine noise in half)")
-    p.add_argument("--stage2-share", type=float, default=0.7,
-                   help="share of several-talker windows once stage 2 data exists (default 0.7)")
-    p.add_argument("--init", help="weights to start from (a fine-tune, e.g. the shipped model); the run's "
-                   "steps then all train on the full losses and mix, without pretraining or a stage-0 phase")
-    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
-    p.add_argument("--scenes-per-chunk", type=int, default=50)
-    p.add_argument("--workers", type=int, default=1, help="simulation processes")
-    p.add_argument("--position", choices=("relative", "absolute"), help="position encoding (ablation)")
+    p.add_argument("--steps", type=int, default=12000, help="training steps (default %(default)s)")
+    p.add_argument("--batch", type=int, default=32, help="windows per batch (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="training seed (default %(default)s)")
+    p.add_argument("--stage0-chunks", type=int, default=20, metavar="N",
+                   help="chunks of clean single-source scenes (default %(default)s)")
+    p.add_argument("--stage1-chunks", type=int, default=120, metavar="N",
+                   help="chunks of full-mix scenes (default %(default)s)")
+    p.add_argument("--stage2-chunks", type=int, default=0, metavar="N",
+                   help="chunks of several-talker scenes: 2-3 close, some walking, a machine noise in half "
+                   "(default %(default)s)")
+    p.add_argument("--stage2-share", type=float, default=0.7, metavar="SHARE",
+                   help="share of several-talker windows once stage 2 data exists (default %(default)s)")
+    p.add_argument("--init", metavar="WEIGHTS", help="weights to start from (a fine-tune, e.g. the shipped model); the "
+                   "run's steps then all train on the full losses and mix, without pretraining or a stage-0 phase "
+                   "(default: none, from scratch)")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default %(default)g)")
+    p.add_argument("--scenes-per-chunk", type=int, default=50, metavar="N",
+                   help="scenes per cached chunk (default %(default)s)")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="simulation processes (default %(default)s)")
+    p.add_argument("--position", choices=("relative", "absolute"),
+                   help="position encoding (ablation; default relative)")
     p.add_argument("--input", choices=("gcc", "gcc+energy", "phase"),
-                   help="token input: pair GCC-PHAT, plus energy-weighted GCC, or raw STFT phase (ablation)")
+                   help="token input: pair GCC-PHAT, plus energy-weighted GCC, or raw STFT phase "
+                   "(ablation; default gcc+energy)")
     p.add_argument("--no-pretrain", action="store_true", help="skip clean-GCC distillation (ablation)")
-    p.add_argument("--d-model", type=int, help="encoder width (default 128; capacity ablation)")
-    p.add_argument("--layers", type=int, help="encoder blocks (default 4)")
-    p.add_argument("--heads", type=int, help="attention heads (default 4)")
-    p.add_argument("--ff", type=int, help="feed-forward width (default 256)")
+    p.add_argument("--d-model", type=int, metavar="N", help="encoder width (default 128; capacity ablation)")
+    p.add_argument("--layers", type=int, metavar="N", help="encoder blocks (default 4)")
+    p.add_argument("--heads", type=int, metavar="N", help="attention heads (default 4)")
+    p.add_argument("--ff", type=int, metavar="N", help="feed-forward width (default 256)")
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="neural vs SRP-PHAT on a held-out test set with unseen arrays")
+    p = command(sub, "eval", "neural vs SRP-PHAT on a held-out test set with unseen arrays",
+                "Renders held-out scenes (other rooms, talkers and random array geometries than training's, "
+                "one talker) and dry rooms for every bundled profile, runs every estimator on them and prints "
+                "the tables of the model card. --tracking instead scores the tracks topic on multi-talker "
+                "scenes (the tracking benchmark). Needs the training extra.",
+                ("arraydaemon eval                                   # the single-talker tables",
+                 "arraydaemon eval --tracking                        # several talkers, the test set",
+                 "arraydaemon eval --tracking --set dev --estimator srp-phat --scenes 30"))
     p.add_argument("--weights", help="weights file (default: the shipped weights)")
-    p.add_argument("--scenes", type=int, help="scenes with unseen random geometries (default 150; --tracking: 20, robot sets 12)")
-    p.add_argument("--dry-scenes", type=int, default=4, help="dry-room scenes per bundled profile")
-    p.add_argument("--out", default="eval_out", help="directory for the report, records and PNG plot")
+    p.add_argument("--scenes", type=int, metavar="N",
+                   help="scenes with unseen random geometries (default 150; --tracking: 20, robot sets 12)")
+    p.add_argument("--dry-scenes", type=int, default=4, metavar="N",
+                   help="dry-room scenes per bundled profile (default %(default)s)")
+    p.add_argument("--out", default="eval_out", metavar="DIR",
+                   help="directory for the report, records and PNG plot (default %(default)s)")
     p.add_argument("--compare", action="append", metavar="NAME=WEIGHTS",
                    help="instead: one table row per weights file (the model's spectrum alone) on the unseen "
-                        "scenes, plus SRP-PHAT (ablations; repeatable)")
+                        "scenes, plus SRP-PHAT (ablations; repeatable; default: none)")
     p.add_argument("--integration", type=float, default=INTEGRATION_S, metavar="SECONDS",
                    help=f"every estimator's integration over past windows (default {INTEGRATION_S:g}; 0: none)")
     p.add_argument("--tracking", action="store_true",
@@ -57,16 +83,25 @@ def register(sub) -> None:
                         "through the pipeline's tracks topic, one row per estimator")
     p.add_argument("--set", choices=("test", "dev", "robot-dev", "robot-test"), default="test",
                    help="--tracking: scene set (dev: for tuning; test: reported; robot-dev / robot-test: the array on "
-                   "a robot with its own fan or motor, online only and with the installation recording)")
+                   "a robot with its own fan or motor, online only and with the installation recording; "
+                   "default %(default)s)")
     p.add_argument("--estimator", action="append", choices=ESTIMATOR_NAMES,
                    help="--tracking: estimators to compare (repeatable; default: all, the default one first)")
-    p.add_argument("--cache", default=str(TRACKING_CACHE), help="--tracking: where rendered scenes are kept")
+    p.add_argument("--cache", default=str(TRACKING_CACHE), metavar="DIR",
+                   help="--tracking: where rendered scenes are kept (default ~/.cache/arraydaemon/tracking-scenes)")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("bench", help="per-stage and per-kernel timings")
-    p.add_argument("--mics", type=int, nargs="+", default=[4, 8, 16, 32])
-    p.add_argument("--seconds", type=positive_float, default=10.0, help="audio per configuration")
-    p.add_argument("--repeats", type=int, default=200, help="kernel timing repeats")
+    p = command(sub, "bench", "per-stage and per-kernel timings",
+                "Times every pipeline stage per window on simulated audio (uniform circular arrays, an 8-mic "
+                "3-D array; SRP-PHAT, its lean variant, the neural estimator) and every numba kernel against "
+                "its numpy reference; prints markdown tables. Pin the threads for numbers worth keeping.",
+                ("NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 arraydaemon bench",
+                 "arraydaemon bench --mics 4 8 --seconds 5"))
+    p.add_argument("--mics", type=int, nargs="+", default=[4, 8, 16, 32], metavar="N",
+                   help="mic counts of the circular arrays (default 4 8 16 32)")
+    p.add_argument("--seconds", type=positive_float, default=10.0,
+                   help="audio per configuration (default %(default)g)")
+    p.add_argument("--repeats", type=int, default=200, help="kernel timing repeats (default %(default)s)")
     p.set_defaults(func=cmd_bench)
 
 

@@ -78,18 +78,27 @@ def _front_normal(axis: np.ndarray) -> np.ndarray:
     return n * np.sign(n[lead])
 
 
+def grid_points(kind: str, resolution_deg: float | None = None, sphere_points: int = 2000) -> int:
+    """How many directions :func:`make_grid` makes for an array of ``kind`` (no allocation)."""
+    if resolution_deg is not None and resolution_deg <= 0:
+        raise ValueError(f"grid resolution must be positive, got {resolution_deg}")
+    if kind == "3d":
+        # Fibonacci spacing ≈ sqrt(4π/n) rad; honour an explicitly requested finer resolution.
+        if resolution_deg is None:
+            return sphere_points
+        return max(sphere_points, int(math.ceil(4 * math.pi / math.radians(resolution_deg) ** 2)))
+    if kind == "planar":
+        return int(round(360.0 / (resolution_deg or 1.0)))
+    return int(round(180.0 / (resolution_deg or 1.0))) + 1
+
+
 def make_grid(geometry: GeometryInfo, resolution_deg: float | None = None, sphere_points: int = 2000) -> DirectionGrid:
     """The search grid for ``geometry``: ring (planar), half ring (linear) or sphere (3-D).
 
     ``resolution_deg`` None means 1° rings and a ``sphere_points`` sphere (≈ 4.5° for 2000 points;
     peaks are refined below the spacing anyway): a 1° sphere would have 41 253 points."""
-    if resolution_deg is not None and resolution_deg <= 0:
-        raise ValueError(f"grid resolution must be positive, got {resolution_deg}")
+    n = grid_points(geometry.kind, resolution_deg, sphere_points)
     if geometry.kind == "3d":
-        # Fibonacci spacing ≈ sqrt(4π/n) rad; honour an explicitly requested finer resolution.
-        n = sphere_points
-        if resolution_deg is not None:
-            n = max(sphere_points, int(math.ceil(4 * math.pi / math.radians(resolution_deg) ** 2)))
         return DirectionGrid(fibonacci_sphere(n), "sphere", math.degrees(math.sqrt(4 * math.pi / n)))
     if geometry.kind == "planar":
         normal = np.asarray(geometry.normal)
@@ -98,14 +107,11 @@ def make_grid(geometry: GeometryInfo, resolution_deg: float | None = None, spher
         else:
             u = _unit(np.cross(normal, [0.0, 0.0, 1.0]) if abs(normal[2]) < 0.9 else np.cross([0.0, 1.0, 0.0], normal))
             v = np.cross(normal, u)
-        resolution_deg = resolution_deg or 1.0
-        n = int(round(360.0 / resolution_deg))
         ang = np.radians(np.arange(n) * 360.0 / n)
         vecs = np.cos(ang)[:, None] * u + np.sin(ang)[:, None] * v
         return DirectionGrid(vecs, "ring", 360.0 / n, u, v, normal)
     axis = np.asarray(geometry.axis)
     front = _front_normal(axis)
-    n = int(round(180.0 / (resolution_deg or 1.0))) + 1
     ang = np.radians(np.linspace(0.0, 180.0, n))
     vecs = np.cos(ang)[:, None] * axis + np.sin(ang)[:, None] * front
     return DirectionGrid(vecs, "half-ring", 180.0 / (n - 1), axis, front, front)

@@ -15,6 +15,7 @@ INTEGRATION_S = 0.4  # localizer integration time constant, chosen on validation
 MAX_INTEGRATION_S = 5.0
 MAX_SOURCES = 8  # sources per window
 NOISE_GATES = ("model", "online", "off")
+RESOLUTION_DEG = (0.1, 30.0)  # bounds of the direction grid's resolution
 PAIR_MODES = ("all", "reference", "auto")  # SRP-PHAT mic pairs; "auto": all up to 8 mics, else the reference pairs
 
 
@@ -70,6 +71,50 @@ class FeatureConfig:
 
 
 @dataclass(frozen=True)
+class FrameLayout:
+    """Sample counts derived from a FeatureConfig at one sample rate."""
+
+    sample_rate: int
+    n_fft: int
+    frame_hop: int
+    window_frames: int
+    hop_frames: int
+    band: tuple[int, int]  # bins lo <= k < hi
+
+    @classmethod
+    def from_config(cls, config: FeatureConfig, sample_rate: int) -> "FrameLayout":
+        config.validate()
+        n_fft = 2 * max(16, int(round(config.frame_s * sample_rate / 2)))
+        frame_hop = n_fft // 2
+        window_frames = max(1, int(round((config.window_s * sample_rate - n_fft) / frame_hop)) + 1)
+        hop_frames = max(1, min(window_frames, int(math.floor(config.hop_s * sample_rate / frame_hop + 1e-9))))
+        bin_hz = sample_rate / n_fft
+        fmax = min(config.fmax_hz, 0.5 * sample_rate)
+        lo = max(1, int(math.ceil(config.fmin_hz / bin_hz)))
+        hi = min(n_fft // 2 + 1, int(math.floor(fmax / bin_hz)) + 1)
+        if hi - lo < 2:
+            raise ValueError(f"frequency band {config.fmin_hz:g}..{config.fmax_hz:g} Hz holds fewer than 2 "
+                             f"bins at {sample_rate} Hz (bins are {bin_hz:g} Hz apart, up to {sample_rate / 2:g} Hz)")
+        return cls(sample_rate, n_fft, frame_hop, window_frames, hop_frames, (lo, hi))
+
+    @property
+    def bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+    @property
+    def bin_hz(self) -> float:
+        return self.sample_rate / self.n_fft
+
+    @property
+    def hop_samples(self) -> int:
+        return self.hop_frames * self.frame_hop
+
+    @property
+    def window_samples(self) -> int:
+        return (self.window_frames - 1) * self.frame_hop + self.n_fft
+
+
+@dataclass(frozen=True)
 class LocalizerConfig:
     resolution_deg: float | None = None  # None: 1° rings, and a sphere of sphere_points (3-D)
     sphere_points: int = 2000
@@ -91,6 +136,9 @@ class LocalizerConfig:
     integration_s: float = INTEGRATION_S
 
     def validate(self) -> None:
+        lo, hi = RESOLUTION_DEG
+        if self.resolution_deg is not None and not (is_number(self.resolution_deg) and lo <= self.resolution_deg <= hi):
+            raise ValueError(f"grid resolution: expected degrees in [{lo:g}, {hi:g}], got {self.resolution_deg}")
         if not 1 <= self.max_sources <= MAX_SOURCES:
             raise ValueError(f"sources per window: expected 1..{MAX_SOURCES}, got {self.max_sources}")
         if not valid_integration(self.integration_s):

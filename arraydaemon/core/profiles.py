@@ -25,7 +25,7 @@ import numpy as np
 
 from arraydaemon.core.errors import ProfileError
 from arraydaemon.core.paths import BUNDLED_PROFILES_DIR as BUNDLED_DIR
-from arraydaemon.core.validation import check_keys, is_number, key_error, read_yaml_file
+from arraydaemon.core.validation import check_keys, is_number, key_error, read_yaml_file, shown
 
 REQUIRED_KEYS = ("name", "sample_rate", "mics")
 OPTIONAL_KEYS = (
@@ -42,6 +42,11 @@ MIN_MIC_SPACING_M = 0.002  # closer than this, two mics are the same point for l
 MAX_APERTURE_M = 5.0
 _NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")  # the whole name (no trailing newline)
 MAX_MICS = 64
+MAX_CHANNELS = 1024  # device channels
+MAX_COORDINATE_M = 10.0  # a mic's distance from the array frame's origin, per axis
+GAIN_RANGE = (1e-6, 1e6)  # per-mic linear gain (a float32 sample times it stays finite)
+_FRAME_ID_RE = re.compile(r"\A[A-Za-z_/][A-Za-z0-9_/.-]{0,127}\Z")  # a tf frame id, short enough to publish
+MAX_TEXT = 1024  # characters of 'description' and 'device'
 
 
 @dataclass(frozen=True)
@@ -216,17 +221,22 @@ def parse_profile(data, source: str = "<profile>", path: Path | None = None) -> 
     if aperture > MAX_APERTURE_M:
         raise _fail(source, "mics", f"an aperture under {MAX_APERTURE_M} m (positions are in metres, "
                     f"not millimetres)", f"aperture {aperture:.2f} m")
+    for i, row in enumerate(rows):  # bounded, so every derived quantity (the centroid, say) is finite
+        if any(abs(v) > MAX_COORDINATE_M for v in row):
+            raise _fail(source, f"mics[{i}]", f"coordinates within ±{MAX_COORDINATE_M:g} m of the array frame's "
+                        "origin (metres)", row)
 
     channel_map = data.get("channel_map")
     if channel_map is not None:
         if (not isinstance(channel_map, list) or len(channel_map) != n_mics
-                or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in channel_map)):
-            raise _fail(source, "channel_map", f"a list of {n_mics} non-negative integers "
+                or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < MAX_CHANNELS
+                           for c in channel_map)):
+            raise _fail(source, "channel_map", f"a list of {n_mics} non-negative integers below {MAX_CHANNELS} "
                         "(0-based device channel of each mic)", channel_map)
         if len(set(channel_map)) != n_mics:
             raise _fail(source, "channel_map", "distinct channels (one per mic)", channel_map)
     if "channels" in data:
-        channels = _as_int(data, "channels", source, 1, 1024, "the device channel count")
+        channels = _as_int(data, "channels", source, 1, MAX_CHANNELS, "the device channel count")
     else:
         channels = max(channel_map) + 1 if channel_map is not None else n_mics
     if channel_map is None:
@@ -247,19 +257,23 @@ def parse_profile(data, source: str = "<profile>", path: Path | None = None) -> 
     gain = data.get("gain")
     if gain is not None:
         if (not isinstance(gain, list) or len(gain) != n_mics
-                or not all(is_number(g) and g > 0 for g in gain)):
-            raise _fail(source, "gain", f"a list of {n_mics} positive numbers (linear gain per mic)", gain)
+                or not all(is_number(g) and GAIN_RANGE[0] <= g <= GAIN_RANGE[1] for g in gain)):
+            lo, hi = GAIN_RANGE
+            raise _fail(source, "gain", f"a list of {n_mics} positive numbers in [{lo:g}, {hi:g}] "
+                        "(linear gain per mic)",
+                        gain)
     gain = tuple(float(g) for g in gain) if gain is not None else ()
 
     frame_id = data.get("frame_id", f"{name}_array")
-    if not isinstance(frame_id, str) or not frame_id:
-        raise _fail(source, "frame_id", "a non-empty string", frame_id)
+    if not isinstance(frame_id, str) or not _FRAME_ID_RE.match(frame_id):
+        raise _fail(source, "frame_id", "a non-empty string: a tf frame id of at most 128 letters, digits, "
+                    "'_', '/', '.', '-'", frame_id)
     device = data.get("device")
-    if device is not None and (not isinstance(device, str) or not device):
-        raise _fail(source, "device", "a non-empty substring of the PortAudio device name", device)
+    if device is not None and (not isinstance(device, str) or not 0 < len(device) <= MAX_TEXT):
+        raise _fail(source, "device", f"a substring of the PortAudio device name (1 to {MAX_TEXT} characters)", device)
     description = data.get("description", "")
-    if not isinstance(description, str):
-        raise _fail(source, "description", "a string", description)
+    if not isinstance(description, str) or len(description) > MAX_TEXT:
+        raise _fail(source, "description", f"a string of at most {MAX_TEXT} characters", description)
 
     mics.setflags(write=False)
     return ArrayProfile(
@@ -323,20 +337,31 @@ def available_profiles() -> dict[str, Path]:
     return found
 
 
+MAX_REF = 4096  # characters of a profile name or path (PATH_MAX)
+
+
 def looks_like_path(ref: str) -> bool:
-    return ref.endswith((".yaml", ".yml")) or os.sep in ref or Path(ref).is_file()
+    if ref.endswith((".yaml", ".yml")) or os.sep in ref:
+        return True
+    try:
+        return Path(ref).is_file()
+    except (OSError, ValueError):  # a name too long for the file system, or with a NUL
+        return False
 
 
 def load_profile(ref: str | os.PathLike) -> ArrayProfile:
     """Load a profile by name (user, system, then bundled) or by path to a YAML file."""
     ref_str = os.fspath(ref)
+    if len(ref_str) > MAX_REF:
+        raise ProfileError(f"profile {shown(ref_str, 60)!s}: a name or path of {len(ref_str)} characters "
+                           f"(at most {MAX_REF})")
     if looks_like_path(ref_str):
         return load_profile_file(ref_str)
     profiles = available_profiles()
     if ref_str not in profiles:
         close = difflib.get_close_matches(ref_str, list(profiles), n=1, cutoff=0.5)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ProfileError(f"profile '{ref_str}' not found{hint} (known: {', '.join(sorted(profiles))}; "
+        raise ProfileError(f"profile '{shown(ref_str)}' not found{hint} (known: {', '.join(sorted(profiles))}; "
                            "or give a path to a YAML file)")
     profile = load_profile_file(profiles[ref_str])
     if profile.name != ref_str:

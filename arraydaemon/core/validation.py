@@ -27,6 +27,21 @@ def key_error(error: type[Exception], source: str, key: str, expected: str, got=
     return error(f"{source}: key '{key}': expected {expected}{got_text}")
 
 
+def shown(text, limit: int = 160) -> str:
+    """A file name or other user text as an error message shows it: undecodable bytes as
+    backslash escapes, and the middle of a long one cut out, so the message stays one short line."""
+    text = os.fsdecode(text) if isinstance(text, bytes) else str(text)
+    try:
+        raw = text.encode("utf-8", "surrogateescape")  # back to the file system's bytes
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "backslashreplace")
+    text = raw.decode("utf-8", "backslashreplace")
+    if len(text) > limit:
+        keep = (limit - 1) // 2
+        text = f"{text[:keep]}…{text[-keep:]}"
+    return text
+
+
 def short_repr(value, limit: int = 80) -> str:
     """``repr(value)``, cut to ``limit`` characters: an error message stays one short line."""
     text = repr(value)
@@ -63,25 +78,31 @@ def read_yaml_file(path: Path, error: type[Exception], what: str):
     :data:`MAX_YAML_BYTES`, not UTF-8, or not valid YAML (with the line and column), and for aliases."""
     import yaml
 
+    name = shown(path)
     try:
         info = os.stat(path)
         if not stat.S_ISREG(info.st_mode):
-            raise error(f"{path}: not a regular file (a {what} is a YAML file)")
+            raise error(f"{name}: not a regular file (a {what} is a YAML file)")
         if info.st_size > MAX_YAML_BYTES:
-            raise error(f"{path}: {info.st_size} bytes; a {what} file may be at most {MAX_YAML_BYTES >> 10} kB")
+            raise error(f"{name}: {info.st_size} bytes; a {what} file may be at most {MAX_YAML_BYTES >> 10} kB")
         with open(path, "rb") as f:
             data = f.read(MAX_YAML_BYTES + 1)  # the file may have grown since stat
         if len(data) > MAX_YAML_BYTES:
-            raise error(f"{path}: a {what} file may be at most {MAX_YAML_BYTES >> 10} kB")
+            raise error(f"{name}: a {what} file may be at most {MAX_YAML_BYTES >> 10} kB")
         text = data.decode("utf-8")
     except FileNotFoundError:
-        raise error(f"{path}: {what} file not found") from None
+        raise error(f"{name}: {what} file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"{path}: cannot read {what}: {exc}") from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise error(f"{name}: cannot read {what}: {reason}") from None
     try:
         return yaml.load(text, Loader=_no_alias_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise error(f"{path}: invalid YAML{where}: {problem}") from None
+        raise error(f"{name}: invalid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise error(f"{name}: invalid {what}: nested too deeply") from None
+    except ValueError as exc:  # an integer of thousands of digits, say
+        raise error(f"{name}: invalid {what}: {str(exc).splitlines()[0][:120]}") from None

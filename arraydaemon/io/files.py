@@ -8,6 +8,7 @@ with its stream time (seconds from the file's start) and nominal wall time. Live
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 from arraydaemon.core.errors import SourceError
 from arraydaemon.core.messages import AudioBlock
 from arraydaemon.core.profiles import ArrayProfile
+from arraydaemon.core.validation import shown
 
 
 class ChannelMapper:
@@ -54,7 +56,7 @@ class FileSource:
                  notify: Callable[[str], None] | None = None):
         import soundfile as sf
 
-        self.name = "standard input" if str(path) == "-" else str(path)
+        self.name = "standard input" if str(path) == "-" else shown(path)
         self.path = Path("/dev/stdin") if str(path) == "-" else Path(path)
         self.profile = profile
         self.block_size = int(block_size)
@@ -64,7 +66,7 @@ class FileSource:
         if self.path.is_dir():
             raise SourceError(f"{self.name}: is a directory, not an audio file")
         try:
-            self._file = sf.SoundFile(str(self.path))
+            self._file = sf.SoundFile(os.fsencode(self.path))  # bytes: any name the file system holds
         except (sf.LibsndfileError, RuntimeError, OSError, TypeError) as exc:
             hint = "" if self.path.is_file() else "; through a pipe libsndfile reads WAV, AU or CAF, not FLAC or OGG"
             raise SourceError(f"{self.name}: cannot read audio ({_first_line(exc)}{hint})") from None

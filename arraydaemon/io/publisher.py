@@ -5,17 +5,28 @@ the drop is counted, so a subscriber can never stall capture. A message the wire
 (a non-finite number, say) is counted and logged, never raised: publishing cannot stop the pipeline.
 The endpoint actually bound is logged; binding beyond loopback is logged as a warning and flagged
 (``exposed``), and the daemon repeats it in every ``health`` message.
+
+Subscribers never reach the PUB socket directly: it is bound on a Unix socket in a private
+directory, and a :class:`~arraydaemon.io.guard.SubscriptionGuard` listens on the endpoint asked for
+and relays each subscriber, passing on only subscriptions a published topic can match, so no peer
+can make the socket hold more than a bounded amount (``io/guard.py``). What is sent is checked with
+:func:`wire.validate`, the check every subscriber applies, so nothing is published that a subscriber
+would refuse.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 
 import zmq
 
 from arraydaemon.core.errors import UserError
 from arraydaemon.io import wire
 from arraydaemon.io.endpoints import check_endpoint, is_loopback
+from arraydaemon.io.guard import MAX_FRAME, SubscriptionGuard, listen
 
 log = logging.getLogger("arraydaemon.publisher")
 
@@ -25,16 +36,22 @@ class ZmqPublisher:
 
     def __init__(self, endpoint: str, context: zmq.Context | None = None, high_water_mark: int = 1000):
         self.endpoint = check_endpoint(endpoint)
+        listener, self.bound_endpoint = listen(self.endpoint)  # a busy endpoint fails here, before anything else
+        self._private_dir = tempfile.mkdtemp(prefix="arraydaemon-pub-")  # mode 0700: this user only
+        private_path = os.path.join(self._private_dir, "pub")
         self._context = context or zmq.Context.instance()
         self.socket = self._context.socket(zmq.PUB)
         self.socket.setsockopt(zmq.SNDHWM, high_water_mark)
         self.socket.setsockopt(zmq.LINGER, 200)
+        self.socket.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME)  # what a subscriber sends is a short frame
         try:
-            self.socket.bind(endpoint)
+            self.socket.bind(f"ipc://{private_path}")
         except zmq.ZMQError as exc:
             self.socket.close(0)
+            listener.close()
+            shutil.rmtree(self._private_dir, ignore_errors=True)
             raise UserError(f"cannot bind {endpoint}: {exc.strerror}") from None
-        self.bound_endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.guard = SubscriptionGuard(listener, private_path, wire.TOPICS)
         self.exposed = not is_loopback(endpoint)
         self.sent = 0
         self.dropped = 0
@@ -62,4 +79,6 @@ class ZmqPublisher:
         return True
 
     def close(self) -> None:
+        self.guard.close()
         self.socket.close()
+        shutil.rmtree(self._private_dir, ignore_errors=True)

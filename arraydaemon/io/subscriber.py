@@ -27,11 +27,16 @@ class Subscriber:
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.RCVHWM, high_water_mark)
         self.socket.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES + 64)
+        self._monitor = self.socket.get_monitor_socket(
+            zmq.EVENT_CONNECTED | zmq.EVENT_CONNECT_RETRIED | zmq.EVENT_DISCONNECTED
+            | zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+            | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
         try:
             self.socket.connect(self.endpoint)
         except zmq.ZMQError as exc:
             self.socket.close()
             raise UserError(f"cannot connect to {endpoint}: {exc.strerror}") from None
+        self._events: set[str] = set()
         for topic in topics:
             self.socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
         self.received = 0  # valid messages returned
@@ -63,5 +68,26 @@ class Subscriber:
         self.received += len(out)
         return out
 
+    def connection_state(self) -> str:
+        """What the connection to the publisher has done so far, in words: for telling a user why
+        nothing arrives (nothing listening, not ZeroMQ, or a publisher that sends none of the topics)."""
+        from zmq.utils.monitor import recv_monitor_message
+
+        zmq = self._zmq
+        while self._monitor.poll(0):
+            event = recv_monitor_message(self._monitor)["event"]
+            names = {zmq.EVENT_CONNECTED: "connected", zmq.EVENT_CONNECT_RETRIED: "refused",
+                     zmq.EVENT_HANDSHAKE_SUCCEEDED: "zeromq", zmq.EVENT_DISCONNECTED: "disconnected"}
+            self._events.add(names.get(event, "not-zeromq"))
+        if "zeromq" in self._events:
+            return "a ZeroMQ publisher is connected but has sent none of the subscribed topics"
+        if "not-zeromq" in self._events or ("connected" in self._events and "disconnected" in self._events):
+            return "something listens there but does not speak ZeroMQ"
+        if "connected" in self._events:
+            return "connected, but no ZeroMQ handshake yet: probably not a ZeroMQ publisher"
+        return "nothing accepts connections there (is `arraydaemon run` or `replay` publishing on it?)"
+
     def close(self) -> None:
+        self.socket.disable_monitor()
+        self._monitor.close()
         self.socket.close()

@@ -222,9 +222,10 @@ class Daemon:
             restart = capture_params(settings, profile) != capture_params(self.settings, current)
             session = self._build_session(profile, settings.options,
                                           min_generation=self.generation + (1 if restart else 0))
-        except UserError as exc:
-            log.error("reload failed, keeping the running configuration: %s", exc)
-            self.notifier.ready(f"reload failed: {exc}")
+        except Exception as exc:  # noqa: BLE001 - whatever fails, the running pipeline goes on
+            reason = str(exc).splitlines()[0] if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+            log.error("reload failed, keeping the running configuration: %s", reason[:500])
+            self.notifier.ready(f"reload failed: {reason[:200]}")
             return
         if settings.log_level and not getattr(self.args, "log_level_explicit", False):
             logging.getLogger().setLevel(settings.log_level.upper())

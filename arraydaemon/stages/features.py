@@ -24,54 +24,10 @@ import numpy as np
 
 from arraydaemon.core import kernels
 from arraydaemon.core.messages import AudioBlock, FeatureWindow
-from arraydaemon.core.options import FeatureConfig
+from arraydaemon.core.options import FeatureConfig, FrameLayout  # noqa: F401 - FrameLayout: the layout of these frames
 from arraydaemon.core.profiles import ArrayProfile
 from arraydaemon.stages.evidence import EvidenceBins
 from arraydaemon.stages.noise_field import StationaryNoiseField
-
-
-@dataclass(frozen=True)
-class FrameLayout:
-    """Sample counts derived from a FeatureConfig at one sample rate."""
-
-    sample_rate: int
-    n_fft: int
-    frame_hop: int
-    window_frames: int
-    hop_frames: int
-    band: tuple[int, int]  # bins lo <= k < hi
-
-    @classmethod
-    def from_config(cls, config: FeatureConfig, sample_rate: int) -> "FrameLayout":
-        config.validate()
-        n_fft = 2 * max(16, int(round(config.frame_s * sample_rate / 2)))
-        frame_hop = n_fft // 2
-        window_frames = max(1, int(round((config.window_s * sample_rate - n_fft) / frame_hop)) + 1)
-        hop_frames = max(1, min(window_frames, int(math.floor(config.hop_s * sample_rate / frame_hop + 1e-9))))
-        bin_hz = sample_rate / n_fft
-        fmax = min(config.fmax_hz, 0.5 * sample_rate)
-        lo = max(1, int(math.ceil(config.fmin_hz / bin_hz)))
-        hi = min(n_fft // 2 + 1, int(math.floor(fmax / bin_hz)) + 1)
-        if hi - lo < 2:
-            raise ValueError(f"frequency band {config.fmin_hz}..{config.fmax_hz} Hz holds fewer than 2 "
-                             f"bins at {sample_rate} Hz")
-        return cls(sample_rate, n_fft, frame_hop, window_frames, hop_frames, (lo, hi))
-
-    @property
-    def bins(self) -> int:
-        return self.n_fft // 2 + 1
-
-    @property
-    def bin_hz(self) -> float:
-        return self.sample_rate / self.n_fft
-
-    @property
-    def hop_samples(self) -> int:
-        return self.hop_frames * self.frame_hop
-
-    @property
-    def window_samples(self) -> int:
-        return (self.window_frames - 1) * self.frame_hop + self.n_fft
 
 
 def hann(n: int) -> np.ndarray:

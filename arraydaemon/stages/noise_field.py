@@ -31,7 +31,7 @@ themselves are left as they are: projecting the noise direction out of every cel
 diffuse and sensor noise of the quiet cells correlated across mics (``(I - uuᴴ) R_n (I - uuᴴ)``), a
 pattern the SRP scan would read as a broad source.
 
-Measured on the tracking benchmark (neural estimator; README, "A fan in the room"): test set, 20
+Measured on the tracking benchmark (neural estimator; docs/research/tracking.md, "A fan in the room"): test set, 20
 scenes of which 5 have a fan, ghost track reports 19.1 % → 15.3 %, MOTA 0.41 → 0.45 (the scenes
 with a fan: ghosts 49 % → 33 %, MOTA 0.00 → 0.18); development set (30 scenes, 12 with a fan):
 ghosts 18.1 % → 15.1 %, MOTA 0.48 → 0.53. What remains on the fan scenes is half their first

@@ -5,10 +5,13 @@ Routes: ``/`` (the page), ``/app.js``, ``/style.css``, ``/ws`` (the feed, see
 The page's files are read from the package once at start; nothing is fetched from anywhere else,
 and the page's Content-Security-Policy allows only this server.
 
-Bound to loopback (the default), the server answers only requests whose ``Host`` is a loopback
-name, so a web page elsewhere cannot reach it through DNS rebinding; a WebSocket whose ``Origin``
-is not this server is refused everywhere (another site's page cannot read the feed). Binding
-beyond loopback prints a warning, like the daemon's publishing socket.
+On every binding the server answers only requests whose ``Host`` names it (:class:`HostCheck`): an
+IP address (a loopback one when bound to loopback), ``localhost``, this machine's own names, the
+name it was bound to, and what ``--allow-host`` adds. A page elsewhere cannot reach it through DNS
+rebinding, which needs the browser to send the attacker's name. A WebSocket whose ``Origin`` is not
+this server (or an ``--allow-origin``) is refused; a malformed header is a 400. Binding beyond
+loopback (a name counts as loopback when it resolves only to loopback addresses) prints a warning,
+like the daemon's publishing socket.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import ipaddress
 import json
 import re
 import signal
+import socket
 import sys
 from importlib import resources
 
@@ -61,13 +65,44 @@ def parse_http(text: str) -> tuple[str, int]:
 
 
 def is_loopback_host(host: str) -> bool:
-    """Whether only this machine reaches ``host`` (a loopback address or ``localhost``)."""
+    """Whether only this machine reaches ``host``: a loopback address, ``localhost``, or a name that
+    resolves only to loopback addresses (Debian maps the machine's own name to 127.0.1.1)."""
     if host.lower() in _LOOPBACK_NAMES:
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
+        pass
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+    except (OSError, UnicodeError):
         return False
+    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
+
+
+def _normal_name(name: str) -> str:
+    return name.lower().rstrip(".")
+
+
+class HostCheck:
+    """Which ``Host`` headers this server answers (module doc)."""
+
+    def __init__(self, bound_host: str, allow_hosts=()):
+        self.loopback = is_loopback_host(bound_host)
+        self.names = {"localhost", _normal_name(socket.gethostname()), _normal_name(socket.getfqdn())}
+        self.names.update(_normal_name(h) for h in allow_hosts)
+        try:
+            ipaddress.ip_address(bound_host)
+        except ValueError:
+            self.names.add(_normal_name(bound_host))
+
+    def __call__(self, host_header: str) -> bool:
+        name = _normal_name(_host_name(host_header))
+        try:
+            address = ipaddress.ip_address(name)
+        except ValueError:
+            return name in self.names
+        return address.is_loopback or not self.loopback
 
 
 def _host_name(host_header: str) -> str:
@@ -82,16 +117,22 @@ def _load_static() -> dict[str, bytes]:
     return {name: folder.joinpath(name).read_bytes() for name in STATIC}
 
 
-def build_app(feed: Feed, loopback: bool) -> web.Application:
-    """The aiohttp application serving the page and ``feed``; with ``loopback``, only requests
-    naming a loopback host are answered."""
+def build_app(feed: Feed, hosts: HostCheck, allow_origins=()) -> web.Application:
+    """The aiohttp application serving the page and ``feed``: it answers requests whose ``Host``
+    ``hosts`` accepts, and WebSockets from this server's own pages or ``allow_origins``."""
+    origins = {o.rstrip("/").lower() for o in allow_origins}
     files = _load_static()
     sockets: set[web.WebSocketResponse] = set()
 
     @web.middleware
     async def guard(request: web.Request, handler):
-        if loopback and not is_loopback_host(_host_name(request.host)):
-            return web.Response(status=421, text="this server answers only on its loopback address\n")
+        try:
+            host = request.host
+        except ValueError:
+            return web.Response(status=400, text="malformed Host header\n")
+        if not hosts(host or ""):
+            return web.Response(status=421, text="this server does not answer to that host name "
+                                "(arraydaemon web --allow-host NAME adds one)\n")
         response = await handler(request)
         response.headers.update(HEADERS)
         return response
@@ -112,8 +153,13 @@ def build_app(feed: Feed, loopback: bool) -> web.Application:
 
     async def socket(request: web.Request) -> web.StreamResponse:
         origin = request.headers.get("Origin")
-        if origin is not None and URL(origin).raw_authority != request.host:
-            return web.Response(status=403, text="cross-origin WebSocket refused\n")
+        if origin is not None and origin.rstrip("/").lower() not in origins:
+            try:
+                same = URL(origin).raw_authority == request.host
+            except (ValueError, TypeError):
+                return web.Response(status=400, text="malformed Origin header\n")
+            if not same:
+                return web.Response(status=403, text="cross-origin WebSocket refused\n")
         if len(feed.clients) >= MAX_CLIENTS:
             return web.Response(status=503, text=f"at most {MAX_CLIENTS} viewers\n")
         ws = web.WebSocketResponse(heartbeat=10.0, compress=False, max_msg_size=4096, writer_limit=16384)
@@ -158,11 +204,12 @@ async def _status_loop(feed: Feed) -> None:
             client.put(json.dumps(feed.status(client), separators=(",", ":")))
 
 
-async def _serve(endpoint: str, host: str, port: int, out) -> int:
+async def _serve(endpoint: str, host: str, port: int, out, allow_hosts=(), allow_origins=()) -> int:
     loop = asyncio.get_running_loop()
     feed = Feed(endpoint, loop)
-    loopback = is_loopback_host(host)
-    runner = web.AppRunner(build_app(feed, loopback), access_log=None, handle_signals=False,
+    hosts = HostCheck(host, allow_hosts)
+    loopback = hosts.loopback
+    runner = web.AppRunner(build_app(feed, hosts, allow_origins), access_log=None, handle_signals=False,
                            shutdown_timeout=1.0)
     await runner.setup()
     try:
@@ -190,8 +237,8 @@ async def _serve(endpoint: str, host: str, port: int, out) -> int:
         feed.close()
 
 
-def serve(endpoint: str, http: str, out=sys.stderr) -> int:
+def serve(endpoint: str, http: str, out=sys.stderr, allow_hosts=(), allow_origins=()) -> int:
     """Subscribe to ``endpoint`` and serve the live view on ``http`` (``HOST:PORT``) until SIGINT
     or SIGTERM; prints the URL (port 0: the one chosen) on ``out`` once serving."""
     host, port = parse_http(http)
-    return asyncio.run(_serve(endpoint, host, port, out))
+    return asyncio.run(_serve(endpoint, host, port, out, allow_hosts, allow_origins))

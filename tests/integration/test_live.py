@@ -178,6 +178,18 @@ def terminate(proc: subprocess.Popen, log: Path) -> float:
     return elapsed
 
 
+def clean_up(proc: subprocess.Popen, sub, notify, player) -> None:
+    """Whatever a test left running: the daemon (killed if still up), the subscriber, the notify
+    socket and the player."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    if sub:
+        sub.close()
+    notify.close()
+    player.kill()
+
+
 def check_localized(doa: list[dict]) -> None:
     active = [p["sources"][0]["azimuth_deg"] for p in doa if p["sources"]]
     assert len(active) >= 10, f"only {len(active)} active windows of {len(doa)}"
@@ -260,13 +272,7 @@ def test_localizes_a_played_scene_reports_health_notifies_reloads_and_stops(jack
         assert "STOPPING=1" in notify.lines()
         sub.wait_until(lambda s: s.of("health")[-1]["state"] == "stopping", 2, "a last 'stopping' health")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if sub:
-            sub.close()
-        notify.close()
-        player.kill()
+        clean_up(proc, sub, notify, player)
 
 
 @pytest.mark.slow

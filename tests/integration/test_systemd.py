@@ -64,5 +64,6 @@ def test_unit_is_a_hardened_notify_service_with_watchdog():
         assert s[key] == [value], key
     assert set(s["RestrictAddressFamilies"][0].split()) == {"AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK"}
     assert s["DeviceAllow"] == ["char-alsa rw"]
+    assert s["MemoryMax"] == ["1G"] and int(s["TasksMax"][0]) <= 128  # a bug cannot take the machine
     # numba JIT-compiles into executable memory: this must stay off
     assert "MemoryDenyWriteExecute" not in s

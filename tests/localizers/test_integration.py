@@ -98,7 +98,7 @@ def test_integration_follows_a_new_talker_within_a_quarter_second(estimator):
 @pytest.mark.parametrize("estimator", ["neural", "srp-phat"])
 def test_a_moving_talker_lags_by_about_the_time_constant_and_not_without_integration(estimator):
     # 30°/s past the 6-mic ReSpeaker: each window alone is on time; the integral trails the talker
-    # by about its time constant (0.4 s: 12°) — the documented cost (README: use --integration 0 on a
+    # by about its time constant (0.4 s: 12°) — the documented cost (docs/how-it-works.md: use --integration 0 on a
     # moving array). Bounds from both sides: a bug that stretched or dropped the memory fails here.
     profile = load_profile("respeaker_6mic_hat")
     speech = simulate.speech_source(np.random.default_rng(31), 4.0, FS)

@@ -1,5 +1,5 @@
 """``arraydaemon bench`` (research/bench.py): the tables print; no timing assertions (numbers go to
-the README)."""
+the benchmark pages, docs/benchmarks/)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,8 @@ from arraydaemon.localizers.neural.model import SpatialTransformer
 def set_threads(n: int = 1) -> None:
     """Pin torch and numpy's BLAS to ``n`` threads: two OpenMP threads on a busy 2-core machine run
     far slower, and OpenBLAS, left alone, split the estimator's small products over both cores (the
-    live 8-channel neural daemon: 116 % CPU, 19 % once limited, at the same latency; BENCHMARKS.md)."""
+    live 8-channel neural daemon: 116 % CPU, 19 % once limited, at the same latency;
+    docs/research/benchmark-history.md)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     threadpool_limits(limits=n, user_api="blas")  # lasts for the process (not used as a context)
     torch.set_num_threads(n)
@@ -83,8 +84,9 @@ def compiled_forward(model: SpatialTransformer, pair_pos: np.ndarray,
     [shape=(1, P)]`` bool): ``tokens [shape=(1, groups, P, features)]`` float32 → the outputs of the
     one window, batch axis dropped, as numpy. In eval mode it runs in ONNX Runtime: on this
     per-window graph per-operator overhead dominates, and ONNX Runtime's is lower than TorchScript's
-    (a frozen, inference-optimised trace took 1.35× its time at 8 mics; BENCHMARKS.md). The outputs
-    equal the model's to float rounding (tested). A model in training mode runs as it is."""
+    (a frozen, inference-optimised trace took 1.35× its time at 8 mics;
+    docs/research/benchmark-history.md). The outputs equal the model's to float rounding (tested). A
+    model in training mode runs as it is."""
     if model.training:
         def eager(tokens: np.ndarray) -> dict[str, np.ndarray]:
             with torch.no_grad():

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import sys
 
+from arraydaemon.cli.common import command
+
 MAX_SECONDS = 600
 
 
 def register(sub) -> None:
-    p = sub.add_parser("noise", help="the robot's own noise: learn a noise model from a recording of it alone")
+    p = command(sub, "noise", "the robot's own noise: learn a noise model from a recording of it alone",
+                "A robot's fan or motor, measured once at installation, is whitened out of every bin and never "
+                "reported as a source (docs/robot-noise.md).",
+                ("arraydaemon noise learn --profile respeaker_6mic_hat --file robot.wav --out robot.noise",))
     nsub = p.add_subparsers(dest="noise_command", metavar="ACTION")
     nsub.required = True
-    q = nsub.add_parser("learn", help="learn a noise model (per-bin spatial covariance) from a recording of the "
-                        "robot switched on with nobody talking; use it with `run`/`replay --noise-model`")
+    q = command(nsub, "learn", "learn a noise model from a recording of the robot's noise alone",
+                "The model is each STFT bin's spatial covariance of the noise, in a file tied to the profile. "
+                "Record the robot switched on, with nobody talking; a recording with speech or another sound in "
+                "it is refused (or, with --drop-loud, learned from the rest). Use the model with "
+                "`run`/`replay --noise-model`.",
+                ("arraydaemon noise learn --profile P --file robot.wav --out /etc/arraydaemon/robot.noise",
+                 "arraydaemon run --profile P --noise-model /etc/arraydaemon/robot.noise"))
     q.add_argument("--profile", required=True, help="array profile name or YAML file")
     q.add_argument("--file", required=True, metavar="REC", help="multichannel recording of the noise alone "
                    "(any libsndfile format, the profile's channels and sample rate; 10 s or more is best)")

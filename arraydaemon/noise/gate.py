@@ -53,11 +53,11 @@ class NoiseGate:
     name = "noise-gate"
 
     def __init__(self, scan, config, model_covariance: np.ndarray | None = None, field=None,
-                 exclusion_deg: float = EXCLUSION_DEG):
+                 exclusion_deg: float | None = None):
         self.scan = scan
         self.config = config
         self.field = field if model_covariance is None else None
-        self.cos_limit = float(np.cos(np.radians(exclusion_deg)))
+        self.cos_limit = float(np.cos(np.radians(EXCLUSION_DEG if exclusion_deg is None else exclusion_deg)))
         self._chain_cos = float(np.cos(np.radians(CHAIN_DEG)))
         band = scan.layout.band
         self.fixed: list[tuple[np.ndarray, str]] = []

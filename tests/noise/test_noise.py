@@ -305,3 +305,28 @@ def test_noise_learn_on_the_command_line(tmp_path, capsys):
                  "--noise-model", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "noise model is for profile 'respeaker_4mic_hat'" in err
+
+
+def test_any_bytes_as_a_noise_file_give_one_line_or_load(tmp_path_factory):
+    """Untrusted bytes (a truncated or corrupted file, anything at all): a one-line UserError, never
+    another exception."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    profile = load_profile("respeaker_4mic_hat")
+    layout = _layout()
+    good = _identity_model(profile, tmp_path_factory.mktemp("good")).read_bytes()
+    where = tmp_path_factory.mktemp("fuzz") / "model.npz"
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.one_of(st.binary(max_size=2048),
+                     st.tuples(st.integers(0, len(good)), st.binary(min_size=1, max_size=16)).map(
+                         lambda cut: good[:cut[0]] + cut[1] + good[cut[0] + len(cut[1]):])))
+    def check(data):
+        where.write_bytes(data)
+        try:
+            load_noise_model(where, profile, layout)
+        except UserError as exc:
+            assert "\n" not in str(exc)
+
+    check()

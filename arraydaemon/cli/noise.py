@@ -22,7 +22,7 @@ def register(sub) -> None:
                 "it is refused (or, with --drop-loud, learned from the rest). Use the model with "
                 "`run`/`replay --noise-model`.",
                 ("arraydaemon noise learn --profile P --file robot.wav --out /etc/arraydaemon/robot.noise",
-                 "arraydaemon run --profile P --noise-model /etc/arraydaemon/robot.noise"))
+                 "arraydaemon noise learn --profile P --file robot.wav --out robot.noise --drop-loud"))
     q.add_argument("--profile", required=True, help="array profile name or YAML file")
     q.add_argument("--file", required=True, metavar="REC", help="multichannel recording of the noise alone "
                    "(any libsndfile format, the profile's channels and sample rate; 10 s or more is best)")

@@ -1,5 +1,5 @@
-"""``arraydaemon train``, ``eval`` and ``bench``: the research tools (train and eval need the
-``arraydaemon[train]`` extra)."""
+"""``arraydaemon train``, ``export-onnx``, ``eval`` and ``bench``: the research tools (train, export-onnx
+and eval need the ``arraydaemon[train]`` extra)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,15 @@ def register(sub) -> None:
     p.add_argument("--ff", type=int, metavar="N", help="feed-forward width (default 256)")
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     p.set_defaults(func=cmd_train)
+
+    p = command(sub, "export-onnx", "export a weights file's model to the ONNX graph the daemon runs",
+                "The daemon runs the model's forward from this graph in ONNX Runtime, without torch; `train` "
+                "writes it beside the weights it writes. Needs the training extra (torch, onnx).",
+                ("arraydaemon export-onnx --weights mine.safetensors      # writes mine.onnx beside it",))
+    p.add_argument("--weights", required=True, metavar="FILE", help="weights file (.safetensors)")
+    p.add_argument("--out", metavar="FILE", help="graph file to write (default: beside the weights, with .onnx; "
+                   "the daemon looks there)")
+    p.set_defaults(func=cmd_export_onnx)
 
     p = command(sub, "eval", "neural vs SRP-PHAT on a held-out test set with unseen arrays",
                 "Renders held-out scenes (other rooms, talkers and random array geometries than training's, "
@@ -143,6 +152,20 @@ def cmd_train(args) -> int:
                       checkpoint_every=min(250, args.steps), lr=args.lr, init=args.init or "",
                       stage2_share=args.stage2_share if args.stage2_chunks else 0.0)
     train(data, run, cfg, resume=not args.fresh, out_weights=Path(args.out) if args.out else SHIPPED_WEIGHTS)
+    return 0
+
+
+def cmd_export_onnx(args) -> int:
+    weights = Path(args.weights)
+    if not weights.is_file():
+        raise UserError(f"{weights}: neural weights not found")
+    try:
+        from arraydaemon.localizers.neural.export import export_weights
+    except ImportError as exc:
+        raise UserError(f"`arraydaemon export-onnx` needs torch and onnx: pip install 'arraydaemon[train]' "
+                        f"({exc})") from None
+    out = export_weights(weights, Path(args.out) if args.out else None)
+    print(f"wrote {out}")
     return 0
 
 

@@ -86,9 +86,9 @@ def cmd_config_check(args) -> int:
     else:
         print("note         band, hop and grid are checked against a profile: add 'profile' or give --profile")
     if cfg.weights is not None:
-        from arraydaemon.localizers.neural.weights import load_model
+        from arraydaemon.localizers.neural.weights import read_metadata
 
-        _, meta = load_model(Path(cfg.weights))  # a missing or unreadable file is an error here too
+        meta = read_metadata(Path(cfg.weights))  # a missing or unreadable file is an error here too
         print(f"weights ok   {meta.get('model_name', 'model')}, {meta.get('train_steps', '?')} training steps")
     print("ok")
     return 0

@@ -7,6 +7,7 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = PACKAGE_DIR / "data"  # demo recording, shipped weights, model card
 SHIPPED_WEIGHTS = DATA_DIR / "neural.safetensors"
+SHIPPED_GRAPH = DATA_DIR / "neural.onnx"  # their exported forward, what the daemon runs (no torch)
 # Installed wheels carry the repository's top-level array_profiles/ inside the package; a source
 # checkout or an editable install reads it in place.
 BUNDLED_PROFILES_DIR = next(

@@ -234,6 +234,7 @@ class SubscriptionGuard:
         self._selector.register(self._listener, selectors.EVENT_READ, "accept")
         self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
         self._stopping = False
+        self._finishing = 0.0  # once set: the monotonic time by which the last bytes must be relayed
         self._thread = threading.Thread(target=self._run, name="publisher-guard", daemon=True)
         self._thread.start()
 
@@ -241,7 +242,9 @@ class SubscriptionGuard:
 
     def _run(self) -> None:
         while not self._stopping:
-            for key, events in self._selector.select(timeout=1.0):
+            if self._finishing and (not self.peers or time.monotonic() > self._finishing):
+                break
+            for key, events in self._selector.select(timeout=0.05 if self._finishing else 1.0):
                 if key.data == "accept":
                     self._accept()
                 elif key.data == "wake":
@@ -320,6 +323,14 @@ class SubscriptionGuard:
             return self._drop(peer, None)
         self._rearm(peer)
 
+    def _flush_blocking(self, peer: _Peer) -> None:
+        """The last bytes towards a subscriber, waiting up to the close's deadline for it to read."""
+        deadline = self._finishing or time.monotonic() + 0.2
+        while peer.to_client and time.monotonic() < deadline:
+            self._flush(peer.client, peer.to_client)
+            if peer.to_client:
+                time.sleep(0.005)
+
     @staticmethod
     def _flush(sock: socket.socket, buffer: bytearray) -> None:
         while buffer:
@@ -361,7 +372,14 @@ class SubscriptionGuard:
 
     # ------------------------------------------------------------------ owner's side
 
-    def close(self) -> None:
+    def close(self, flush_s: float = 0.0) -> None:
+        """Stop relaying. With ``flush_s``, first wait up to that long for every connection to end
+        from the publisher's side (its socket closed, what it sent last relayed)."""
+        if flush_s > 0:
+            self._finishing = time.monotonic() + flush_s
+            with contextlib.suppress(OSError, KeyError, ValueError):
+                self._wake_w.send(b"x")
+            self._thread.join(flush_s + 0.5)
         self._stopping = True
         with contextlib.suppress(OSError, KeyError, ValueError):
             self._wake_w.send(b"x")

@@ -79,6 +79,6 @@ class ZmqPublisher:
         return True
 
     def close(self) -> None:
-        self.guard.close()
-        self.socket.close()
+        self.socket.close()  # lingers: what was sent last still reaches the guard's connections ...
+        self.guard.close(flush_s=0.5)  # ... which relay it, then end
         shutil.rmtree(self._private_dir, ignore_errors=True)

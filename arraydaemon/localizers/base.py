@@ -3,7 +3,7 @@
 An estimator is a pipeline stage, FeatureWindow → Estimate, that follows :class:`Localizer`. The
 registry maps each name the command line, the configuration file and the wire use (``doa.estimator``)
 to a factory. Implementations are imported only when built, so this module stays light (no numpy,
-numba or torch) and the command line can read the names for its help.
+numba, ONNX Runtime) and the command line can read the names for its help.
 
 Adding an estimator: write a class with ``name``, ``grid``, ``process`` and ``reset`` (compose the
 parts in ``scan.py``, ``refine.py`` and ``integration.py`` rather than subclassing another
@@ -59,9 +59,9 @@ def _srp_phat(profile, layout, config, weights, noise=None) -> Localizer:
 
 
 def _neural(profile, layout, config, weights, noise=None) -> Localizer:
-    if weights and not Path(weights).is_file():  # before importing torch (seconds)
+    if weights and not Path(weights).is_file():  # before importing numba and ONNX Runtime
         raise UserError(f"{weights}: neural weights not found")
-    from arraydaemon.localizers.neural.stage import NeuralLocalizer  # torch only when asked for
+    from arraydaemon.localizers.neural.stage import NeuralLocalizer  # ONNX Runtime only when asked for
 
     return NeuralLocalizer.from_weights(profile, layout, config, Path(weights) if weights else None, noise=noise)
 

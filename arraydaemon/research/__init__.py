@@ -7,8 +7,9 @@ import importlib.util
 from arraydaemon.core.errors import UserError
 
 #: Top-level modules that the ``train`` extra (``pip install 'arraydaemon[train]'``) provides and a
-#: plain install lacks: room simulation, the evaluation plots, progress bars, tracking metrics.
-TRAINING_EXTRA_MODULES: tuple[str, ...] = ("pyroomacoustics", "matplotlib", "tqdm", "motmetrics")
+#: plain install lacks: room simulation, the evaluation plots, progress bars, tracking metrics, the
+#: torch model and its exporter.
+TRAINING_EXTRA_MODULES: tuple[str, ...] = ("pyroomacoustics", "matplotlib", "tqdm", "motmetrics", "torch", "onnx")
 
 
 def _installed(module: str) -> bool:

@@ -277,10 +277,10 @@ def train(data_root: Path, run_dir: Path, cfg: TrainConfig, resume: bool = True,
     import torch
 
     from arraydaemon.localizers.neural.model import ModelArgs, SpatialTransformer, canonical_directions
-    from arraydaemon.localizers.neural.runtime import set_threads
+    from arraydaemon.localizers.neural.export import export_weights, set_torch_threads
     from arraydaemon.localizers.neural.weights import save_model
 
-    set_threads(cfg.threads)
+    set_torch_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     init_meta: dict = {}
@@ -354,5 +354,6 @@ def train(data_root: Path, run_dir: Path, cfg: TrainConfig, resume: bool = True,
         if cfg.init:
             meta["fine_tune_of"] = f"{Path(cfg.init).name} ({init_meta.get('train_steps', '?')} steps)"
         save_model(model, out_weights, meta)
-        log(f"wrote {out_weights} after {step} steps, {elapsed / 60:.1f} min")
+        graph = export_weights(out_weights)  # what the daemon runs, tied to these weights
+        log(f"wrote {out_weights} and its graph {graph.name} after {step} steps, {elapsed / 60:.1f} min")
     return ckpt_path

@@ -12,9 +12,9 @@ Per window:
 1. predict every track to the window's time (the velocity of a track that was not detected in
    the previous window decays with ``coast_decay_s``, so a silent track coasts to a stop instead
    of drifting away);
-2. associate detections with confirmed tracks, then with tentative ones: Hungarian assignment
-   (``scipy.optimize.linear_sum_assignment``) on the Mahalanobis distance, gated at
-   ``gate_sigma`` standard deviations and at most ``gate_deg`` degrees;
+2. associate detections with confirmed tracks, then with tentative ones: a minimum-cost assignment
+   (``core/assignment.py``: scipy's ``linear_sum_assignment``'s answer) on the Mahalanobis
+   distance, gated at ``gate_sigma`` standard deviations and at most ``gate_deg`` degrees;
 3. update the associated tracks; every left-over detection starts a tentative track;
 4. a tentative track is confirmed, and only then given an id, after ``birth_hits`` detections in
    ``birth_windows`` consecutive windows; it is dropped once it cannot reach that any more. A track
@@ -49,9 +49,9 @@ import math
 from collections import deque
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from arraydaemon.core import grids
+from arraydaemon.core.assignment import min_cost_assignment
 from arraydaemon.core.messages import Estimate, Track, Tracks
 from arraydaemon.core.options import TrackerConfig
 from arraydaemon.core.profiles import GeometryInfo
@@ -261,7 +261,7 @@ class Tracker:
                 d2 = float(y @ S_inv @ y)
                 if d2 <= cfg.gate_sigma**2:
                     cost[i, j] = d2
-        rows, cols = linear_sum_assignment(cost)
+        rows, cols = min_cost_assignment(cost)
         return [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] < big]
 
     # -- stage ----------------------------------------------------------------------------

@@ -366,3 +366,18 @@ def test_bad_shapes_and_ranges_raise_value_error():
     for i, call in enumerate(bad_calls):
         with pytest.raises(ValueError):
             call()
+
+
+def test_the_kernels_load_rocket_fft_without_scipy_fft_which_stays_importable():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from arraydaemon.core import kernels\n"
+            "spec = kernels.stft(np.ones((1024, 2), np.float32), np.hanning(512), 256)\n"
+            "assert 'rocket_fft' in sys.modules and 'scipy.fft' not in sys.modules, sorted(sys.modules)\n"
+            "import scipy.fft\n"
+            "assert abs(scipy.fft.rfft([1.0, 2.0])[0] - 3.0) < 1e-12\n"
+            "print('ok', spec.shape)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.startswith("ok"), done.stderr

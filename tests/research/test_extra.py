@@ -47,7 +47,7 @@ def test_any_module_of_the_extra(monkeypatch, module):
 
 def test_all_missing_listed(monkeypatch):
     _without(monkeypatch, *TRAINING_EXTRA_MODULES)
-    with pytest.raises(UserError, match=r"\(missing: pyroomacoustics, matplotlib, tqdm, motmetrics\)$"):
+    with pytest.raises(UserError, match=r"\(missing: pyroomacoustics, matplotlib, tqdm, motmetrics, torch, onnx\)$"):
         require_training_extra("train")
 
 

@@ -31,6 +31,12 @@ def test_training_three_steps_on_tiny_data(tmp_path):
     assert (tmp_path / "run" / "checkpoint.pt").is_file()
     model, meta = load_model(out)
     assert meta["train_steps"] == "3"
+    # the graph the daemon runs is written beside the weights, tied to them
+    from arraydaemon.localizers.neural.runtime import NeuralGraph, graph_path
+    from arraydaemon.localizers.neural.weights import weights_digest
+
+    graph = NeuralGraph(graph_path(out))
+    assert graph.weights_digest == weights_digest(out) and graph.name.endswith("@3")
     # resume continues from the checkpoint instead of starting over
     proc = subprocess.run(cmd[:5] + ["5"] + cmd[6:], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]

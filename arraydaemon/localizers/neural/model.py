@@ -14,38 +14,20 @@ Model (see ``arraydaemon/data/MODEL_CARD.md``):
 - an activity output and a pooled spatial embedding (published on the ``embedding`` topic).
 
 Weights ship as safetensors with the model arguments stored beside them (JSON metadata); nothing
-is unpickled.
+is unpickled. The daemon runs the forward's exported graph (``export.py``, ``runtime.py``) without torch.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
-from arraydaemon.core import grids
-from arraydaemon.localizers.neural.tokens import GROUPS, INPUT_FEATURES, LAG_STEP_S, MAX_LAG, N_LAGS
+from arraydaemon.localizers.neural.args import ModelArgs, canonical_directions
+from arraydaemon.localizers.neural.tokens import LAG_STEP_S, MAX_LAG, N_LAGS
 
-
-@dataclass(frozen=True)
-class ModelArgs:
-    d_model: int = 128
-    heads: int = 4
-    layers: int = 4
-    ff: int = 256
-    pos_freqs: int = 8
-    position: str = "relative"  # "relative" | "absolute" (ablation)
-    input: str = "gcc+energy"  # a key of INPUT_FEATURES: "gcc+energy", "gcc" or "phase" (ablations)
-    groups: int = GROUPS
-    embed_dim: int = 32
-    canonical_dirs: int = 64  # directions of the embedding's auxiliary spectrum decoder
-
-    @property
-    def token_features(self) -> int:
-        return INPUT_FEATURES[self.input]
+__all__ = ["ModelArgs", "SpatialTransformer", "canonical_directions", "position_encoding", "srp_scores"]
 
 
 def position_encoding(xyz: torch.Tensor, n_freqs: int) -> torch.Tensor:
@@ -180,8 +162,3 @@ class SpatialTransformer(nn.Module):
     def spectrum_logits(self, out: dict, tdoa: torch.Tensor, pair_mask: torch.Tensor) -> torch.Tensor:
         """Spatial-spectrum logits ``[shape=(B, D)]`` for directions with ``tdoa [shape=(B, D, P)]``."""
         return self.score_scale * srp_scores(out["clean"], out["weight"], tdoa, pair_mask) + self.score_bias
-
-
-def canonical_directions(n: int) -> np.ndarray:
-    """Fixed directions ``[shape=(n, 3)]`` the embedding decoder predicts the spectrum on."""
-    return grids.fibonacci_sphere(n)

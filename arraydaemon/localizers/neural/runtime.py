@@ -1,101 +1,109 @@
-"""Running the model at one window per call: thread pinning and a compiled forward (ONNX Runtime)."""
+"""Running the model at one window per call, without torch: its exported forward graph (ONNX) in
+ONNX Runtime, and thread pinning.
+
+A weights file ``W.safetensors`` has its graph beside it, ``W.onnx`` (``arraydaemon train`` and
+``arraydaemon export-onnx`` write it; the shipped model ships both). The graph carries what the
+stage needs in its metadata — the model arguments, the spectrum's scale and bias, the model's name —
+and the SHA-256 of the weights file it was exported from, so a graph that no longer matches its
+weights is never run (``graphs.py`` finds a weights file's graph).
+"""
 
 from __future__ import annotations
 
-import io
+import json
 import os
-import warnings
-import weakref
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
-import torch
 from threadpoolctl import threadpool_limits
 
-from arraydaemon.localizers.neural.model import SpatialTransformer
+from arraydaemon.core.errors import UserError
+from arraydaemon.localizers.neural.args import ModelArgs
+from arraydaemon.localizers.neural.weights import MODEL_NAME
+
+OUTPUTS = ("clean", "weight", "activity", "embedding")
+INPUTS = ("tokens", "pair_pos", "pair_mask")
+GRAPH_SUFFIX = ".onnx"
+GRAPH_FORMAT = "1"  # the metadata keys and the inputs/outputs above
 
 
 def set_threads(n: int = 1) -> None:
-    """Pin torch and numpy's BLAS to ``n`` threads: two OpenMP threads on a busy 2-core machine run
-    far slower, and OpenBLAS, left alone, split the estimator's small products over both cores (the
-    live 8-channel neural daemon: 116 % CPU, 19 % once limited, at the same latency;
-    docs/research/benchmark-history.md)."""
+    """Pin numpy's BLAS (and OpenMP, should anything use it) to ``n`` threads: two threads on a busy
+    2-core machine run far slower, and OpenBLAS, left alone, split the estimator's small products over
+    both cores (the live 8-channel neural daemon: 116 % CPU, 19 % once limited, at the same latency;
+    docs/research/benchmark-history.md). ONNX Runtime's sessions have one thread (:func:`session`)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     threadpool_limits(limits=n, user_api="blas")  # lasts for the process (not used as a context)
-    torch.set_num_threads(n)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:
-        pass  # already set once in this process
 
 
-OUTPUTS = ("clean", "weight", "activity", "embedding")
-_EXPORTED: "weakref.WeakKeyDictionary[SpatialTransformer, object]" = weakref.WeakKeyDictionary()
-
-
-def _session(model: SpatialTransformer):
-    """An ONNX Runtime session of ``model``'s forward, exported once per model object and weights (the
-    pair count is a dynamic axis, so every array shares it): one thread, no spinning (the audio thread
-    and the other stages share the cores)."""
+def session(graph: bytes | Path, pairs: int | None = None, optimize: bool = True):
+    """An ONNX Runtime session of a graph (bytes or a file): one thread, no spinning (the audio thread
+    and the other stages share the cores), every graph optimisation. ``pairs``: the pair axis fixed
+    to that size, so the optimiser folds the graph's shape arithmetic for the array (forward 1.49 →
+    1.11 ms at 8 mics, 28 pairs). ``optimize=False``: no optimisation (reading the metadata only)."""
     import onnxruntime
 
-    # Parameters' version counters move with every in-place change (an optimiser step,
-    # load_state_dict): changed weights are exported again.
-    version = tuple(p._version for p in model.parameters())
-    cached = _EXPORTED.get(model)
-    if cached is not None and cached[0] == version:
-        return cached[1]
-    pairs = 3
-    example = (torch.zeros(1, model.args.groups, pairs, model.args.token_features),
-               torch.zeros(1, pairs, 2, 3), torch.ones(1, pairs, dtype=torch.bool))
-
-    class Outputs(torch.nn.Module):  # the exporter wants a tuple, not the model's dict
-        def __init__(self):
-            super().__init__()
-            self.model = model
-
-        def forward(self, tokens, pair_pos, pair_mask):
-            out = self.model(tokens, pair_pos, pair_mask)
-            return tuple(out[k] for k in OUTPUTS)
-
-    buffer = io.BytesIO()
-    # The TorchScript-based exporter: the dynamo one needs onnxscript and seconds per export. Its
-    # tracer warns about branches on the (all-real) pair mask, which the export rightly fixes.
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        torch.onnx.export(Outputs().eval(), example, buffer, input_names=["tokens", "pair_pos", "pair_mask"],
-                          output_names=list(OUTPUTS), opset_version=17, dynamo=False,
-                          dynamic_axes={"tokens": {2: "pairs"}, "pair_pos": {1: "pairs"}, "pair_mask": {1: "pairs"}})
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only
-    session = onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
-    _EXPORTED[model] = (version, session)
-    return session
+    if pairs is not None:
+        options.add_free_dimension_override_by_name("pairs", int(pairs))
+    if not optimize:
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+    source = str(graph) if isinstance(graph, Path) else graph
+    return onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
-def compiled_forward(model: SpatialTransformer, pair_pos: np.ndarray,
-                     pair_mask: np.ndarray) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
-    """``model``'s forward for one array (``pair_pos [shape=(1, P, 2, 3)]`` float32, ``pair_mask
-    [shape=(1, P)]`` bool): ``tokens [shape=(1, groups, P, features)]`` float32 → the outputs of the
-    one window, batch axis dropped, as numpy. In eval mode it runs in ONNX Runtime: on this
-    per-window graph per-operator overhead dominates, and ONNX Runtime's is lower than TorchScript's
-    (a frozen, inference-optimised trace took 1.35× its time at 8 mics;
-    docs/research/benchmark-history.md). The outputs equal the model's to float rounding (tested). A
-    model in training mode runs as it is."""
-    if model.training:
-        def eager(tokens: np.ndarray) -> dict[str, np.ndarray]:
-            with torch.no_grad():
-                out = model(torch.from_numpy(tokens), torch.from_numpy(pair_pos), torch.from_numpy(pair_mask))
-            return {k: out[k][0].numpy() for k in OUTPUTS}
-        return eager
-    session = _session(model)
-    feeds = {"pair_pos": np.ascontiguousarray(pair_pos, dtype=np.float32), "pair_mask": np.ascontiguousarray(pair_mask)}
+class NeuralGraph:
+    """The model's forward as an ONNX Runtime session, with what the stage reads from the model:
+    ``args`` (:class:`ModelArgs`), ``score_scale`` and ``score_bias`` (the spectrum's sigmoid),
+    ``name`` and ``metadata`` (the graph's metadata: strings)."""
 
-    def run(tokens: np.ndarray) -> dict[str, np.ndarray]:
-        return {k: np.asarray(v[0]) for k, v in zip(OUTPUTS, session.run(None, {"tokens": tokens, **feeds}))}
-    return run
+    def __init__(self, graph: bytes | Path, source: str = "graph"):
+        self.graph = graph
+        self._sessions: dict[int, object] = {}
+        try:
+            meta = dict(session(graph, optimize=False).get_modelmeta().custom_metadata_map)
+            if meta.get("graph_format") != GRAPH_FORMAT:
+                raise ValueError(f"graph format {meta.get('graph_format')!r}, expected {GRAPH_FORMAT}")
+            self.args = ModelArgs(**json.loads(meta["model_args"]))
+            self.score_scale = float(meta["score_scale"])
+            self.score_bias = float(meta["score_bias"])
+        except UserError:
+            raise
+        except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs
+            raise UserError(f"{source}: not a neural graph arraydaemon can run ({str(exc).splitlines()[0]}); "
+                            "export it again with `arraydaemon export-onnx`") from None
+        self.metadata = meta
+        name = meta.get("model_name", MODEL_NAME)
+        self.name = f"{name}@{meta['train_steps']}" if "train_steps" in meta else name
+
+    @property
+    def weights_digest(self) -> str:
+        """SHA-256 of the weights file the graph was exported from ("" for an in-memory model)."""
+        return self.metadata.get("weights_sha256", "")
+
+    def forward(self, pair_pos: np.ndarray, pair_mask: np.ndarray) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+        """The forward for one array (``pair_pos [shape=(1, P, 2, 3)]`` float32, ``pair_mask
+        [shape=(1, P)]`` bool): ``tokens [shape=(1, groups, P, features)]`` float32 → the outputs of
+        the one window, batch axis dropped, as numpy (equal to the torch model's to float rounding;
+        tested). The pair count is a dynamic axis of the graph, so one graph serves every array; each
+        pair count gets its own session, with that axis fixed."""
+        feeds = {"pair_pos": np.ascontiguousarray(pair_pos, dtype=np.float32),
+                 "pair_mask": np.ascontiguousarray(pair_mask, dtype=bool)}
+        pairs = feeds["pair_mask"].shape[1]
+        if pairs not in self._sessions:
+            self._sessions[pairs] = session(self.graph, pairs)
+        run = self._sessions[pairs].run
+
+        def forward(tokens: np.ndarray) -> dict[str, np.ndarray]:
+            return {k: np.asarray(v[0]) for k, v in zip(OUTPUTS, run(None, {"tokens": tokens, **feeds}))}
+        return forward
+
+
+def graph_path(weights: Path) -> Path:
+    """Where the graph of ``weights`` is written beside it: the same name with ``.onnx``."""
+    return Path(weights).with_suffix(GRAPH_SUFFIX)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,8 +22,9 @@ from arraydaemon.core.options import LocalizerConfig
 from arraydaemon.core.profiles import ArrayProfile
 from arraydaemon.localizers.further import FurtherSources
 from arraydaemon.localizers.integration import CrossSpectrumIntegral, WeightedSpectrumAverage, WindowDecay
-from arraydaemon.localizers.neural.model import SpatialTransformer, canonical_directions
-from arraydaemon.localizers.neural.runtime import compiled_forward, set_threads
+from arraydaemon.localizers.neural.args import canonical_directions
+from arraydaemon.localizers.neural.graphs import load_graph
+from arraydaemon.localizers.neural.runtime import NeuralGraph, set_threads
 from arraydaemon.localizers.neural.tokens import (
     LAG_STEP_S,
     MAX_LAG,
@@ -32,10 +34,13 @@ from arraydaemon.localizers.neural.tokens import (
     group_cross,
     model_tokens,
 )
-from arraydaemon.localizers.neural.weights import MODEL_NAME, WEIGHTS_PATH, load_model
+from arraydaemon.localizers.neural.weights import WEIGHTS_PATH
 from arraydaemon.localizers.refine import Refiner
 from arraydaemon.localizers.scan import SrpScan
 from arraydaemon.stages.features import FrameLayout
+
+if TYPE_CHECKING:
+    from arraydaemon.localizers.neural.model import SpatialTransformer
 
 EMBED_DIRS = 48  # fixed directions of the embedding's direction part
 MODES = ("fused", "head")
@@ -64,8 +69,10 @@ class NeuralAnalysis:
 class NeuralLocalizer:
     """Stage: FeatureWindow → Estimate over the run-time grid, with a spatial embedding.
 
-    ``mode``: ``"fused"`` (the run-time rule, :meth:`fused_sources`) or ``"head"`` (peaks of the
-    model's spectrum alone, refined on it: "neural head" in the model card's evaluation).
+    ``model``: the model's graph (:class:`NeuralGraph`, what the daemon runs: no torch), or a torch
+    model (evaluation, tests), exported to a graph in memory. ``mode``: ``"fused"`` (the run-time
+    rule, :meth:`fused_sources`) or ``"head"`` (peaks of the model's spectrum alone, refined on it:
+    "neural head" in the model card's evaluation).
     """
 
     name = "neural"
@@ -77,10 +84,14 @@ class NeuralLocalizer:
     secondary_threshold = 0.3
 
     def __init__(self, profile: ArrayProfile, layout: FrameLayout, config: LocalizerConfig,
-                 model: SpatialTransformer, model_name: str = MODEL_NAME, mode: str = "fused", noise=None):
+                 model: NeuralGraph | SpatialTransformer, mode: str = "fused", noise=None):
         if mode not in MODES:
             raise ValueError(f"neural mode: expected one of {', '.join(MODES)}, got {mode!r}")
         set_threads(1)
+        if not isinstance(model, NeuralGraph):
+            from arraydaemon.localizers.neural.export import graph_of  # torch: a model, not a graph
+
+            model = graph_of(model)
         self.profile = profile
         self.layout = layout
         self.config = config
@@ -94,27 +105,30 @@ class NeuralLocalizer:
         self.integral = CrossSpectrumIntegral(config.integration_s)
         self.learned_average = WeightedSpectrumAverage(config.integration_s)
         self.model = model
-        self.model_name = model_name
+        self.model_name = model.name
         self.projector = LagProjector.for_layout(layout)
         self.token_pairs = pairs = TokenPairs.for_array(profile.mics, profile.reference_mic)
         self.pair_pos = pairs.positions(profile.mics).astype(np.float32)[None]  # (1, P, 2, 3)
         self.pair_mask = np.ones((1, len(pairs)), dtype=bool)
-        self._forward = compiled_forward(model, self.pair_pos, self.pair_mask)
+        self._forward = model.forward(self.pair_pos, self.pair_mask)
         self._token_baselines = pairs.baselines(profile.mics)
         # Up to 8 mics the SRP scan sums the same pairs over the same band: its window sums are the
         # sums of the token groups' cross-spectra, computed once.
+        # (not with a noise model: the scan's sums are then the cleaned ones, noise/whiten.py)
         self._shares_sums = (np.array_equal(self.scan.pair_i, pairs.pair_i)
-                             and np.array_equal(self.scan.pair_j, pairs.pair_j) and self.projector.span == layout.band)
+                             and np.array_equal(self.scan.pair_j, pairs.pair_j) and self.projector.span == layout.band
+                             and noise is None)
         # Lag lookups of the scan (the grid first) and of the embedding's fixed directions, once.
         self._scan_lookup = self._lookup(self.scan.points)
         self._embed_lookup = self._lookup(canonical_directions(EMBED_DIRS))
-        self._scale = float(model.score_scale.detach())
-        self._bias = float(model.score_bias.detach())
+        self._scale = model.score_scale
+        self._bias = model.score_bias
 
     @classmethod
     def from_weights(cls, profile: ArrayProfile, layout: FrameLayout, config: LocalizerConfig,
                      path: Path | None = None, mode: str = "fused", noise=None) -> "NeuralLocalizer":
-        """The estimator with the weights at ``path`` (None: the shipped model)."""
+        """The estimator with the weights at ``path`` (None: the shipped model), run from their graph
+        (:func:`graphs.load_graph`)."""
         if path is None:
             path = WEIGHTS_PATH
             if not path.is_file():
@@ -122,11 +136,7 @@ class NeuralLocalizer:
                                 "with `arraydaemon train`")
         elif not path.is_file():
             raise UserError(f"{path}: neural weights not found")
-        model, meta = load_model(path)
-        name = meta.get("model_name", MODEL_NAME)
-        if "train_steps" in meta:
-            name += f"@{meta['train_steps']}"
-        return cls(profile, layout, config, model, name, mode, noise)
+        return cls(profile, layout, config, load_graph(path), mode, noise)
 
     def reset(self) -> None:
         self.decay.reset()

@@ -33,11 +33,11 @@ def register(sub) -> None:
 
 
 def cmd_noise_learn(args) -> int:
-    from arraydaemon.core.options import FeatureConfig
-    from arraydaemon.core.profiles import load_profile
     import numpy as np
 
     from arraydaemon.core.errors import UserError
+    from arraydaemon.core.options import FeatureConfig
+    from arraydaemon.core.profiles import load_profile
     from arraydaemon.io.files import FileSource
     from arraydaemon.noise.learn import learn
     from arraydaemon.noise.model import save_noise_model

@@ -164,7 +164,7 @@ def test_a_noise_recording_with_speech_in_it_is_reported_not_learned():
 def _track_coverage(results, talker_az: float, fan_az: float, after_s: float = 1.0):
     """(share of windows from ``after_s`` on with a track within 10° of the talker, whether any track
     ever came within 10° of the fan)."""
-    near = lambda a, b: abs((a - b + 180) % 360 - 180) <= 10.0  # noqa: E731
+    near = lambda a, b: abs((a - b + 180) % 360 - 180) <= 10.0
     covered = windows = 0
     on_fan = False
     for r in results:

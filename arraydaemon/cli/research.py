@@ -78,7 +78,8 @@ def register(sub) -> None:
                  "arraydaemon eval --fusion --set dev --scenes 4          # several arrays, one map"))
     p.add_argument("--weights", help="weights file (default: the shipped weights)")
     p.add_argument("--scenes", type=int, metavar="N",
-                   help="scenes with unseen random geometries (default 150; --tracking: 20; --fusion: 4)")
+                   help="scenes with unseen random geometries (default 150; --tracking: 20, robot sets 12; "
+                   "--fusion: 4)")
     p.add_argument("--dry-scenes", type=int, default=4, metavar="N",
                    help="dry-room scenes per bundled profile (default %(default)s)")
     p.add_argument("--out", default="eval_out", metavar="DIR",
@@ -97,8 +98,10 @@ def register(sub) -> None:
                         "position error, coverage, ghosts, id switches, latency, with and without the first array")
     p.add_argument("--first-scene", type=int, default=0, metavar="N",
                    help="--fusion: index of the first scene (default %(default)s)")
-    p.add_argument("--set", choices=("test", "dev"), default="test",
-                   help="--tracking, --fusion: scene set (dev: for tuning; test: reported; default %(default)s)")
+    p.add_argument("--set", choices=("test", "dev", "robot-dev", "robot-test"), default="test",
+                   help="--tracking, --fusion: scene set (dev: for tuning; test: reported; robot-dev / robot-test "
+                   "(--tracking only): the array on a robot with its own fan or motor, online only and with the "
+                   "installation recording; default %(default)s)")
     p.add_argument("--estimator", action="append", choices=ESTIMATOR_NAMES,
                    help="--tracking: estimators to compare (repeatable; default: all, the default one first); "
                         "--fusion: the daemons' estimator (default srp-phat)")
@@ -211,7 +214,7 @@ def _tracking_eval(args) -> int:
     from arraydaemon.core.options import PipelineOptions
     from arraydaemon.research.tracking.report import run_tracking_eval
 
-    scenes = 20 if args.scenes is None else args.scenes
+    scenes = (12 if args.set.startswith("robot-") else 20) if args.scenes is None else args.scenes
     if scenes < 1:
         raise UserError(f"--scenes: expected at least 1, got {scenes}")
     default = default_estimator()
@@ -224,6 +227,8 @@ def _tracking_eval(args) -> int:
 def _fusion_eval(args) -> int:
     from arraydaemon.research.fusion.bench import run_fusion_eval
 
+    if args.set not in ("dev", "test"):
+        raise UserError(f"--set: --fusion has the sets dev and test, got {args.set}")
     scenes = 4 if args.scenes is None else args.scenes
     if scenes < 1 or args.first_scene < 0:
         raise UserError(f"--scenes: expected at least 1 (and --first-scene >= 0), got {scenes}")

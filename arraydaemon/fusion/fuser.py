@@ -154,7 +154,7 @@ def bearing_entries(step: FusionStep, room: Room) -> list[dict]:
     out = []
     for b in step.bearings:
         az = b.azimuth_deg
-        out.append({"array": b.array, "id": int(b.track_id), "origin": [float(v) for v in b.origin],
+        out.append({"array": b.array, "id": int(b.track_id), "array_position": [float(v) for v in b.origin],
                     "azimuth_deg": 180.0 if az <= -180.0 else float(az), "elevation_deg": float(b.elevation_deg),
                     "direction": [float(v) for v in b.direction], "ambiguity": room.array(b.array).ambiguity})
     return out

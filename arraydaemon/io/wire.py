@@ -31,6 +31,7 @@ Every payload carries these common fields:
 | doa | sources[].y | float | unit direction vector, y |
 | doa | sources[].z | float | unit direction vector, z |
 | doa | sources[].confidence | float | in [0, 1] |
+| doa | noise | list[map] | where the robot's own noise is, never a source (docs/robot-noise.md): per direction `azimuth_deg`, `elevation_deg`, `x`, `y`, `z` as in `sources`, and `origin` (`model`: the noise model; `online`: learned while running); empty when none is known |
 | tracks | ambiguity | str | as in `doa` |
 | tracks | tracks | list[map] | confirmed tracked sources, lowest id first; empty when there are none |
 | tracks | tracks[].id | int | track id, from 1; never reused within a stream (a restart begins again at 1) |
@@ -81,7 +82,7 @@ Every payload carries these common fields:
 | positions | bearings | list[map] | array tracks no other array confirms: a direction from that array, no point |
 | positions | bearings[].array | str | the array's room-file name |
 | positions | bearings[].id | int | the array's track id |
-| positions | bearings[].origin | list[float] | the array's position `[x, y, z]`, room frame, metres |
+| positions | bearings[].array_position | list[float] | the array's position `[x, y, z]`, room frame, metres |
 | positions | bearings[].azimuth_deg | float | room-frame direction, degrees counter-clockwise from room +x, in (-180, 180] |
 | positions | bearings[].elevation_deg | float | degrees up from the floor plane |
 | positions | bearings[].direction | list[float] | room-frame unit vector `[x, y, z]` |
@@ -106,7 +107,7 @@ DEFAULT_ENDPOINT = "tcp://127.0.0.1:5570"
 
 COMMON_FIELDS = ("v", "seq", "array", "frame_id", "t_end", "wall_time")
 TOPIC_FIELDS = {
-    "doa": ("estimator", "active", "level_db", "ambiguity", "sources"),
+    "doa": ("estimator", "active", "level_db", "ambiguity", "sources", "noise"),
     "tracks": ("ambiguity", "tracks"),
     "embedding": ("model", "dtype", "shape", "data"),
     "health": ("state", "uptime_s", "windows", "overflows", "dropped_blocks", "bad_blocks",
@@ -115,14 +116,16 @@ TOPIC_FIELDS = {
     "positions": ("positions", "bearings", "array_states"),
 }
 SOURCE_FIELDS = ("azimuth_deg", "elevation_deg", "x", "y", "z", "confidence")
+NOISE_FIELDS = ("azimuth_deg", "elevation_deg", "x", "y", "z", "origin")
+NOISE_ORIGINS = ("model", "online")
 TRACK_FIELDS = ("id", "azimuth_deg", "elevation_deg", "x", "y", "z", "activity", "age_s", "silent_s",
                 "angular_speed_dps", "azimuth_rate_dps", "level_db")
 POSITION_FIELDS = ("id", "x", "y", "z", "z_known", "velocity", "sigma_m", "covariance_xy", "sigma_z_m", "age_s",
                    "silent_s", "fused_arrays", "fused_tracks")
-BEARING_FIELDS = ("array", "id", "origin", "azimuth_deg", "elevation_deg", "direction", "ambiguity")
+BEARING_FIELDS = ("array", "id", "array_position", "azimuth_deg", "elevation_deg", "direction", "ambiguity")
 ARRAY_STATE_FIELDS = ("name", "state", "endpoint", "silent_s")
 # Nested lists of maps: (topic, list field) -> the fields of each entry.
-NESTED_FIELDS = {("doa", "sources"): SOURCE_FIELDS, ("tracks", "tracks"): TRACK_FIELDS,
+NESTED_FIELDS = {("doa", "sources"): SOURCE_FIELDS, ("doa", "noise"): NOISE_FIELDS, ("tracks", "tracks"): TRACK_FIELDS,
                  ("positions", "positions"): POSITION_FIELDS, ("positions", "bearings"): BEARING_FIELDS,
                  ("positions", "array_states"): ARRAY_STATE_FIELDS}
 
@@ -138,10 +141,11 @@ FIELD_TYPES = {
     "dtype": "str", "shape": "list[int]", "data": "bytes", "state": "str", "uptime_s": "float", "windows": "int",
     "overflows": "int", "dropped_blocks": "int", "bad_blocks": "int", "queue_depth": "int", "stage_ms": "map",
     "cpu_percent": "float", "exposed": "bool", "mics": "list[list[float]]", "kind": "str", "sample_rate": "int",
+    "noise": "list[map]", "origin": "str",
     "positions": "list[map]", "bearings": "list[map]", "array_states": "list[map]", "z_known": "bool",
     "velocity": "list[float]", "sigma_m": "float", "covariance_xy": "list[float]", "sigma_z_m": "float",
-    "fused_arrays": "list[str]", "fused_tracks": "list[int]", "origin": "list[float]", "direction": "list[float]",
-    "name": "str", "endpoint": "str",
+    "fused_arrays": "list[str]", "fused_tracks": "list[int]", "array_position": "list[float]",
+    "direction": "list[float]", "name": "str", "endpoint": "str",
 }
 # Value ranges a subscriber may rely on (inclusive).
 FIELD_RANGES = {
@@ -182,9 +186,17 @@ def source_entry(azimuth_deg: float, elevation_deg: float, vector, confidence: f
             "x": x, "y": y, "z": z, "confidence": float(confidence)}
 
 
-def doa_payload(base: dict, estimator: str, level_db: float, ambiguity: str, sources: list[dict]) -> dict:
+def noise_entry(azimuth_deg: float, elevation_deg: float, vector, origin: str) -> dict:
+    """One entry of ``doa.noise``: a direction of the robot's own noise, ``origin`` in :data:`NOISE_ORIGINS`."""
+    x, y, z = (float(v) for v in vector)
+    return {"azimuth_deg": float(azimuth_deg), "elevation_deg": float(elevation_deg), "x": x, "y": y, "z": z,
+            "origin": str(origin)}
+
+
+def doa_payload(base: dict, estimator: str, level_db: float, ambiguity: str, sources: list[dict],
+                noise: list[dict] = ()) -> dict:
     return {**base, "estimator": estimator, "active": bool(sources), "level_db": float(level_db),
-            "ambiguity": ambiguity, "sources": sources}
+            "ambiguity": ambiguity, "sources": sources, "noise": list(noise)}
 
 
 def track_entry(track_id: int, azimuth_deg: float, elevation_deg: float, vector, activity: float, age_s: float,

@@ -19,6 +19,7 @@ from arraydaemon.core.options import PipelineOptions
 from arraydaemon.core.profiles import ArrayProfile
 from arraydaemon.io.files import FileSource
 from arraydaemon.io.publisher import ZmqPublisher
+from arraydaemon.noise.state import restore_noise_state, save_noise_state
 from arraydaemon.pipeline import Pipeline, WindowResult
 from arraydaemon.service.health import HEALTH_PERIOD_S, HealthReporter, array_payload
 
@@ -71,6 +72,8 @@ def replay_file(path: str | Path, profile: ArrayProfile, options: PipelineOption
     started apart stamp the same instant with the same ``wall_time``."""
     source = FileSource(path, profile, notify=notify)  # a bad file fails before the pipeline is built
     pipeline = Pipeline(profile, options, publisher)
+    if options.noise_state and restore_noise_state(options.noise_state, pipeline) and notify is not None:
+        notify(f"noise state restored from {options.noise_state}")
     source.block_size = pipeline.layout.hop_samples
     health = HealthReporter() if publisher is not None else None
     if wall_start is not None and realtime and wall_start > time.time():
@@ -105,4 +108,6 @@ def replay_file(path: str | Path, profile: ArrayProfile, options: PipelineOption
         stopped_by = stop.signum
     if health is not None:
         send_health("stopping")
+    if options.noise_state:
+        save_noise_state(options.noise_state, pipeline)
     return ReplayResult(pipeline, source, time.monotonic() - start, stopped_by)

@@ -63,6 +63,10 @@ class TrackingScene:
     paused: int  # index of the talker with a long pause, or -1
     fan_azimuth_deg: float | None = None  # a machine noise's azimuth (not a talker), if any
     dominance: np.ndarray | None = None  # None: not known (a scene built by hand)
+    # robot scenes (robot.py): the installation recording [shape=(samples, mics)] of the robot's own
+    # noise alone, and what that noise is (kind, level_db, distance_m, azimuth_deg, elevation_deg)
+    install: np.ndarray | None = None
+    robot: dict | None = None
 
     @property
     def talkers(self) -> int:
@@ -92,11 +96,14 @@ class TrackingScene:
 
     def save(self, path: Path) -> None:
         meta = {"name": self.name, "geometry": self.geometry, "rt60": self.rt60, "crossing": self.crossing,
-                "paused": self.paused, "fan_azimuth_deg": self.fan_azimuth_deg, "version": SCENE_VERSION}
+                "paused": self.paused, "fan_azimuth_deg": self.fan_azimuth_deg, "version": SCENE_VERSION,
+                "robot": self.robot}
+        extra = {} if self.dominance is None else {"dominance": self.dominance}
+        if self.install is not None:
+            extra["install"] = self.install
         np.savez_compressed(path, audio=self.audio, mics=self.mics, times_s=self.times_s,
                             azimuth_deg=self.azimuth_deg, elevation_deg=self.elevation_deg, speaking=self.speaking,
-                            speeds_dps=self.speeds_dps, meta=json.dumps(meta),
-                            **({} if self.dominance is None else {"dominance": self.dominance}))
+                            speeds_dps=self.speeds_dps, meta=json.dumps(meta), **extra)
 
     @classmethod
     def load(cls, path: Path) -> "TrackingScene":
@@ -106,7 +113,8 @@ class TrackingScene:
                 raise ValueError(f"{path}: scene version {meta.get('version')}, expected {SCENE_VERSION}")
             return cls(meta["name"], z["audio"], z["mics"], meta["geometry"], meta["rt60"], z["times_s"],
                        z["azimuth_deg"], z["elevation_deg"], z["speaking"], z["speeds_dps"], meta["crossing"],
-                       meta["paused"], meta.get("fan_azimuth_deg"), z["dominance"] if "dominance" in z else None)
+                       meta["paused"], meta.get("fan_azimuth_deg"), z["dominance"] if "dominance" in z else None,
+                       z["install"] if "install" in z else None, meta.get("robot"))
 
 
 def speaking_frames(signal: np.ndarray) -> np.ndarray:
@@ -144,7 +152,7 @@ def dominated_share(signals: list[np.ndarray], distances_m: list[float]) -> np.n
     return dominated.sum(axis=(1, 2)) / max(int(active.sum()), 1)
 
 
-def _geometry(rng: np.random.Generator) -> tuple[np.ndarray, str]:
+def draw_geometry(rng: np.random.Generator) -> tuple[np.ndarray, str]:
     kind = str(rng.choice(KINDS))
     while True:
         mics, kind = dataset.random_geometry(rng, kind)
@@ -152,13 +160,13 @@ def _geometry(rng: np.random.Generator) -> tuple[np.ndarray, str]:
             return mics, kind
 
 
-def _path(rng: np.random.Generator, az0: float, el: float, speed: float, start: float, stop: float) -> list:
+def walk_path(rng: np.random.Generator, az0: float, el: float, speed: float, start: float, stop: float) -> list:
     """Waypoints (time, azimuth, elevation): still until ``start``, walking at ``speed`` °/s, still after ``stop``."""
     return [(0.0, az0, el), (start, az0, el), (stop, az0 + speed * (stop - start), el),
             (SCENE_S + 1.0, az0 + speed * (stop - start), el)]
 
 
-def _separated(rng: np.random.Generator, taken: list[float], min_sep: float) -> float:
+def separated_azimuth(rng: np.random.Generator, taken: list[float], min_sep: float) -> float:
     for _ in range(1000):
         az = float(rng.uniform(-180, 180))
         if all(abs((az - t + 180) % 360 - 180) >= min_sep for t in taken):
@@ -170,7 +178,7 @@ def make_scene(set_name: str, index: int, render: bool = True) -> TrackingScene:
     """Scene ``index`` of set ``set_name`` (see the module doc). ``render=False``: the truth only,
     without audio (seconds instead of minutes)."""
     rng = np.random.default_rng([SETS[set_name], index])
-    mics, kind = _geometry(rng)
+    mics, kind = draw_geometry(rng)
     n_talkers = int(rng.choice([1, 2, 3, 4], p=[0.15, 0.35, 0.3, 0.2]))
     rt60 = float(rng.uniform(0.2, 0.9))
     crossing = n_talkers >= 2 and rng.random() < 0.35
@@ -186,24 +194,24 @@ def make_scene(set_name: str, index: int, render: bool = True) -> TrackingScene:
                 start = float(rng.uniform(0.5, 2.0))
                 stop = start + 2 * gap / (2 * speed)  # each covers the whole gap: they end swapped
                 cross = (az0, gap, speed, start, stop, el)
-                paths.append(_path(rng, az0, el, speed, start, stop))
+                paths.append(walk_path(rng, az0, el, speed, start, stop))
             else:
                 az0, gap, speed, start, stop, el0 = cross
                 el = float(np.clip(el0 + rng.choice([-1, 1]) * rng.uniform(15, 30), -20, 50))
-                paths.append(_path(rng, az0 + gap, el, -speed, start, stop))
+                paths.append(walk_path(rng, az0 + gap, el, -speed, start, stop))
             speeds.append(speed)
             taken.extend([az0, az0 + gap])
             continue
-        az0 = _separated(rng, taken, 40.0)
+        az0 = separated_azimuth(rng, taken, 40.0)
         taken.append(az0)
         if rng.random() < 0.5:
             speed = float(rng.uniform(10, 60)) * float(rng.choice([-1, 1]))
             start = float(rng.uniform(0.0, 3.0))
             stop = float(min(SCENE_S, start + rng.uniform(2.0, 5.0)))
-            paths.append(_path(rng, az0, el, speed, start, stop))
+            paths.append(walk_path(rng, az0, el, speed, start, stop))
             speeds.append(abs(speed))
         else:
-            paths.append(_path(rng, az0, el, 0.0, 1.0, 2.0))
+            paths.append(walk_path(rng, az0, el, 0.0, 1.0, 2.0))
             speeds.append(0.0)
     signals = []
     for k in range(n_talkers):
@@ -222,7 +230,7 @@ def make_scene(set_name: str, index: int, render: bool = True) -> TrackingScene:
     fan_azimuth = None
     if rng.random() < 0.25:
         fan = simulate.stationary_noise_source(rng, SCENE_S, SAMPLE_RATE) * 0.1 * 10 ** (-rng.uniform(10, 20) / 20)
-        fan_azimuth = _separated(rng, taken, 30.0)
+        fan_azimuth = separated_azimuth(rng, taken, 30.0)
         statics.append(simulate.SourceSpec(fan, fan_azimuth, float(rng.uniform(-30, 0)), 1.0))
     diffuse = float(rng.uniform(10, 30)) if rng.random() < 0.5 else None
     kwargs = dict(sample_rate=SAMPLE_RATE, rt60=rt60, rng=rng, snr_db=float(rng.uniform(15, 35)),
@@ -246,15 +254,16 @@ def make_scene(set_name: str, index: int, render: bool = True) -> TrackingScene:
         dominance=dominated_share(signals, distances))
 
 
-def load_scenes(set_name: str, count: int, cache: Path | None) -> list[TrackingScene]:
-    """Scenes ``0..count-1`` of ``set_name``, rendered once and cached under ``cache`` (if given)."""
+def load_scenes(set_name: str, count: int, cache: Path | None, make=None) -> list[TrackingScene]:
+    """Scenes ``0..count-1`` of ``set_name``, rendered once (by ``make(set_name, index)``, default
+    :func:`make_scene`) and cached under ``cache`` (if given)."""
     out = []
     for index in range(count):
         path = cache / f"{set_name}-{index:03d}-v{SCENE_VERSION}.npz" if cache else None
         if path is not None and path.is_file():
             out.append(TrackingScene.load(path))
             continue
-        scene = make_scene(set_name, index)
+        scene = (make or make_scene)(set_name, index)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             scene.save(path)

@@ -232,6 +232,11 @@ def test_the_fuser_aligns_by_wall_time_and_publishes_valid_positions():
     payload = wire.positions_payload(wire.common(1, "room", "room", 1.0, out.t), [entry], bearing_entries(out, room),
                                      [{"name": "a0", "state": "up", "endpoint": "tcp://127.0.0.1:1", "silent_s": 0.1}])
     wire.validate("positions", payload)
+    from arraydaemon.cli.display import format_message
+
+    line = format_message("positions", payload)
+    assert line.startswith("positions seq=1") and f"#1@({entry['x']:.2f},{entry['y']:.2f}," in line
+    assert "not up" not in line and "\n" not in line
     assert wire.receive(wire.encode("positions", payload))[1]["positions"][0]["x"] == entry["x"]
     # a stale or down array is not waited for, and a lone array's track is a bearing
     t = 1_700_000_001.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -19,7 +19,10 @@ from arraydaemon.core.options import PipelineOptions
 from arraydaemon.core.profiles import ArrayProfile
 from arraydaemon.io.publisher import ZmqPublisher
 from arraydaemon.localizers.base import make_localizer
-from arraydaemon.stages.features import GccPhatFeatures
+from arraydaemon.noise.gate import NoiseGate
+from arraydaemon.noise.model import load_noise_model
+from arraydaemon.noise.whiten import NoiseWhitener
+from arraydaemon.stages.features import FrameLayout, GccPhatFeatures
 from arraydaemon.stages.publish import PublishStage
 from arraydaemon.stages.tracker import Tracker
 
@@ -64,9 +67,22 @@ class Pipeline:
         check_runnable(profile, options)  # a UserError naming the setting, before anything is allocated
         self.profile = profile
         self.options = options
-        self.features = GccPhatFeatures(profile, options.features)
-        self.localizer = make_localizer(options.estimator, profile, self.features.layout, options.localizer,
-                                        options.weights)
+        layout = FrameLayout.from_config(options.features, profile.sample_rate)
+        self.noise_model = load_noise_model(options.noise_model, profile, layout) if options.noise_model else None
+        whitener = NoiseWhitener(self.noise_model.covariance, layout.band) if self.noise_model else None
+        self.features = GccPhatFeatures(profile, options.features, whitener)
+        localizer = options.localizer
+        if whitener is not None:
+            localizer = replace(localizer, min_confidence=localizer.noise_model_confidence,
+                                min_prominence=localizer.noise_model_prominence)
+        self.localizer = make_localizer(options.estimator, profile, self.features.layout, localizer,
+                                        options.weights, whitener)
+        # the robot's own noise is never a source (noise/gate.py); online, once the noise field finds it
+        scan = getattr(self.localizer, "scan", None)
+        field = self.features.noise_field if whitener is None and options.noise_gate == "online" else None
+        model = self.noise_model.covariance if self.noise_model and options.noise_gate != "off" else None
+        self.noise_gate = NoiseGate(scan, options.localizer, model, field) \
+            if scan is not None and (model is not None or field is not None) else None
         self.tracker = Tracker(profile.geometry, options.tracker, lead_s=options.features.window_s / 2)
         self.publish = PublishStage(publisher, profile)
         self.timer = StageTimer()
@@ -77,8 +93,9 @@ class Pipeline:
         return self.features.layout
 
     def reset(self) -> None:
-        for stage in (self.features, self.localizer, self.tracker, self.publish):
-            stage.reset()
+        for stage in (self.features, self.localizer, self.noise_gate, self.tracker, self.publish):
+            if stage is not None:
+                stage.reset()
 
     def process(self, block: AudioBlock) -> list[WindowResult]:
         t0 = time.perf_counter()
@@ -89,6 +106,8 @@ class Pipeline:
         for window in windows:
             t1 = time.perf_counter()
             estimate = self.localizer.process(window)
+            if self.noise_gate is not None:
+                estimate = self.noise_gate.process(estimate)
             t2 = time.perf_counter()
             tracks = self.tracker.process(estimate)
             t3 = time.perf_counter()

@@ -144,3 +144,14 @@ def test_light_modules_import_no_numeric_library(module):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [], f"importing {module} imports {done.stdout.strip()}"
+
+
+def test_every_package_is_installed():
+    """A non-editable install ships only the packages pyproject.toml lists: every folder with an
+    __init__.py must be there."""
+    import tomllib
+
+    root = PACKAGE_DIR.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root).parts) for p in PACKAGE_DIR.rglob("__init__.py")}
+    assert found - listed == set()

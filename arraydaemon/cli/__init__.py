@@ -14,12 +14,12 @@ import os
 import sys
 
 from arraydaemon import __version__
-from arraydaemon.cli import listen, profile, reason, replay, research, service, web
+from arraydaemon.cli import fusion, listen, noise, profile, reason, replay, research, service, web
 from arraydaemon.cli.common import HelpFormatter, examples
 from arraydaemon.core.errors import UserError
 from arraydaemon.core.validation import shown
 
-COMMAND_GROUPS = (replay, listen, profile, research, service, reason, web)
+COMMAND_GROUPS = (replay, listen, profile, research, service, reason, web, noise, fusion)
 
 
 def build_parser() -> argparse.ArgumentParser:

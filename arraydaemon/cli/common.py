@@ -8,7 +8,14 @@ import math
 import sys
 
 from arraydaemon.core.errors import UserError
-from arraydaemon.core.options import INTEGRATION_S, MAX_SOURCES, FeatureConfig, LocalizerConfig, TrackerConfig
+from arraydaemon.core.options import (
+    INTEGRATION_S,
+    MAX_SOURCES,
+    NOISE_GATES,
+    FeatureConfig,
+    LocalizerConfig,
+    TrackerConfig,
+)
 from arraydaemon.io import wire
 from arraydaemon.localizers.base import ESTIMATOR_NAMES
 
@@ -70,6 +77,16 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--integration", type=float, default=None, metavar="SECONDS",
                    help=f"time constant of the integration over past windows (default {INTEGRATION_S:g}; 0: every "
                    "window on its own, faster to follow a moving source, less accurate in reverberant rooms)")
+    g.add_argument("--noise-model", default=None, metavar="MODEL",
+                   help="the robot's own noise, measured once (`arraydaemon noise learn`): whitened out of every bin, "
+                   "never reported as a source (docs/robot-noise.md; default: none)")
+    g.add_argument("--noise-gate", choices=NOISE_GATES, default=None,
+                   help="whose noise direction is never a source: the noise model's (model, the default), also the "
+                   "direction the online noise field learns (online: a robot without a noise model; a steady source "
+                   "is then taken for its noise), or none (off)")
+    g.add_argument("--noise-state", default=None, metavar="FILE",
+                   help="keep what the online noise field learns in FILE across restarts (read at start if it exists, "
+                   "written at exit; default: not kept)")
     g.add_argument("--track-silence", type=positive_float, default=None, metavar="SECONDS",
                    help=f"retire a tracked source not heard for this long (default {TRACKER.max_silence_s:g})")
 

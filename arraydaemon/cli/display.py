@@ -41,6 +41,13 @@ def format_message(topic: str, payload: dict) -> str:
     if topic == "array":
         return (f"array  seq={payload['seq']:<6} {payload['array']} {payload['kind']} {len(payload['mics'])} mics "
                 f"{payload['sample_rate']} Hz ambiguity={payload['ambiguity']} estimator={payload['estimator']}")
+    if topic == "positions":
+        places = " ".join(f"#{p['id']}@({p['x']:.2f},{p['y']:.2f},{p['z']:.2f})m±{p['sigma_m']:.2f}"
+                          for p in payload.get("positions", []))
+        bearings = " ".join(f"{b['array']}#{b['id']}@{b['azimuth_deg']:+.0f}°" for b in payload.get("bearings", []))
+        down = [a["name"] for a in payload.get("array_states", []) if a["state"] != "up"]
+        return (f"positions seq={payload['seq']:<6} {places or '(none)'}" + (f"  bearings {bearings}" if bearings else "")
+                + (f"  not up: {','.join(down)}" if down else ""))
     return f"{topic} {payload}"
 
 

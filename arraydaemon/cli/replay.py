@@ -24,6 +24,9 @@ def register(sub) -> None:
     p.add_argument("file", help="multichannel audio file (any libsndfile format; '-' for standard input)")
     p.add_argument("--profile", required=True, help="array profile name or YAML file")
     p.add_argument("--fast", action="store_true", help="as fast as possible instead of real time")
+    p.add_argument("--wall-start", type=float, metavar="UNIX_TIME",
+                   help="the UNIX time of the file's first sample: a real-time replay waits for it and stamps "
+                   "wall_time from it (replays of several arrays of one room, for `arraydaemon fuse`; default: now)")
     p.add_argument("--jsonl", metavar="OUT", help="write one JSON object per window (the doa fields) to OUT, '-' for "
                    "stdout (default: none)")
     add_publish_args(p)
@@ -42,14 +45,14 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_demo)
 
 
-def _replay(path, profile, options, publisher, realtime: bool, on_payload):
+def _replay(path, profile, options, publisher, realtime: bool, on_payload, wall_start=None):
     """Replays ``path``, passing each window's ``doa`` payload to ``on_payload``; a stop signal ends
     it with the windows done so far (``stopped_by``)."""
     from arraydaemon.service.replay import replay_file, stop_on_signals
 
     with stop_on_signals():
         return replay_file(path, profile, options, publisher, realtime, lambda r: on_payload(r.payloads[0][1]),
-                           notify=lambda msg: print(f"note: {msg}", file=sys.stderr))
+                           notify=lambda msg: print(f"note: {msg}", file=sys.stderr), wall_start=wall_start)
 
 
 def _stopped_note(done) -> int | None:
@@ -84,7 +87,7 @@ def cmd_replay(args) -> int:
             print(format_doa_line(payload), flush=True)
 
     try:
-        done = _replay(args.file, profile, options, publisher, not args.fast, on_payload)
+        done = _replay(args.file, profile, options, publisher, not args.fast, on_payload, args.wall_start)
     finally:
         if out is not None:
             out.close()

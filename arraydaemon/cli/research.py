@@ -76,10 +76,12 @@ def register(sub) -> None:
                 ("arraydaemon eval                                   # the single-talker tables",
                  "arraydaemon eval --tracking                        # several talkers, the test set",
                  "arraydaemon eval --tracking --set dev --estimator srp-phat --scenes 30",
+                 "arraydaemon eval --fusion --set dev --scenes 4          # several arrays, one map",
                  "arraydaemon eval --reasoning --llm-url http://127.0.0.1:8080/v1 --llm-model smollm2"))
     p.add_argument("--weights", help="weights file (default: the shipped weights)")
     p.add_argument("--scenes", type=int, metavar="N",
-                   help="scenes with unseen random geometries (default 150; --tracking: 20; --reasoning: 12)")
+                   help="scenes with unseen random geometries (default 150; --tracking: 20, robot sets 12; "
+                   "--fusion: 4; --reasoning: 12)")
     p.add_argument("--dry-scenes", type=int, default=4, metavar="N",
                    help="dry-room scenes per bundled profile (default %(default)s)")
     p.add_argument("--out", default="eval_out", metavar="DIR",
@@ -101,13 +103,22 @@ def register(sub) -> None:
     p.add_argument("--llm-without-reading", action="store_true",
                    help="--reasoning: ask the model with the scene only, without the built-in answer in its prompt "
                         "(instead of with it, and routed)")
-    p.add_argument("--set", choices=("test", "dev"), default="test",
-                   help="--tracking: scene set (dev: for tuning; test: reported; default %(default)s)")
+    p.add_argument("--fusion", action="store_true",
+                   help="instead: the several-arrays benchmark: rooms with 2-4 arrays, each replayed by its own "
+                        "`arraydaemon replay` process into a real `arraydaemon fuse` process over ZeroMQ TCP; "
+                        "position error, coverage, ghosts, id switches, latency, with and without the first array")
+    p.add_argument("--first-scene", type=int, default=0, metavar="N",
+                   help="--fusion: index of the first scene (default %(default)s)")
+    p.add_argument("--set", choices=("test", "dev", "robot-dev", "robot-test"), default="test",
+                   help="--tracking, --fusion: scene set (dev: for tuning; test: reported; robot-dev / robot-test "
+                   "(--tracking only): the array on a robot with its own fan or motor, online only and with the "
+                   "installation recording; default %(default)s)")
     p.add_argument("--estimator", action="append", choices=ESTIMATOR_NAMES,
-                   help="--tracking: estimators to compare (repeatable; default: all, the default one first)")
-    p.add_argument("--cache", metavar="DIR",
-                   help="--tracking, --reasoning: where rendered scenes are kept (default "
-                        "~/.cache/arraydaemon/tracking-scenes, reasoning-scenes)")
+                   help="--tracking: estimators to compare (repeatable; default: all, the default one first); "
+                        "--fusion: the daemons' estimator (default srp-phat)")
+    p.add_argument("--cache", default=str(TRACKING_CACHE), metavar="DIR",
+                   help="--tracking: where rendered scenes are kept (default ~/.cache/arraydaemon/tracking-scenes; "
+                        "--fusion: ~/.cache/arraydaemon/fusion-scenes; --reasoning: reasoning-scenes there)")
     p.set_defaults(func=cmd_eval)
 
     p = command(sub, "bench", "per-stage and per-kernel timings",
@@ -191,6 +202,8 @@ def cmd_eval(args) -> int:
         return _tracking_eval(args)
     if args.reasoning:
         return _reasoning_eval(args)
+    if args.fusion:
+        return _fusion_eval(args)
     args.scenes = 150 if args.scenes is None else args.scenes
     weights = Path(args.weights) if args.weights else SHIPPED_WEIGHTS
     compare = {}
@@ -216,13 +229,13 @@ def _tracking_eval(args) -> int:
     from arraydaemon.core.options import PipelineOptions
     from arraydaemon.research.tracking.report import run_tracking_eval
 
-    scenes = 20 if args.scenes is None else args.scenes
+    scenes = (12 if args.set.startswith("robot-") else 20) if args.scenes is None else args.scenes
     if scenes < 1:
         raise UserError(f"--scenes: expected at least 1, got {scenes}")
     default = default_estimator()
     estimators = args.estimator or [default] + [n for n in ESTIMATOR_NAMES if n != default]
     base = PipelineOptions(weights=args.weights)
-    print(run_tracking_eval(args.set, scenes, estimators, Path(args.cache or TRACKING_CACHE), Path(args.out), base))
+    print(run_tracking_eval(args.set, scenes, estimators, Path(args.cache), Path(args.out), base))
     return 0
 
 
@@ -240,8 +253,23 @@ def _reasoning_eval(args) -> int:
     llm = (check_llm_url(args.llm_url), args.llm_model) if args.llm_url else None
     estimator = (args.estimator or [default_estimator()])[0]
     paths = ("llm, scene only",) if args.llm_without_reading else ("llm", "routed")
-    print(run_reasoning_eval(scenes, Path(args.cache or REASONING_CACHE), Path(args.out), estimator, llm,
+    cache = REASONING_CACHE if args.cache == str(TRACKING_CACHE) else Path(args.cache)
+    print(run_reasoning_eval(scenes, cache, Path(args.out), estimator, llm,
                              progress=lambda line: print(line, file=sys.stderr, flush=True), llm_paths=paths))
+    return 0
+
+
+def _fusion_eval(args) -> int:
+    from arraydaemon.research.fusion.bench import run_fusion_eval
+
+    if args.set not in ("dev", "test"):
+        raise UserError(f"--set: --fusion has the sets dev and test, got {args.set}")
+    scenes = 4 if args.scenes is None else args.scenes
+    if scenes < 1 or args.first_scene < 0:
+        raise UserError(f"--scenes: expected at least 1 (and --first-scene >= 0), got {scenes}")
+    estimator = (args.estimator or ["srp-phat"])[0]
+    cache = Path(args.cache).parent / "fusion-scenes" if args.cache == str(TRACKING_CACHE) else Path(args.cache)
+    print(run_fusion_eval(args.set, scenes, cache, Path(args.out), estimator, args.first_scene))
     return 0
 
 

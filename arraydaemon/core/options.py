@@ -14,6 +14,7 @@ MAX_HOP_S = 0.25  # the analysis window; a hop longer than it would skip audio
 INTEGRATION_S = 0.4  # localizer integration time constant, chosen on validation scenes (model card)
 MAX_INTEGRATION_S = 5.0
 MAX_SOURCES = 8  # sources per window
+NOISE_GATES = ("model", "online", "off")
 RESOLUTION_DEG = (0.1, 30.0)  # bounds of the direction grid's resolution
 PAIR_MODES = ("all", "reference", "auto")  # SRP-PHAT mic pairs; "auto": all up to 8 mics, else the reference pairs
 
@@ -125,6 +126,11 @@ class LocalizerConfig:
     pairs: str = "auto"  # SRP-PHAT mic pairs: "all", "reference" or "auto" (all up to 8 mics)
     mask_agreement: float = 0.5  # STFT bins agreeing this well with a found source are removed
     min_prominence: float = 0.1  # a peak must stand this far above the spectrum's median (diffuse noise: < 0.1)
+    # With a noise model (noise/whiten.py) the cross-spectra keep only the bins where a talker stands
+    # above the robot's noise, the others are 0, and the SRP of a talker is lower: these gates replace
+    # the two above (chosen on the robot-dev scenes, docs/research/robot-noise.md).
+    noise_model_confidence: float = 0.04
+    noise_model_prominence: float = 0.03
     # Time constant of the exponential integration of the pair cross-spectra (and of the neural
     # spectrum) over past windows; 0 localizes every window on its own (localizers/integration.py).
     integration_s: float = INTEGRATION_S
@@ -193,6 +199,12 @@ class PipelineOptions:
 
     estimator: str = "srp-phat"  # a name of the estimator registry (arraydaemon.localizers.base)
     weights: str | None = None  # neural weights file; None: the shipped model
+    noise_model: str | None = None  # a noise model file (`arraydaemon noise learn`); None: none
+    noise_state: str | None = None  # where the online noise field's state is kept across restarts; None: not kept
+    # which noise directions are never a source (noise/gate.py): "model" (a noise model's), "online" (also
+    # the online noise field's: a robot without an installation recording; a stationary source is then
+    # taken for the robot's noise), "off"
+    noise_gate: str = "model"
     features: FeatureConfig = field(default_factory=FeatureConfig)
     localizer: LocalizerConfig = field(default_factory=LocalizerConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)

@@ -31,6 +31,7 @@ Every payload carries these common fields:
 | doa | sources[].y | float | unit direction vector, y |
 | doa | sources[].z | float | unit direction vector, z |
 | doa | sources[].confidence | float | in [0, 1] |
+| doa | noise | list[map] | where the robot's own noise is, never a source (docs/robot-noise.md): per direction `azimuth_deg`, `elevation_deg`, `x`, `y`, `z` as in `sources`, and `origin` (`model`: the noise model; `online`: learned while running); empty when none is known |
 | tracks | ambiguity | str | as in `doa` |
 | tracks | tracks | list[map] | confirmed tracked sources, lowest id first; empty when there are none |
 | tracks | tracks[].id | int | track id, from 1; never reused within a stream (a restart begins again at 1) |
@@ -49,7 +50,7 @@ Every payload carries these common fields:
 | embedding | dtype | str | numpy dtype of `data` (`float32`, little-endian) |
 | embedding | shape | list[int] | shape of the vector |
 | embedding | data | bytes | raw vector bytes |
-| health | state | str | `running`, `replay`, `device-lost`, `waiting`, `stopping` |
+| health | state | str | `running`, `replay`, `device-lost`, `waiting`, `stopping`; fuse: `running`, `degraded` (an array down), `waiting` (none up) |
 | health | uptime_s | float | seconds since start |
 | health | windows | int | windows processed |
 | health | overflows | int | input overflows reported by the device |
@@ -64,6 +65,33 @@ Every payload carries these common fields:
 | array | ambiguity | str | as in `doa` |
 | array | sample_rate | int | the profile's sample rate, Hz |
 | array | estimator | str | as in `doa` |
+| positions | positions | list[map] | talkers placed in the room by `arraydaemon fuse`, lowest id first (`array`: the room's name, `frame_id`: `room`, `t_end`: seconds since fuse started, `wall_time`: the capture time fused) |
+| positions | positions[].id | int | position track id, from 1; never reused within a run of fuse |
+| positions | positions[].x | float | room frame (x, y on the floor, z up), metres |
+| positions | positions[].y | float | room frame, metres |
+| positions | positions[].z | float | room frame, metres (the arrays' mean height when no array's elevation is known: see `z_known`) |
+| positions | positions[].z_known | bool | whether some array's elevation measured z |
+| positions | positions[].velocity | list[float] | `[vx, vy, 0]`, m/s, room frame (constant-velocity filter in the floor plane) |
+| positions | positions[].sigma_m | float | 1-sigma floor-plane uncertainty along its worst direction, metres |
+| positions | positions[].covariance_xy | list[float] | floor-plane covariance `[xx, xy, yy]`, m² |
+| positions | positions[].sigma_z_m | float | 1-sigma uncertainty of z, metres (1e3 when not measured) |
+| positions | positions[].age_s | float | seconds since the position track began |
+| positions | positions[].silent_s | float | seconds since the last fix from two or more arrays |
+| positions | positions[].fused_arrays | list[str] | the arrays (room-file names) whose tracks made the last fix |
+| positions | positions[].fused_tracks | list[int] | those arrays' track ids, in the same order |
+| positions | bearings | list[map] | array tracks no other array confirms: a direction from that array, no point |
+| positions | bearings[].array | str | the array's room-file name |
+| positions | bearings[].id | int | the array's track id |
+| positions | bearings[].array_position | list[float] | the array's position `[x, y, z]`, room frame, metres |
+| positions | bearings[].azimuth_deg | float | room-frame direction, degrees counter-clockwise from room +x, in (-180, 180] |
+| positions | bearings[].elevation_deg | float | degrees up from the floor plane |
+| positions | bearings[].direction | list[float] | room-frame unit vector `[x, y, z]` |
+| positions | bearings[].ambiguity | str | as in `doa`: the mirror of the direction is as likely |
+| positions | array_states | list[map] | one per array of the room file, in its order |
+| positions | array_states[].name | str | the array's room-file name |
+| positions | array_states[].state | str | `up` (its tracks arrive), `down` (none for 2 s) or `waiting` (none yet) |
+| positions | array_states[].endpoint | str | where fuse subscribes to it |
+| positions | array_states[].silent_s | float | seconds since its last message (-1: none yet) |
 """
 
 from __future__ import annotations
@@ -74,21 +102,32 @@ import re
 import msgpack
 
 SCHEMA_VERSION = 1
-TOPICS = ("doa", "tracks", "embedding", "health", "array")
+TOPICS = ("doa", "tracks", "embedding", "health", "array", "positions")
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5570"
 
 COMMON_FIELDS = ("v", "seq", "array", "frame_id", "t_end", "wall_time")
 TOPIC_FIELDS = {
-    "doa": ("estimator", "active", "level_db", "ambiguity", "sources"),
+    "doa": ("estimator", "active", "level_db", "ambiguity", "sources", "noise"),
     "tracks": ("ambiguity", "tracks"),
     "embedding": ("model", "dtype", "shape", "data"),
     "health": ("state", "uptime_s", "windows", "overflows", "dropped_blocks", "bad_blocks",
                "queue_depth", "stage_ms", "cpu_percent", "exposed"),
     "array": ("mics", "kind", "ambiguity", "sample_rate", "estimator"),
+    "positions": ("positions", "bearings", "array_states"),
 }
 SOURCE_FIELDS = ("azimuth_deg", "elevation_deg", "x", "y", "z", "confidence")
+NOISE_FIELDS = ("azimuth_deg", "elevation_deg", "x", "y", "z", "origin")
+NOISE_ORIGINS = ("model", "online")
 TRACK_FIELDS = ("id", "azimuth_deg", "elevation_deg", "x", "y", "z", "activity", "age_s", "silent_s",
                 "angular_speed_dps", "azimuth_rate_dps", "level_db")
+POSITION_FIELDS = ("id", "x", "y", "z", "z_known", "velocity", "sigma_m", "covariance_xy", "sigma_z_m", "age_s",
+                   "silent_s", "fused_arrays", "fused_tracks")
+BEARING_FIELDS = ("array", "id", "array_position", "azimuth_deg", "elevation_deg", "direction", "ambiguity")
+ARRAY_STATE_FIELDS = ("name", "state", "endpoint", "silent_s")
+# Nested lists of maps: (topic, list field) -> the fields of each entry.
+NESTED_FIELDS = {("doa", "sources"): SOURCE_FIELDS, ("doa", "noise"): NOISE_FIELDS, ("tracks", "tracks"): TRACK_FIELDS,
+                 ("positions", "positions"): POSITION_FIELDS, ("positions", "bearings"): BEARING_FIELDS,
+                 ("positions", "array_states"): ARRAY_STATE_FIELDS}
 
 
 # Types of the fields in the table above, by field name (a name means the same in every topic; a
@@ -102,12 +141,19 @@ FIELD_TYPES = {
     "dtype": "str", "shape": "list[int]", "data": "bytes", "state": "str", "uptime_s": "float", "windows": "int",
     "overflows": "int", "dropped_blocks": "int", "bad_blocks": "int", "queue_depth": "int", "stage_ms": "map",
     "cpu_percent": "float", "exposed": "bool", "mics": "list[list[float]]", "kind": "str", "sample_rate": "int",
+    "noise": "list[map]", "origin": "str",
+    "positions": "list[map]", "bearings": "list[map]", "array_states": "list[map]", "z_known": "bool",
+    "velocity": "list[float]", "sigma_m": "float", "covariance_xy": "list[float]", "sigma_z_m": "float",
+    "fused_arrays": "list[str]", "fused_tracks": "list[int]", "array_position": "list[float]",
+    "direction": "list[float]", "name": "str", "endpoint": "str",
 }
 # Value ranges a subscriber may rely on (inclusive).
 FIELD_RANGES = {
     "azimuth_deg": (-180.0, 180.0), "elevation_deg": (-90.0, 90.0), "x": (-1.0, 1.0), "y": (-1.0, 1.0),
     "z": (-1.0, 1.0), "confidence": (0.0, 1.0), "activity": (0.0, 1.0), "id": (0, 2**53), "seq": (0, 2**53),
 }
+# Room-frame coordinates are metres, not unit-vector components: positions' x, y, z are only finite.
+ROOM_RANGES = {k: v for k, v in FIELD_RANGES.items() if k not in ("x", "y", "z")}
 MAX_MESSAGE_BYTES = 1 << 20  # whole message; subscribers also set ZMQ_MAXMSGSIZE to this
 MAX_STRING = 256  # characters in any string
 MAX_ITEMS = 256  # entries of any list, or fields of any map
@@ -140,9 +186,17 @@ def source_entry(azimuth_deg: float, elevation_deg: float, vector, confidence: f
             "x": x, "y": y, "z": z, "confidence": float(confidence)}
 
 
-def doa_payload(base: dict, estimator: str, level_db: float, ambiguity: str, sources: list[dict]) -> dict:
+def noise_entry(azimuth_deg: float, elevation_deg: float, vector, origin: str) -> dict:
+    """One entry of ``doa.noise``: a direction of the robot's own noise, ``origin`` in :data:`NOISE_ORIGINS`."""
+    x, y, z = (float(v) for v in vector)
+    return {"azimuth_deg": float(azimuth_deg), "elevation_deg": float(elevation_deg), "x": x, "y": y, "z": z,
+            "origin": str(origin)}
+
+
+def doa_payload(base: dict, estimator: str, level_db: float, ambiguity: str, sources: list[dict],
+                noise: list[dict] = ()) -> dict:
     return {**base, "estimator": estimator, "active": bool(sources), "level_db": float(level_db),
-            "ambiguity": ambiguity, "sources": sources}
+            "ambiguity": ambiguity, "sources": sources, "noise": list(noise)}
 
 
 def track_entry(track_id: int, azimuth_deg: float, elevation_deg: float, vector, activity: float, age_s: float,
@@ -174,6 +228,12 @@ def array_payload(base: dict, mics, kind: str, ambiguity: str, sample_rate: int,
     """An ``array`` payload: the geometry a view needs to draw the array (``mics``: rows ``[x, y, z]``)."""
     return {**base, "mics": [[float(v) for v in row] for row in mics], "kind": kind, "ambiguity": ambiguity,
             "sample_rate": int(sample_rate), "estimator": estimator}
+
+
+def positions_payload(base: dict, positions: list[dict], bearings: list[dict], array_states: list[dict]) -> dict:
+    """A ``positions`` payload (``arraydaemon fuse``): entries with ``POSITION_FIELDS``,
+    ``BEARING_FIELDS`` and ``ARRAY_STATE_FIELDS``."""
+    return {**base, "positions": positions, "bearings": bearings, "array_states": array_states}
 
 
 def encode(topic: str, payload: dict) -> list[bytes]:
@@ -229,27 +289,28 @@ def validate(topic: str, payload: dict) -> None:
     if type(payload["v"]) is not int or payload["v"] != SCHEMA_VERSION:
         raise WireError(f"{topic}: schema version {str(payload['v'])[:16]} (this subscriber reads {SCHEMA_VERSION})")
     _check_map(payload, expected, topic)
-    nested = {"doa": ("sources", SOURCE_FIELDS), "tracks": ("tracks", TRACK_FIELDS)}.get(topic)
-    if nested is not None:
-        name, fields = nested
+    for (nested_topic, name), fields in NESTED_FIELDS.items():
+        if nested_topic != topic:
+            continue
+        ranges = ROOM_RANGES if topic == "positions" else FIELD_RANGES
         for i, entry in enumerate(payload[name]):
             if not isinstance(entry, dict):
                 raise WireError(f"{topic}.{name}[{i}]: expected a map")
             lacking = [f for f in fields if f not in entry]
             if lacking:
                 raise WireError(f"{topic}: {name[:-1]} missing {', '.join(lacking)}")
-            _check_map(entry, fields, f"{topic}.{name}[{i}]")
+            _check_map(entry, fields, f"{topic}.{name}[{i}]", ranges)
     if topic == "health":
         for stage, times in payload["stage_ms"].items():
             if not isinstance(times, dict) or any(not _is_number(v) for v in times.values()):
                 raise WireError(f"health.stage_ms.{str(stage)[:32]}: expected a map of finite numbers")
 
 
-def _check_map(obj: dict, fields, where: str) -> None:
+def _check_map(obj: dict, fields, where: str, ranges: dict = FIELD_RANGES) -> None:
     if len(obj) > MAX_ITEMS:
         raise WireError(f"{where}: {len(obj)} fields (at most {MAX_ITEMS})")
     for name in fields:
-        _check_value(obj[name], FIELD_TYPES[name], f"{where}.{name}", FIELD_RANGES.get(name))
+        _check_value(obj[name], FIELD_TYPES[name], f"{where}.{name}", ranges.get(name))
     for name, value in obj.items():  # unknown fields: only bounded in size
         if name not in fields:
             _check_any(value, f"{where}.{str(name)[:32]}", depth=0)

@@ -41,29 +41,29 @@ class Localizer(Protocol):
         """Forget every earlier window (a new stream)."""
 
 
-Factory = Callable[["ArrayProfile", "FrameLayout", LocalizerConfig, "str | None"], Localizer]
+Factory = Callable[..., Localizer]
 
 
 @dataclass(frozen=True)
 class EstimatorEntry:
     name: str
     summary: str  # one line, for help texts
-    build: Factory  # (profile, layout, config, weights file or None) -> Localizer
+    build: Factory  # (profile, layout, config, weights file or None, noise whitener or None) -> Localizer
     takes_weights: bool = False
 
 
-def _srp_phat(profile, layout, config, weights) -> Localizer:
+def _srp_phat(profile, layout, config, weights, noise=None) -> Localizer:
     from arraydaemon.localizers.srp_phat import SrpPhatLocalizer
 
-    return SrpPhatLocalizer(profile, layout, config)
+    return SrpPhatLocalizer(profile, layout, config, noise)
 
 
-def _neural(profile, layout, config, weights) -> Localizer:
+def _neural(profile, layout, config, weights, noise=None) -> Localizer:
     if weights and not Path(weights).is_file():  # before importing numba and ONNX Runtime
         raise UserError(f"{weights}: neural weights not found")
     from arraydaemon.localizers.neural.stage import NeuralLocalizer  # ONNX Runtime only when asked for
 
-    return NeuralLocalizer.from_weights(profile, layout, config, Path(weights) if weights else None)
+    return NeuralLocalizer.from_weights(profile, layout, config, Path(weights) if weights else None, noise=noise)
 
 
 ESTIMATORS: dict[str, EstimatorEntry] = {
@@ -77,14 +77,15 @@ ESTIMATOR_NAMES = tuple(ESTIMATORS)
 
 
 def make_localizer(name: str, profile: ArrayProfile, layout: FrameLayout, config: LocalizerConfig = LocalizerConfig(),
-                   weights: str | None = None) -> Localizer:
-    """The estimator registered as ``name`` (``weights``: a weights file for estimators that take one)."""
+                   weights: str | None = None, noise=None) -> Localizer:
+    """The estimator registered as ``name`` (``weights``: a weights file for estimators that take one;
+    ``noise``: a ``noise.whiten.NoiseWhitener`` of the robot's own noise)."""
     entry = ESTIMATORS.get(name)
     if entry is None:
         raise UserError(f"unknown estimator {name!r}; choose one of {', '.join(ESTIMATOR_NAMES)}")
     if weights and not entry.takes_weights:
         raise UserError(f"--weights is for the neural estimator, not --estimator {name}")
-    return entry.build(profile, layout, config, weights)
+    return entry.build(profile, layout, config, weights, noise)
 
 
 def default_estimator() -> str:

@@ -85,8 +85,11 @@ class SrpScan:
     ``plane_step`` and ``plane_delays``.
     """
 
-    def __init__(self, profile: ArrayProfile, layout: FrameLayout, config: LocalizerConfig):
+    def __init__(self, profile: ArrayProfile, layout: FrameLayout, config: LocalizerConfig, noise=None):
         self.profile = profile
+        # a noise.whiten.NoiseWhitener: the pair cross-spectra are those of the talkers, the robot's
+        # own noise cleaned out of them (None: as recorded)
+        self.noise = noise
         self.layout = layout
         self.geometry = profile.geometry
         self.grid = grids.make_grid(self.geometry, config.resolution_deg, config.sphere_points)
@@ -149,6 +152,8 @@ class SrpScan:
         """Pair cross-spectra of STFT frames ``spectra [shape=(frames, mics, bins)]`` summed over the
         frames ``keep [shape=(frames, bins)]`` selects (all by default): ``[shape=(pairs, bins)]``
         complex64, 0 outside the band."""
+        if self.noise is not None:
+            return self.noise.pair_sum(spectra, keep, self.pair_i, self.pair_j, self.layout.bins)
         if keep is None:
             keep = self._keep_all if self._keep_all.shape[0] == spectra.shape[0] else \
                 np.ones(spectra.shape[::2], dtype=bool)

@@ -42,11 +42,12 @@ class SrpPhatLocalizer:
 
     name = "srp-phat"
 
-    def __init__(self, profile: ArrayProfile, layout: FrameLayout, config: LocalizerConfig = LocalizerConfig()):
+    def __init__(self, profile: ArrayProfile, layout: FrameLayout, config: LocalizerConfig = LocalizerConfig(),
+                 noise=None):
         self.profile = profile
         self.layout = layout
         self.config = config
-        self.scan = SrpScan(profile, layout, config)
+        self.scan = SrpScan(profile, layout, config, noise)
         self.grid = self.scan.grid
         self.refiner = Refiner(self.scan)
         self.further = FurtherSources(self.scan, self.refiner, config)

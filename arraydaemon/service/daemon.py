@@ -42,6 +42,7 @@ from arraydaemon.io.capture.parent import BlockQueue, CaptureProcess
 from arraydaemon.io.files import ChannelMapper
 from arraydaemon.io.notify import Notifier
 from arraydaemon.io.publisher import ZmqPublisher
+from arraydaemon.noise.state import restore_noise_state, save_noise_state
 from arraydaemon.pipeline import Pipeline, StageTimer
 from arraydaemon.service.health import HEALTH_PERIOD_S, HealthReporter, array_payload
 from arraydaemon.service.settings import RunSettings, resolve_run
@@ -51,6 +52,7 @@ log = logging.getLogger("arraydaemon.service.daemon")
 QUEUE_SECONDS = 2.0  # audio the consumer may fall behind before the oldest blocks are dropped
 OPEN_TIMEOUT_S = 10.0  # for the capture child to open the device
 BACKOFF_S = (0.5, 10.0)  # first and longest wait between reopen attempts (doubling)
+NOISE_STATE_PERIOD_S = 300.0  # the online noise state is written this often (and at exit)
 HEARTBEAT_STALE_S = 30.0  # supervisor silent this long → stop petting the watchdog
 
 
@@ -248,6 +250,8 @@ class Daemon:
         pipeline.publish.publisher = publisher
         pipeline.timer = StageTimer()
         pipeline.windows = 0
+        if options.noise_state and restore_noise_state(options.noise_state, pipeline):
+            log.info("noise state restored from %s", options.noise_state)
         mapper = ChannelMapper(profile, profile.channels, f"profile '{profile.name}'")
         return Session(profile, pipeline, mapper, min_generation)
 
@@ -270,8 +274,19 @@ class Daemon:
 
     # ------------------------------------------------------------------ consumer thread
 
+    def _save_noise_state(self) -> None:
+        """Keeps the online noise state (``--noise-state``); in the consumer thread, which owns the pipeline."""
+        session = self.session
+        path = session.pipeline.options.noise_state if session is not None else None
+        if path:
+            try:
+                save_noise_state(path, session.pipeline)
+            except UserError as exc:  # a full disk must not stop the daemon
+                log.warning("%s", exc)
+
     def _consume(self) -> None:
         next_health = time.monotonic()
+        next_state = next_health + NOISE_STATE_PERIOD_S
         try:
             while True:
                 finishing = self._finish.is_set()
@@ -286,8 +301,12 @@ class Daemon:
                     next_health = max(next_health + HEALTH_PERIOD_S, now)
                 if now - self._heartbeat < HEARTBEAT_STALE_S:
                     self.notifier.watchdog(now)
+                if self.session is not None and now >= next_state:
+                    self._save_noise_state()
+                    next_state = now + NOISE_STATE_PERIOD_S
                 if finishing and not blocks:
                     break
+            self._save_noise_state()
             self._publish_health(state="stopping")
         except BaseException as exc:  # noqa: BLE001 - a bug: make it visible and let systemd restart us
             log.exception("pipeline thread failed")

@@ -19,6 +19,7 @@ from arraydaemon.core.options import PipelineOptions
 from arraydaemon.core.profiles import ArrayProfile
 from arraydaemon.io.files import FileSource
 from arraydaemon.io.publisher import ZmqPublisher
+from arraydaemon.noise.state import restore_noise_state, save_noise_state
 from arraydaemon.pipeline import Pipeline, WindowResult
 from arraydaemon.service.health import HEALTH_PERIOD_S, HealthReporter, array_payload
 
@@ -64,14 +65,22 @@ class ReplayResult:
 
 def replay_file(path: str | Path, profile: ArrayProfile, options: PipelineOptions, publisher: ZmqPublisher | None,
                 realtime: bool, on_result: Callable[[WindowResult], None],
-                notify: Callable[[str], None] | None = None) -> ReplayResult:
+                notify: Callable[[str], None] | None = None, wall_start: float | None = None) -> ReplayResult:
     """Replays ``path`` through a new pipeline; ``on_result`` gets every window's result. With
-    ``realtime``, blocks are paced like a live device's."""
+    ``realtime``, blocks are paced like a live device's. ``wall_start``: the UNIX time of the file's
+    first sample (default: now); a real-time replay waits for it, so replays of one room's arrays
+    started apart stamp the same instant with the same ``wall_time``."""
     source = FileSource(path, profile, notify=notify)  # a bad file fails before the pipeline is built
     pipeline = Pipeline(profile, options, publisher)
+    if options.noise_state and restore_noise_state(options.noise_state, pipeline) and notify is not None:
+        notify(f"noise state restored from {options.noise_state}")
     source.block_size = pipeline.layout.hop_samples
     health = HealthReporter() if publisher is not None else None
+    if wall_start is not None and realtime and wall_start > time.time():
+        time.sleep(wall_start - time.time())
     start = next_health = time.monotonic()
+    if wall_start is not None and realtime:
+        start -= time.time() - wall_start  # pace against the given start, not this moment
     t_end = 0.0
 
     def send_health(state: str) -> None:
@@ -84,7 +93,7 @@ def replay_file(path: str | Path, profile: ArrayProfile, options: PipelineOption
 
     stopped_by = None
     try:
-        for block in source.blocks():
+        for block in source.blocks(wall_start):
             t_end = block.t_start + len(block.samples) / block.sample_rate
             if realtime:
                 delay = start + t_end - time.monotonic()
@@ -99,4 +108,6 @@ def replay_file(path: str | Path, profile: ArrayProfile, options: PipelineOption
         stopped_by = stop.signum
     if health is not None:
         send_health("stopping")
+    if options.noise_state:
+        save_noise_state(options.noise_state, pipeline)
     return ReplayResult(pipeline, source, time.monotonic() - start, stopped_by)

@@ -19,6 +19,9 @@ device      PortAudio device: a name substring or an index (default: the profile
 wait        ``true`` to wait for a missing device instead of exiting
 latency     PortAudio input latency: ``low``, ``high`` or seconds
 integration seconds, the time constant of the localizer's integration over past windows (0: none)
+noise_model a noise model file (``arraydaemon noise learn``; relative to the config file)
+noise_state a file keeping the online noise field's state across restarts (relative to the config file)
+noise_gate  ``model``, ``online`` or ``off``: whose noise direction is never a source (``docs/robot-noise.md``)
 =========== ============================================================================
 
 Errors name the file, the key and what was expected, and suggest a key for a misspelt one, like
@@ -32,7 +35,14 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from arraydaemon.core.errors import ConfigError, UserError
-from arraydaemon.core.options import MAX_HOP_S, MAX_INTEGRATION_S, MAX_SOURCES, PipelineOptions, valid_integration
+from arraydaemon.core.options import (
+    MAX_HOP_S,
+    MAX_INTEGRATION_S,
+    MAX_SOURCES,
+    NOISE_GATES,
+    PipelineOptions,
+    valid_integration,
+)
 from arraydaemon.core.validation import check_keys, is_number, key_error, read_yaml_file, short_repr
 from arraydaemon.io import wire
 from arraydaemon.io.endpoints import check_endpoint
@@ -57,6 +67,9 @@ class DaemonConfig:
     latency: str | float | None = None
     weights: str | None = None
     integration: float | None = None
+    noise_model: str | None = None
+    noise_state: str | None = None
+    noise_gate: str | None = None
     path: Path | None = None
 
     def as_dict(self) -> dict:
@@ -145,6 +158,18 @@ def parse_config(data, source: str = "<config>", path: Path | None = None) -> Da
         if not valid_integration(v):
             raise _fail(source, "integration", f"seconds in [0, {MAX_INTEGRATION_S:g}] (0: no integration)", v)
         out["integration"] = float(v)
+    for key, what in (("noise_model", "a path to a noise model file (arraydaemon noise learn)"),
+                      ("noise_state", "a path to a noise state file")):
+        if key in data:
+            v = data[key]
+            if not isinstance(v, str) or not v:
+                raise _fail(source, key, what, v)
+            out[key] = _relative_to(path, v)
+    if "noise_gate" in data:
+        v = data["noise_gate"]
+        if not isinstance(v, str) or v not in NOISE_GATES:
+            raise _fail(source, "noise_gate", f"one of {', '.join(NOISE_GATES)}", v)
+        out["noise_gate"] = v
     return DaemonConfig(path=path, **out)
 
 
@@ -238,7 +263,11 @@ def resolve_pipeline(flags, config: DaemonConfig = DaemonConfig()) -> PipelineOp
     if flag_weights and not takes_weights:
         raise UserError(f"--weights is for the neural estimator, not --estimator {estimator}")
     weights = (flag_weights or config.weights) if takes_weights else None
-    return replace(opts, estimator=estimator, weights=weights, features=feats, localizer=loc, tracker=tracker)
+    noise_model = _flag(flags, "noise_model") or config.noise_model
+    noise_state = _flag(flags, "noise_state") or config.noise_state
+    noise_gate = _flag(flags, "noise_gate") or config.noise_gate or opts.noise_gate
+    return replace(opts, estimator=estimator, weights=weights, features=feats, localizer=loc, tracker=tracker,
+                   noise_model=noise_model, noise_state=noise_state, noise_gate=noise_gate)
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,22 @@ class EvidenceBins:
         self._count = 0
         self._subs_done = 0
 
+    def state(self) -> dict[str, np.ndarray]:
+        """What the tests learned (the floor's sub-window minima, the smoothed power), as arrays that
+        :meth:`load_state` takes back: a restart knows the floor at once."""
+        return {"minima": self._minima.copy(), "subs_done": np.array(min(self._subs_done, SUBWINDOWS)),
+                "smooth": np.zeros(0) if self._smooth is None else self._smooth.copy()}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Takes back :meth:`state` (of an object of the same ``bins``; ValueError otherwise)."""
+        minima, smooth = np.asarray(state["minima"], dtype=np.float64), np.asarray(state["smooth"], dtype=np.float64)
+        if minima.shape != self._minima.shape or smooth.shape not in ((0,), (self.bins,)):
+            raise ValueError(f"evidence state of another shape ({minima.shape}, {smooth.shape})")
+        self.reset()
+        self._minima = minima.copy()
+        self._subs_done = int(np.asarray(state["subs_done"]).reshape(-1)[0])
+        self._smooth = smooth.copy() if smooth.size else None
+
     def update(self, power: np.ndarray) -> np.ndarray:
         """Takes one frame's mic-averaged power ``[shape=(bins,)]``; returns the bins that carry
         evidence ``[shape=(bins,)]`` bool."""

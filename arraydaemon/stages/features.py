@@ -8,6 +8,8 @@ louder frames count more than near-silent ones, and over the bins that carry dir
 (``FeatureWindow.evidence``, ``evidence.py``): above the stationary noise floor, and not decaying.
 A stationary directional noise (a fan, ``noise_field.py``) is learned from the cells at the floor;
 where there is one, the tests run on the power it leaves, and the cells it dominates are not evidence.
+With a noise model measured at installation (``noise/whiten.py``), all of this runs on the cells
+whitened against the model's spatial covariance, so the robot's own noise, however loud, is flat.
 
 All streaming state (unframed samples, the frame ring, the stream clock) lives in this object, so
 feeding a signal in any block sizes gives exactly the windows of feeding it whole.
@@ -41,9 +43,10 @@ class GccPhatFeatures:
 
     name = "features"
 
-    def __init__(self, profile: ArrayProfile, config: FeatureConfig = FeatureConfig()):
+    def __init__(self, profile: ArrayProfile, config: FeatureConfig = FeatureConfig(), whitener=None):
         self.profile = profile
         self.config = config
+        self.whitener = whitener  # a noise.whiten.NoiseWhitener, or None
         self.layout = FrameLayout.from_config(config, profile.sample_rate)
         self.window = hann(self.layout.n_fft)
         self._power_scale = 2.0 / (self.layout.n_fft * float(np.sum(self.window**2)))
@@ -76,6 +79,27 @@ class GccPhatFeatures:
         self._clock = (0, 0.0, 0.0)  # (sample index, stream time, wall time) of the latest block
         self._seq = 0
         self.bad_blocks = 0
+
+    def noise_state(self) -> dict[str, np.ndarray]:
+        """What the evidence tests and the online noise field learned, as named arrays (what
+        ``--noise-state`` keeps across restarts, ``noise/state.py``); empty without a noise field."""
+        if self.noise_field is None:
+            return {}
+        parts = {"floor": self.evidence.state(), "field": self.noise_field.state(),
+                 "residual": self.residual_evidence.state()}
+        return {f"{part}__{name}": value for part, state in parts.items() for name, value in state.items()}
+
+    def load_noise_state(self, arrays: dict[str, np.ndarray]) -> None:
+        """Takes back :meth:`noise_state`; ValueError (naming what) when it does not fit this stage."""
+        if self.noise_field is None:
+            raise ValueError("this pipeline has no online noise field (noise field time constant 0)")
+        parts = {"floor": self.evidence, "field": self.noise_field, "residual": self.residual_evidence}
+        for part, target in parts.items():
+            state = {k.split("__", 1)[1]: v for k, v in arrays.items() if k.startswith(part + "__")}
+            try:
+                target.load_state(state)
+            except KeyError as exc:
+                raise ValueError(f"{part} state lacks {exc.args[0]!r}") from None
 
     def process(self, block: AudioBlock) -> list[FeatureWindow]:
         lay = self.layout
@@ -110,7 +134,11 @@ class GccPhatFeatures:
 
     def _cell_evidence(self, spec: np.ndarray, bin_power: np.ndarray) -> np.ndarray:
         """The evidence of one frame ``spec [shape=(mics, bins)]`` (``bin_power`` its mic-averaged
-        power): the tests of ``evidence.py``, on the power a stationary directional noise leaves."""
+        power): the tests of ``evidence.py``, on the power a stationary directional noise leaves (of
+        the whitened cells, with a noise model)."""
+        if self.whitener is not None:
+            spec = self.whitener.whiten(spec)
+            bin_power = np.mean(np.abs(spec) ** 2, axis=0)
         evidence = self.evidence.update(bin_power)
         if self.noise_field is None:
             return evidence

@@ -162,6 +162,33 @@ class StationaryNoiseField:
         self.active = active
         return rayleigh
 
+    STATE = ("_cov", "_weight", "_loud", "_measured", "directions", "active", "_conj_directions")
+
+    def state(self) -> dict[str, np.ndarray]:
+        """What the field learned (covariances, weights, directions), as arrays that :meth:`load_state`
+        takes back; the frames of a batch not yet learned are left out."""
+        out = {name.lstrip("_"): np.array(getattr(self, name), copy=True) for name in self.STATE}
+        out["seen"] = np.array(self._seen)
+        out["settled"] = np.array(self._settled)
+        return out
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Takes back :meth:`state` (of a field of the same band and mics; ValueError otherwise)."""
+        self.reset()
+        for name in self.STATE:
+            value = np.asarray(state[name.lstrip("_")])
+            current = getattr(self, name)
+            if value.shape != current.shape:
+                raise ValueError(f"noise field state {name.lstrip('_')}: shape {value.shape}, expected {current.shape}")
+            setattr(self, name, value.astype(current.dtype))
+        self._seen = int(np.asarray(state["seen"]).reshape(-1)[0])
+        self._settled = bool(np.asarray(state["settled"]).reshape(-1)[0])
+
+    def noise_covariance(self) -> tuple[np.ndarray, np.ndarray]:
+        """The band bins' learned noise covariances ``[shape=(band bins, mics, mics)]`` (normalised by
+        their weight) and which bins hold a directional noise ``[shape=(band bins,)]``."""
+        return self._cov / np.maximum(self._weight, 1e-30)[:, None, None], self.active.copy()
+
     def residual(self, spectrum: np.ndarray, power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For one frame ``spectrum [shape=(mics, bins)]`` with mic-averaged ``power [shape=(bins,)]``:
         the power left once the noise direction is removed ``[shape=(bins,)]`` (``power`` itself in

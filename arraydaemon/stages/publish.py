@@ -3,6 +3,7 @@ on a :class:`arraydaemon.io.publisher.ZmqPublisher` when one is given (replay ca
 
 from __future__ import annotations
 
+from arraydaemon.core.grids import vector_to_azel
 from arraydaemon.core.messages import Estimate, Tracks
 from arraydaemon.core.profiles import ArrayProfile
 from arraydaemon.io import wire
@@ -21,7 +22,10 @@ def estimate_payloads(estimate: Estimate, profile: ArrayProfile, model_name: str
     """The (topic, payload) pairs of one window's estimate, built by the wire module."""
     base = wire.common(estimate.seq, profile.name, profile.frame_id, estimate.t_end, estimate.wall_time)
     sources = [wire.source_entry(s.azimuth_deg, s.elevation_deg, s.vector, s.confidence) for s in estimate.sources]
-    out = [("doa", wire.doa_payload(base, estimate.estimator, estimate.level_db, profile.geometry.ambiguity, sources))]
+    noise = [wire.noise_entry(*(float(a) for a in vector_to_azel(vector)), vector, origin)
+             for vector, origin in estimate.extras.get("noise", ())]
+    out = [("doa", wire.doa_payload(base, estimate.estimator, estimate.level_db, profile.geometry.ambiguity, sources,
+                                    noise))]
     if estimate.embedding is not None:
         emb = estimate.embedding.astype("<f4", copy=False)
         model = model_name or estimate.extras.get("model", estimate.estimator)

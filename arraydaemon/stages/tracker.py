@@ -55,6 +55,7 @@ from arraydaemon.core.assignment import min_cost_assignment
 from arraydaemon.core.messages import Estimate, Track, Tracks
 from arraydaemon.core.options import TrackerConfig
 from arraydaemon.core.profiles import GeometryInfo
+from arraydaemon.noise.gate import CHAIN_S
 
 # The tracker's arithmetic is on 2- to 4-element arrays, where numpy's per-call overhead (np.cross,
 # np.linalg.norm, np.kron: 3-10 µs each) costs more than the arithmetic: these forms compute the same.
@@ -310,8 +311,27 @@ class Tracker:
             new.fold(self.geometry)
             self._tracks.append(new)
 
+        self._retire_on_noise(estimate, t)
         self._confirm_and_prune(t)
         return self._output(estimate)
+
+    def _retire_on_noise(self, estimate: Estimate, t: float) -> None:
+        """Retires the tracks within ``merge_deg`` of the robot's own noise (``estimate.extras["noise"]``,
+        ``noise/gate.py``) that no detection kept for ``CHAIN_S``: the gate no longer lets one through
+        there, and the track would coast on the noise for ``max_silence_s``."""
+        noise = estimate.extras.get("noise") or ()
+        if not noise:
+            return
+        cos_near = math.cos(math.radians(self.config.merge_deg))
+        keep = []
+        for tr in self._tracks:
+            if t - tr.last_hit_t > CHAIN_S and any(self._cos_separation(tr.u, np.asarray(v)) >= cos_near
+                                                   for v, _ in noise):
+                if tr.id is not None:
+                    self.retired.append((tr.id, t))
+                continue
+            keep.append(tr)
+        self._tracks = keep
 
     def _update_bookkeeping(self, tr: _Track, hit: bool, t: float, dt: float, level_db: float) -> None:
         cfg = self.config

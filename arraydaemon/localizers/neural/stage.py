@@ -84,7 +84,7 @@ class NeuralLocalizer:
     secondary_threshold = 0.3
 
     def __init__(self, profile: ArrayProfile, layout: FrameLayout, config: LocalizerConfig,
-                 model: NeuralGraph | SpatialTransformer, mode: str = "fused"):
+                 model: NeuralGraph | SpatialTransformer, mode: str = "fused", noise=None):
         if mode not in MODES:
             raise ValueError(f"neural mode: expected one of {', '.join(MODES)}, got {mode!r}")
         set_threads(1)
@@ -96,7 +96,8 @@ class NeuralLocalizer:
         self.layout = layout
         self.config = config
         self.mode = mode
-        self.scan = SrpScan(profile, layout, config)
+        self.scan = SrpScan(profile, layout, config, noise)
+        self.noise = noise  # a noise.whiten.NoiseWhitener (see scan.py), or None
         self.grid = self.scan.grid
         self.refiner = Refiner(self.scan)
         self.further = FurtherSources(self.scan, self.refiner, config)
@@ -113,8 +114,10 @@ class NeuralLocalizer:
         self._token_baselines = pairs.baselines(profile.mics)
         # Up to 8 mics the SRP scan sums the same pairs over the same band: its window sums are the
         # sums of the token groups' cross-spectra, computed once.
+        # (not with a noise model: the scan's sums are then the cleaned ones, noise/whiten.py)
         self._shares_sums = (np.array_equal(self.scan.pair_i, pairs.pair_i)
-                             and np.array_equal(self.scan.pair_j, pairs.pair_j) and self.projector.span == layout.band)
+                             and np.array_equal(self.scan.pair_j, pairs.pair_j) and self.projector.span == layout.band
+                             and noise is None)
         # Lag lookups of the scan (the grid first) and of the embedding's fixed directions, once.
         self._scan_lookup = self._lookup(self.scan.points)
         self._embed_lookup = self._lookup(canonical_directions(EMBED_DIRS))
@@ -123,7 +126,7 @@ class NeuralLocalizer:
 
     @classmethod
     def from_weights(cls, profile: ArrayProfile, layout: FrameLayout, config: LocalizerConfig,
-                     path: Path | None = None, mode: str = "fused") -> "NeuralLocalizer":
+                     path: Path | None = None, mode: str = "fused", noise=None) -> "NeuralLocalizer":
         """The estimator with the weights at ``path`` (None: the shipped model), run from their graph
         (:func:`graphs.load_graph`)."""
         if path is None:
@@ -133,7 +136,7 @@ class NeuralLocalizer:
                                 "with `arraydaemon train`")
         elif not path.is_file():
             raise UserError(f"{path}: neural weights not found")
-        return cls(profile, layout, config, load_graph(path), mode)
+        return cls(profile, layout, config, load_graph(path), mode, noise)
 
     def reset(self) -> None:
         self.decay.reset()

@@ -63,6 +63,10 @@ class TrackingScene:
     paused: int  # index of the talker with a long pause, or -1
     fan_azimuth_deg: float | None = None  # a machine noise's azimuth (not a talker), if any
     dominance: np.ndarray | None = None  # None: not known (a scene built by hand)
+    # robot scenes (robot.py): the installation recording [shape=(samples, mics)] of the robot's own
+    # noise alone, and what that noise is (kind, level_db, distance_m, azimuth_deg, elevation_deg)
+    install: np.ndarray | None = None
+    robot: dict | None = None
 
     @property
     def talkers(self) -> int:
@@ -92,11 +96,14 @@ class TrackingScene:
 
     def save(self, path: Path) -> None:
         meta = {"name": self.name, "geometry": self.geometry, "rt60": self.rt60, "crossing": self.crossing,
-                "paused": self.paused, "fan_azimuth_deg": self.fan_azimuth_deg, "version": SCENE_VERSION}
+                "paused": self.paused, "fan_azimuth_deg": self.fan_azimuth_deg, "version": SCENE_VERSION,
+                "robot": self.robot}
+        extra = {} if self.dominance is None else {"dominance": self.dominance}
+        if self.install is not None:
+            extra["install"] = self.install
         np.savez_compressed(path, audio=self.audio, mics=self.mics, times_s=self.times_s,
                             azimuth_deg=self.azimuth_deg, elevation_deg=self.elevation_deg, speaking=self.speaking,
-                            speeds_dps=self.speeds_dps, meta=json.dumps(meta),
-                            **({} if self.dominance is None else {"dominance": self.dominance}))
+                            speeds_dps=self.speeds_dps, meta=json.dumps(meta), **extra)
 
     @classmethod
     def load(cls, path: Path) -> "TrackingScene":
@@ -106,7 +113,8 @@ class TrackingScene:
                 raise ValueError(f"{path}: scene version {meta.get('version')}, expected {SCENE_VERSION}")
             return cls(meta["name"], z["audio"], z["mics"], meta["geometry"], meta["rt60"], z["times_s"],
                        z["azimuth_deg"], z["elevation_deg"], z["speaking"], z["speeds_dps"], meta["crossing"],
-                       meta["paused"], meta.get("fan_azimuth_deg"), z["dominance"] if "dominance" in z else None)
+                       meta["paused"], meta.get("fan_azimuth_deg"), z["dominance"] if "dominance" in z else None,
+                       z["install"] if "install" in z else None, meta.get("robot"))
 
 
 def speaking_frames(signal: np.ndarray) -> np.ndarray:
@@ -144,7 +152,7 @@ def dominated_share(signals: list[np.ndarray], distances_m: list[float]) -> np.n
     return dominated.sum(axis=(1, 2)) / max(int(active.sum()), 1)
 
 
-def _geometry(rng: np.random.Generator) -> tuple[np.ndarray, str]:
+def draw_geometry(rng: np.random.Generator) -> tuple[np.ndarray, str]:
     kind = str(rng.choice(KINDS))
     while True:
         mics, kind = dataset.random_geometry(rng, kind)
@@ -170,7 +178,7 @@ def make_scene(set_name: str, index: int, render: bool = True) -> TrackingScene:
     """Scene ``index`` of set ``set_name`` (see the module doc). ``render=False``: the truth only,
     without audio (seconds instead of minutes)."""
     rng = np.random.default_rng([SETS[set_name], index])
-    mics, kind = _geometry(rng)
+    mics, kind = draw_geometry(rng)
     n_talkers = int(rng.choice([1, 2, 3, 4], p=[0.15, 0.35, 0.3, 0.2]))
     rt60 = float(rng.uniform(0.2, 0.9))
     crossing = n_talkers >= 2 and rng.random() < 0.35
@@ -246,15 +254,16 @@ def make_scene(set_name: str, index: int, render: bool = True) -> TrackingScene:
         dominance=dominated_share(signals, distances))
 
 
-def load_scenes(set_name: str, count: int, cache: Path | None) -> list[TrackingScene]:
-    """Scenes ``0..count-1`` of ``set_name``, rendered once and cached under ``cache`` (if given)."""
+def load_scenes(set_name: str, count: int, cache: Path | None, make=None) -> list[TrackingScene]:
+    """Scenes ``0..count-1`` of ``set_name``, rendered once (by ``make(set_name, index)``, default
+    :func:`make_scene`) and cached under ``cache`` (if given)."""
     out = []
     for index in range(count):
         path = cache / f"{set_name}-{index:03d}-v{SCENE_VERSION}.npz" if cache else None
         if path is not None and path.is_file():
             out.append(TrackingScene.load(path))
             continue
-        scene = make_scene(set_name, index)
+        scene = (make or make_scene)(set_name, index)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             scene.save(path)

@@ -13,7 +13,8 @@ Per message, tracks and talkers are paired by the Hungarian assignment on that e
   within the last ``PRESENT_S`` (the tracker's default ``max_silence_s``), *known* once it first spoke;
 - **coverage** of a talker: the share of its speaking windows, from ``BIRTH_GRACE_S`` after its first
   word on, in which a track is paired with it;
-- **ghost**: a track report farther than ``MATCH_DEG`` from every known talker; **duplicate**: a
+- **ghost**: a track report farther than ``MATCH_DEG`` from every known talker (``ghost after 2 s``:
+  of the reports from ``SETTLE_S`` on, what a noise learned online may take to learn); **duplicate**: a
   track near a known talker that another track is already paired with;
 - **error**: of the paired (track, speaking talker) reports; **lag**: of walking talkers, the error
   signed positive when the track is behind (nearer where the talker was 0.1 s earlier than 0.1 s later);
@@ -44,6 +45,7 @@ from arraydaemon.research.tracking.scenes import ACTIVITY_FRAME_S, TrackingScene
 MATCH_DEG = 15.0
 PRESENT_S = 1.5
 BIRTH_GRACE_S = 0.3
+SETTLE_S = 2.0  # "ghost reports after 2 s": what an online noise estimate is allowed to learn from
 MIN_SPEED_DPS = 1.0  # slower counts as standing (lags are of walking talkers)
 MOT_METRICS = ["mota", "motp", "idf1", "num_switches", "num_objects", "num_false_positives", "num_misses",
                "num_matches"]
@@ -79,6 +81,8 @@ class SceneScore:
     duplicates: int = 0
     duplicate_windows: int = 0  # messages with two tracks on one talker
     messages: int = 0
+    late_reports: int = 0  # track entries from SETTLE_S on
+    late_ghosts: int = 0
     mot: dict = field(default_factory=dict)  # motmetrics summary of this scene
     accumulator: object = None  # its motmetrics.MOTAccumulator
     kind: str = "planar"  # the geometry's kind, and its normal (planar) or axis (linear)
@@ -149,6 +153,9 @@ def score_scene(scene: TrackingScene, options: PipelineOptions) -> SceneScore:
         near_any = (cost <= MATCH_DEG).any(axis=1) if len(tracks) else np.zeros(0, dtype=bool)
         out.reports += len(tracks)
         out.ghosts += int(np.sum(~near_any))
+        if t >= SETTLE_S:
+            out.late_reports += len(tracks)
+            out.late_ghosts += int(np.sum(~near_any))
         dup = int(np.sum(near_any)) - len(pairs)
         out.duplicates += dup
         out.duplicate_windows += int(dup > 0)
@@ -225,6 +232,7 @@ def summarize(scores: list[SceneScore]) -> dict:
         "id_switches": int(overall["num_switches"]),
         "switches_per_10": 10.0 * float(overall["num_switches"]) / max(len(talkers), 1),
         "ghost_pct": 100.0 * sum(s.ghosts for s in scores) / max(reports, 1),
+        "ghost_late_pct": 100.0 * sum(s.late_ghosts for s in scores) / max(sum(s.late_reports for s in scores), 1),
         "duplicate_pct": 100.0 * sum(s.duplicates for s in scores) / max(reports, 1),
         "mota": float(overall["mota"]),
         "motp_deg": motp,

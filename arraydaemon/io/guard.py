@@ -70,7 +70,7 @@ class UpstreamFilter:
         self.greeted = False
         self._passed = 0  # greeting bytes passed on
         self.subscriptions = 0  # subscription changes passed on
-        self.dropped = 0  # subscriptions no message could match, not passed on
+        self.dropped = 0  # frames not passed on: subscriptions no message could match, non-subscriptions
 
     def feed(self, data: bytes) -> bytes:
         self._buffer += data
@@ -225,7 +225,6 @@ class SubscriptionGuard:
         self.allowed = topic_prefixes(topics)
         self.peers: dict[int, _Peer] = {}
         self.refused = 0  # connections closed for what they sent, or refused when full
-        self.dropped_subscriptions = 0
         self._listener = listener
         self._listener.setblocking(False)
         self._wake_r, self._wake_w = socket.socketpair()
@@ -360,7 +359,6 @@ class SubscriptionGuard:
             return
         peer.alive = False
         self.peers.pop(id(peer), None)
-        self.dropped_subscriptions += peer.filter.dropped
         if refused:
             self.refused += 1
             if self.refused == 1 or self.refused % 100 == 0:

@@ -18,7 +18,6 @@ feeding a signal in any block sizes gives exactly the windows of feeding it whol
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 

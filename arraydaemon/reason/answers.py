@@ -10,8 +10,8 @@
 Question kinds (reason/questions.py): how many, who started or stopped talking, the angle between
 two talkers, which is nearest a direction, is anyone moving / did anyone move, left or right, in front
 or behind, above or below, which is loudest, since when, where. Answers read sources through
-:class:`~arraydaemon.reason.memory.SourceRecord` views (a direction and its history), so a source of
-positions can be added beside the directions.
+:class:`~arraydaemon.reason.memory.SourceRecord` views (a direction and its history). Listening to
+``arraydaemon fuse`` (positions, no tracks), the answers are in places: reason/places.py.
 
 Angles in degrees (REP-103: 0° ahead, +90° left), times in stream seconds.
 """
@@ -22,7 +22,7 @@ import math
 import time
 
 from arraydaemon.core.angles import angle_between, azimuth_difference, unit_vector, wrap_azimuth
-from arraydaemon.reason import geometry
+from arraydaemon.reason import geometry, places
 from arraydaemon.reason.memory import MOVE_THRESHOLD_DEG, SceneMemory, SourceRecord, fmt_az, side_name
 from arraydaemon.reason.questions import Question, parse, parse_direction
 
@@ -78,6 +78,8 @@ def answer_parsed(q: Question, memory: SceneMemory) -> str:
     with memory._lock:  # one consistent snapshot while a listener thread keeps updating the memory
         if memory.now_t is None:
             return "I have not heard from the array yet."
+        if memory.have_places and not memory.have_tracks:  # listening to arraydaemon fuse: places
+            return places.answer_places(q, memory)
         if not memory.have_tracks:
             return "No tracks are being published, only raw detections: " + memory.describe()
         now = memory.now_t

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 
 from arraydaemon.reason.memory import PlaceRecord, SceneMemory
 from arraydaemon.reason.questions import Question
@@ -85,9 +86,15 @@ def _is_moving(r: PlaceRecord) -> bool:
     return r.speed_mps >= MOVING_MPS or r.moved_m() >= MOVED_M
 
 
+_YES_NO = re.compile(r"^\s*(?:is|are|was|were|does|do|did|has|have|can|could|will|any\b|anyone|anybody|someone|"
+                     r"somebody)\b")
+
+
 def answer_places(q: Question, memory: SceneMemory) -> str:
     """The answer to ``q`` from ``memory``'s places (module doc); call with ``memory._lock`` held."""
     now = memory.now_t
+    if q.kind in ("where", "nearest", "unknown") and not q.yes_no and _YES_NO.match(q.text.lower()):
+        q = replace(q, yes_no=True)  # "Is there a talker near the door?": a yes or a no
     places = memory.present_places()
     mark = landmark_named(q.text, memory.landmarks())
     if q.kind == "count":

@@ -56,7 +56,10 @@ DIRECTIONS = [("front", 0.0), ("left", 90.0), ("right", -90.0), ("front-left", 4
 GROUPS = {"count": "counting", "sides": "sides", "front": "front / behind", "behind": "front / behind",
           "above": "above / below", "below": "above / below", "moving": "moving", "moved": "moving",
           "nearest": "nearest a direction", "started-yn": "started talking", "started": "started talking",
-          "stopped-yn": "stopped talking", "stopped": "stopped talking", "angle": "angle between two"}
+          "stopped-yn": "stopped talking", "stopped": "stopped talking", "angle": "angle between two",
+          # places (research/reasoning/places.py: daemons -> fuse -> reason)
+          "room-count": "places: counting", "near-yn": "places: anyone near a landmark",
+          "near-who": "places: who is nearest a landmark", "apart-m": "places: how far apart (m)"}
 YES_NO_GROUPS = ("sides", "front / behind", "above / below")
 
 
@@ -78,7 +81,8 @@ class Item:
 
     @property
     def yes_no(self) -> bool:
-        return self.key in ("sides", "front", "behind", "above", "below", "moving", "moved", "started-yn", "stopped-yn")
+        return self.key in ("sides", "front", "behind", "above", "below", "moving", "moved", "started-yn", "stopped-yn",
+                            "near-yn")
 
 
 class Truth:

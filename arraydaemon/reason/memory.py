@@ -23,6 +23,10 @@ SUBSCRIBED = ("tracks", "doa", "embedding", "array", "positions", "room")
 MOVE_THRESHOLD_DEG = 15.0  # a source "moved" when it went this far from where it was first heard
 MOVING_WINDOW_S = 2.0  # ... and "is moving" when it went MOVING_MIN_DEG within the last seconds
 MOVING_MIN_DEG = 8.0
+# A track heard for less than this (from its first detection to its retirement, or to now) is too
+# short to be someone who started or stopped talking: a reflection or a burst of noise the tracker
+# confirmed for a moment. "Who stopped / started talking?" leave such tracks out.
+BRIEF_S = 1.0
 # Bounds whatever a publisher sends: a minute of history at 10 windows/s is 600 entries.
 MAX_SOURCES = 256  # sources remembered (the least recently heard are forgotten first)
 MAX_HISTORY = 2000  # history entries per source
@@ -84,6 +88,10 @@ class SourceRecord:
     def vector(self) -> tuple[float, float, float]:
         """The latest unit direction (x, y, z)."""
         return self.history[-1][3]
+
+    def heard_s(self, now: float) -> float:
+        """Seconds from its first detection to its retirement (or to ``now`` while present)."""
+        return (self.gone_t if self.gone_t is not None else now) - self.first_t
 
     def moved_deg(self) -> float:
         """Largest angle (degrees) between where it was first heard and anywhere since."""

@@ -164,7 +164,8 @@ class TrackerConfig:
     keep_hits: int = 2  # a detection refreshes a confirmed track if it has this many in birth_windows ...
     support_hits: int = 8  # ... or this many in its last support_windows windows (a talker after a pause)
     support_windows: int = 30
-    max_silence_s: float = 1.5  # retire a track not refreshed for this long
+    max_silence_s: float = 1.5  # stop publishing a track not refreshed for this long ...
+    recall_s: float = 2.0  # ... and retire it this much later: found again before, it keeps its id (0: at once)
     merge_deg: float = 10.0  # a younger track this close to an older one ...
     merge_s: float = 0.5  # ... for this long is a duplicate and is retired
     activity_dwell_s: float = 2.0  # activity model: mean time spent active or silent
@@ -178,6 +179,8 @@ class TrackerConfig:
                              f"and {self.birth_windows}")
         if not 1 <= self.keep_hits <= self.birth_windows:
             raise ValueError(f"tracker: need 1 <= keep_hits <= birth_windows, got {self.keep_hits}")
+        if not (math.isfinite(self.recall_s) and self.recall_s >= 0):
+            raise ValueError(f"tracker: recall_s must be a number >= 0, got {self.recall_s}")
         if not 1 <= self.support_hits <= self.support_windows:
             raise ValueError(f"tracker: need 1 <= support_hits <= support_windows, got {self.support_hits} "
                              f"and {self.support_windows}")

@@ -20,7 +20,10 @@ Per window:
    ``birth_windows`` consecutive windows; it is dropped once it cannot reach that any more. A track
    confirmed where a confirmed one was lost (not detected since the new one's first detection,
    within ``gate_deg``) continues the lost one, with its id: a talker found again after a miss;
-5. a confirmed track is retired when it has not been refreshed for ``max_silence_s`` seconds, or
+5. a confirmed track is no longer published when it has not been refreshed for ``max_silence_s``
+   seconds, and retired ``recall_s`` later: until then it is *dormant* (not associated, not
+   published) and a track confirmed near it (as in 4) continues it with its id: a quiet talker whom
+   louder ones hid for a while, found again (``_recall``). A confirmed track is also retired
    when it has sat within ``merge_deg`` of an older track for ``merge_s`` seconds while moving alike
    (a duplicate; talkers passing each other move differently). A detection refreshes a track only
    if the track was detected in at least ``keep_hits`` of the last ``birth_windows`` windows, or in
@@ -97,6 +100,9 @@ class _Track:
         self.activity = 0.5
         self.level_db = level_db
         self.near_older_since: float | None = None
+        # confirmed, but not refreshed for max_silence_s: not associated nor published, kept to be
+        # found again (Tracker._lost_track_near) until recall_s later
+        self.dormant = False
 
     # -- filter ---------------------------------------------------------------------------
 
@@ -170,6 +176,7 @@ class _Track:
         self.history.extend(new.history)
         self.last_hit_t = new.last_hit_t
         self.last_active_t = t
+        self.dormant = False
 
     # -- bookkeeping ----------------------------------------------------------------------
 
@@ -288,7 +295,7 @@ class Tracker:
         measured = estimate.sources if estimate.detections is None else estimate.detections
         dets = [np.asarray(s.vector, dtype=np.float64) for s in measured]
         dets = [d / _norm(d) for d in dets if np.all(np.isfinite(d)) and _norm(d) > 0]
-        confirmed = [tr for tr in self._tracks if tr.id is not None]
+        confirmed = [tr for tr in self._tracks if tr.id is not None and not tr.dormant]
         tentative = [tr for tr in self._tracks if tr.id is None]
         hit_tracks: set[int] = set()
         free = list(range(len(dets)))
@@ -373,15 +380,17 @@ class Tracker:
                     tr.last_active_t = t
                 elif tr.misses_in_row > cfg.birth_windows - cfg.birth_hits:
                     continue  # can no longer reach birth_hits in birth_windows: drop silently
-            elif t - tr.last_active_t > cfg.max_silence_s:
+            elif t - tr.last_active_t > cfg.max_silence_s + cfg.recall_s:
                 self.retired.append((tr.id, t))
                 continue
+            else:
+                tr.dormant = t - tr.last_active_t > cfg.max_silence_s
             keep.append(tr)
         # duplicates: a younger confirmed track sitting on an older one, moving alike (two talkers
         # passing each other sit close for a moment too, but their motions differ)
         cos_merge = math.cos(math.radians(cfg.merge_deg))
         alike = math.radians(cfg.merge_deg) / cfg.merge_s
-        confirmed = sorted((tr for tr in keep if tr.id is not None), key=lambda tr: tr.id)
+        confirmed = sorted((tr for tr in keep if tr.id is not None and not tr.dormant), key=lambda tr: tr.id)
         dropped = set()
         for k, young in enumerate(confirmed):
             older = [old for old in confirmed[:k] if id(old) not in dropped]
@@ -398,12 +407,13 @@ class Tracker:
         self.retired = [(i, rt) for i, rt in self.retired if t - rt <= 60.0]
 
     def _lost_track_near(self, new: _Track, t: float) -> _Track | None:
-        """A confirmed track not detected while ``new`` was being confirmed, within ``gate_deg`` of it
-        (the nearest), else None."""
-        cos_gate = math.cos(math.radians(self.config.gate_deg))
+        """A confirmed track (published or dormant) not detected while ``new`` was being confirmed,
+        within ``gate_deg`` of it (the nearest), else None."""
+        cfg = self.config
+        cos_gate = math.cos(math.radians(cfg.gate_deg))
         best, best_cos = None, cos_gate
         for tr in self._tracks:
-            if tr.id is None or tr.last_hit_t >= new.born_t or t - tr.last_active_t > self.config.max_silence_s:
+            if tr.id is None or tr.last_hit_t >= new.born_t or t - tr.last_active_t > cfg.max_silence_s + cfg.recall_s:
                 continue
             c = self._cos_separation(tr.u, new.u)
             if c >= best_cos:
@@ -417,7 +427,7 @@ class Tracker:
     def _output(self, estimate: Estimate) -> Tracks:
         t = round(float(estimate.t_end), 6)
         out = []
-        for tr in sorted((tr for tr in self._tracks if tr.id is not None), key=lambda tr: tr.id):
+        for tr in sorted((tr for tr in self._tracks if tr.id is not None and not tr.dormant), key=lambda tr: tr.id):
             u = tr.ahead(self.lead_s, self.geometry)
             az, el = grids.vector_to_azel(u)
             w = tr.velocity()

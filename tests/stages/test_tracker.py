@@ -191,7 +191,7 @@ def test_a_source_crossing_180_degrees_keeps_its_track_and_positive_rate():
 
 
 def test_birth_needs_consistent_detections_and_ids_are_never_reused():
-    cfg = TrackerConfig(max_silence_s=1.0)
+    cfg = TrackerConfig(max_silence_s=1.0, recall_s=0.5)
     tracker = Tracker(load_profile(PROFILE).geometry, cfg)
 
     def schedule(t):
@@ -209,7 +209,7 @@ def test_birth_needs_consistent_detections_and_ids_are_never_reused():
     alive = [(round(o.t_end, 2), [tr.id for tr in o.tracks]) for o in out]
     assert all(ids == [] for t, ids in alive if t < 1.0)
     assert all(ids == [1] for t, ids in alive if 1.25 <= t <= 3.0)
-    # retired max_silence_s after its last detection, then reborn as 2 (1 is never reused)
+    # hidden max_silence_s after its last detection, retired recall_s later, then reborn as 2 (1 is never reused)
     gone = min(t for t, ids in alive if t > 3.0 and ids == [])
     assert 3.0 + cfg.max_silence_s - 0.05 <= gone <= 3.0 + cfg.max_silence_s + 0.15
     assert all(ids == [2] for t, ids in alive if 5.25 <= t <= 7.0)

@@ -121,7 +121,12 @@ class LocalizerConfig:
     max_sources: int = 4
     min_separation_deg: float = 25.0
     min_confidence: float = 0.12  # absolute SRP gate for any source
-    relative_threshold: float = 0.4  # further sources must reach this fraction of the first
+    relative_threshold: float = 0.4  # further sources must reach this fraction of the first ...
+    # ... and down to this fraction in a dry room: where the first source's SRP (its coherence, high
+    # percentile over the last windows) is at least dry_coherence[1]; relative_threshold at most
+    # dry_coherence[0], linear between (localizers/room.py)
+    dry_relative_threshold: float = 0.2
+    dry_coherence: tuple[float, float] = (0.6, 0.75)
     min_level_db: float = -75.0  # windows quieter than this are inactive
     pairs: str = "auto"  # SRP-PHAT mic pairs: "all", "reference" or "auto" (all up to 8 mics)
     mask_agreement: float = 0.5  # STFT bins agreeing this well with a found source are removed
@@ -143,6 +148,11 @@ class LocalizerConfig:
             raise ValueError(f"sources per window: expected 1..{MAX_SOURCES}, got {self.max_sources}")
         if not valid_integration(self.integration_s):
             raise ValueError(f"integration: expected seconds in [0, {MAX_INTEGRATION_S:g}], got {self.integration_s}")
+        if not (is_number(self.dry_relative_threshold) and 0.0 <= self.dry_relative_threshold <= 1.0):
+            raise ValueError(f"dry-room relative threshold: expected a fraction in [0, 1], got {self.dry_relative_threshold}")
+        lo, hi = self.dry_coherence
+        if not (is_number(lo) and is_number(hi) and 0.0 <= lo <= hi <= 1.0):
+            raise ValueError(f"dry-room coherence: expected 0 <= low <= high <= 1, got {self.dry_coherence}")
         if self.pairs not in PAIR_MODES:
             raise ValueError(f"localizer pairs: expected 'all', 'reference' or 'auto', got {self.pairs!r}")
 

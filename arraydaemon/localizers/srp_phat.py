@@ -57,6 +57,7 @@ class SrpPhatLocalizer:
     def reset(self) -> None:
         self.decay.reset()
         self.integral.reset()
+        self.further.reset()
 
     def process(self, window: FeatureWindow) -> Estimate:
         cfg, scan = self.config, self.scan

@@ -141,6 +141,7 @@ class NeuralLocalizer:
     def reset(self) -> None:
         self.decay.reset()
         self.integral.reset()
+        self.further.reset()
         self.learned_average.reset()
 
     # -- the model

@@ -126,7 +126,7 @@ class LocalizerConfig:
     # percentile over the last windows) is at least dry_coherence[1]; relative_threshold at most
     # dry_coherence[0], linear between (localizers/room.py)
     dry_relative_threshold: float = 0.2
-    dry_coherence: tuple[float, float] = (0.6, 0.75)
+    dry_coherence: tuple[float, float] = (0.65, 0.8)
     min_level_db: float = -75.0  # windows quieter than this are inactive
     pairs: str = "auto"  # SRP-PHAT mic pairs: "all", "reference" or "auto" (all up to 8 mics)
     mask_agreement: float = 0.5  # STFT bins agreeing this well with a found source are removed
@@ -171,6 +171,9 @@ class TrackerConfig:
     gate_deg: float = 30.0  # association gate, hard cap in degrees
     birth_hits: int = 3  # a tentative track is confirmed after this many detections ...
     birth_windows: int = 5  # ... within this many consecutive windows
+    # ... or this many where the room reads dry (the localizer's Estimate.extras["room_dry"] >= 0.5,
+    # localizers/room.py): few reflections to confirm by mistake, and a talker found sooner
+    dry_birth_hits: int = 2
     keep_hits: int = 2  # a detection refreshes a confirmed track if it has this many in birth_windows ...
     support_hits: int = 8  # ... or this many in its last support_windows windows (a talker after a pause)
     support_windows: int = 30
@@ -187,6 +190,8 @@ class TrackerConfig:
         if not 1 <= self.birth_hits <= self.birth_windows:
             raise ValueError(f"tracker: need 1 <= birth_hits <= birth_windows, got {self.birth_hits} "
                              f"and {self.birth_windows}")
+        if not 1 <= self.dry_birth_hits <= self.birth_hits:
+            raise ValueError(f"tracker: need 1 <= dry_birth_hits <= birth_hits, got {self.dry_birth_hits}")
         if not 1 <= self.keep_hits <= self.birth_windows:
             raise ValueError(f"tracker: need 1 <= keep_hits <= birth_windows, got {self.keep_hits}")
         if not (math.isfinite(self.recall_s) and self.recall_s >= 0):

@@ -29,7 +29,7 @@ import numpy as np
 from arraydaemon.core.options import LocalizerConfig
 
 WINDOWS = 100  # 10 s at the default 0.1 s hop
-MIN_WINDOWS = 10
+MIN_WINDOWS = 5
 PERCENTILE = 90.0
 
 
@@ -55,12 +55,21 @@ class RoomCoherence:
             return None
         return float(np.percentile(np.fromiter(self._values, dtype=np.float64), PERCENTILE))
 
+    def dryness(self) -> float:
+        """How dry the room reads, in [0, 1]: 0 at a coherence of at most ``dry_coherence[0]`` (or
+        before ``MIN_WINDOWS``), 1 at ``dry_coherence[1]`` or more, linear between. The tracker
+        confirms tracks sooner in a dry room (``Estimate.extras["room_dry"]``)."""
+        c = self.coherence
+        lo, hi = self.config.dry_coherence
+        if c is None:
+            return 0.0
+        if hi <= lo:
+            return float(c >= hi)
+        return float(np.clip((c - lo) / (hi - lo), 0.0, 1.0))
+
     def relative_threshold(self) -> float:
         """The fraction of the first source's SRP a further source must reach now."""
         cfg = self.config
-        c = self.coherence
-        lo, hi = cfg.dry_coherence
-        if c is None or hi <= lo or cfg.dry_relative_threshold >= cfg.relative_threshold:
+        if cfg.dry_relative_threshold >= cfg.relative_threshold:
             return cfg.relative_threshold
-        dry = float(np.clip((c - lo) / (hi - lo), 0.0, 1.0))
-        return cfg.relative_threshold - dry * (cfg.relative_threshold - cfg.dry_relative_threshold)
+        return cfg.relative_threshold - self.dryness() * (cfg.relative_threshold - cfg.dry_relative_threshold)

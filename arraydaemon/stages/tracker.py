@@ -17,7 +17,9 @@ Per window:
    distance, gated at ``gate_sigma`` standard deviations and at most ``gate_deg`` degrees;
 3. update the associated tracks; every left-over detection starts a tentative track;
 4. a tentative track is confirmed, and only then given an id, after ``birth_hits`` detections in
-   ``birth_windows`` consecutive windows; it is dropped once it cannot reach that any more. A track
+   ``birth_windows`` consecutive windows (``dry_birth_hits`` where the localizer finds the room dry:
+   ``Estimate.extras["room_dry"]`` >= 0.5, ``localizers/room.py``); it is dropped once it cannot
+   reach that any more. A track
    confirmed where a confirmed one was lost (not detected since the new one's first detection,
    within ``gate_deg``) continues the lost one, with its id: a talker found again after a miss;
 5. a confirmed track is no longer published when it has not been refreshed for ``max_silence_s``
@@ -59,6 +61,8 @@ from arraydaemon.core.messages import Estimate, Track, Tracks
 from arraydaemon.core.options import TrackerConfig
 from arraydaemon.core.profiles import GeometryInfo
 from arraydaemon.noise.gate import CHAIN_S
+
+DRY_ROOM = 0.5  # Estimate.extras["room_dry"] from which a track is confirmed after dry_birth_hits
 
 # The tracker's arithmetic is on 2- to 4-element arrays, where numpy's per-call overhead (np.cross,
 # np.linalg.norm, np.kron: 3-10 µs each) costs more than the arithmetic: these forms compute the same.
@@ -319,7 +323,8 @@ class Tracker:
             self._tracks.append(new)
 
         self._retire_on_noise(estimate, t)
-        self._confirm_and_prune(t)
+        dry = float(estimate.extras.get("room_dry", 0.0) or 0.0) >= DRY_ROOM
+        self._confirm_and_prune(t, cfg.dry_birth_hits if dry else cfg.birth_hits)
         return self._output(estimate)
 
     def _retire_on_noise(self, estimate: Estimate, t: float) -> None:
@@ -365,12 +370,12 @@ class Tracker:
         else:
             tr.misses_in_row += 1
 
-    def _confirm_and_prune(self, t: float) -> None:
+    def _confirm_and_prune(self, t: float, birth_hits: int) -> None:
         cfg = self.config
         keep = []
         for tr in self._tracks:
             if tr.id is None:
-                if sum(tr.hits) >= cfg.birth_hits:
+                if sum(tr.hits) >= birth_hits:
                     lost = self._lost_track_near(tr, t)
                     if lost is not None:  # a followed source re-found after a miss keeps its id
                         lost.take_over(tr, t)
@@ -378,7 +383,7 @@ class Tracker:
                     tr.id = self._next_id
                     self._next_id += 1
                     tr.last_active_t = t
-                elif tr.misses_in_row > cfg.birth_windows - cfg.birth_hits:
+                elif tr.misses_in_row > cfg.birth_windows - birth_hits:
                     continue  # can no longer reach birth_hits in birth_windows: drop silently
             elif t - tr.last_active_t > cfg.max_silence_s + cfg.recall_s:
                 self.retired.append((tr.id, t))

@@ -114,7 +114,12 @@ def condition_rows(scores: list[SceneScore], scenes: list[TrackingScene]) -> dic
     """Per condition (:func:`condition_groups`): the per-talker figures, and the ghost reports and id
     switches of the scenes those talkers are in."""
     rows = {}
-    for label, members in condition_groups(scenes).items():
+    groups = condition_groups(scenes)
+    order = ["dry room", *(f"dry room, {lv}" for lv in LEVELS), "dry room, up to 10 dB below another",
+             "reverberant room", *(f"reverberant room, {lv}" for lv in LEVELS), "near (≤ 1 m)", "far (> 1 m)",
+             "no fan, owns ≥ 30 % of the cells", "no fan, owns < 30 %"]
+    for label in sorted(groups, key=lambda g: order.index(g) if g in order else len(order)):
+        members = groups[label]
         talkers = [scores[s].talkers[k] for s, k in members]
         row = talker_figures(talkers)
         in_scenes = sorted({s for s, _ in members})

@@ -113,10 +113,11 @@ def register(sub) -> None:
     p.add_argument("--places-scenes", type=int, default=4, metavar="N",
                    help="--reasoning: rooms of three arrays whose questions about places (near the door, how far "
                         "apart in metres) go through replays, `arraydaemon fuse` and `reason` (default %(default)s)")
-    p.add_argument("--set", choices=("test", "dev", "robot-dev", "robot-test"), default="test",
+    p.add_argument("--set", choices=("test", "dev", "robot-dev", "robot-test", "dry-dev", "dry-test"), default="test",
                    help="--tracking, --fusion: scene set (dev: for tuning; test: reported; robot-dev / robot-test "
                    "(--tracking only): the array on a robot with its own fan or motor, online only and with the "
-                   "installation recording; default %(default)s)")
+                   "installation recording; dry-dev / dry-test (--tracking only): dry rooms, a talker 2-10 dB "
+                   "quieter than another, near and far; default %(default)s)")
     p.add_argument("--estimator", action="append", choices=ESTIMATOR_NAMES,
                    help="--tracking: estimators to compare (repeatable; default: all, the default one first); "
                         "--fusion: the daemons' estimator (default srp-phat)")
@@ -233,7 +234,8 @@ def _tracking_eval(args) -> int:
     from arraydaemon.core.options import PipelineOptions
     from arraydaemon.research.tracking.report import run_tracking_eval
 
-    scenes = (12 if args.set.startswith("robot-") else 20) if args.scenes is None else args.scenes
+    scenes = (12 if args.set.startswith("robot-") else 24 if args.set.startswith("dry-") else 20) \
+        if args.scenes is None else args.scenes
     if scenes < 1:
         raise UserError(f"--scenes: expected at least 1, got {scenes}")
     default = default_estimator()

@@ -141,6 +141,7 @@ class NeuralLocalizer:
     def reset(self) -> None:
         self.decay.reset()
         self.integral.reset()
+        self.further.reset()
         self.learned_average.reset()
 
     # -- the model
@@ -225,7 +226,8 @@ class NeuralLocalizer:
             detections = tuple(alone if not alone or self._evidence_supports(analysis, alone[0]) else alone[1:])
         return Estimate.of_window(window, self.name, sources, analysis.learned[:len(self.grid)],
                                   embedding=self.spatial_embedding(analysis.out),
-                                  extras={"activity": analysis.activity, "model": self.model_name},
+                                  extras={"activity": analysis.activity, "model": self.model_name,
+                                          "room_dry": self.further.room.dryness()},
                                   detections=detections)
 
     def _evidence_supports(self, analysis: NeuralAnalysis, source: SourceDirection) -> bool:

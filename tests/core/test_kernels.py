@@ -244,6 +244,25 @@ def test_srp_lags_and_srp_lags_direct_match_reference(pairs, bins, band, upsampl
     assert_close(kernels.srp_lags_direct(gcc, band, steering), want)
 
 
+@pytest.mark.parametrize("pairs", [1, 4, 7, 28])
+def test_srp_lags_direct_sums_each_lag_over_the_bins_in_order(pairs):
+    """The kernel takes four pairs at a time; each output is still the float32 sum over the band's
+    bins in order, to the bit (float32 numpy, one bin at a time), masked (zero) bins included."""
+    rng = np.random.default_rng(pairs)
+    band = (3, 40)
+    gcc = random_spectra(rng, (pairs, 48))
+    gcc /= np.abs(gcc)
+    gcc[:, 10:14] = 0.0  # masked in every pair
+    gcc[0, 20] = 0.0  # in one
+    steer_re, steer_im = kernels.lag_steering(band, 94, 2, 12)
+    acc = np.zeros((pairs, steer_re.shape[1]), dtype=np.float32)
+    for q, k in enumerate(range(*band)):
+        g = gcc[:, k]
+        acc = acc + (g.real[:, None] * steer_re[q] - g.imag[:, None] * steer_im[q])
+    want = acc * np.float32(1.0 / (band[1] - band[0]))
+    np.testing.assert_array_equal(kernels.srp_lags_direct(gcc, band, (steer_re, steer_im)), want)
+
+
 @pytest.mark.parametrize("dirs, pairs, lags", [(360, 28, 81), (50, 3, 9), (7, 1, 2), (2000, 31, 161)])
 def test_srp_interp_matches_reference(dirs, pairs, lags):
     rng = np.random.default_rng(dirs + pairs)

@@ -31,3 +31,23 @@ def speech():
     from arraydaemon.research import simulate
 
     return simulate.speech_source(np.random.default_rng(2024), 3.0, 16000)
+
+
+@pytest.fixture(scope="module", params=["compiled", "jit"])
+def kernel_backend(request):
+    """Runs a module's tests with each build of the kernels (``core/compiled.py``): the compiled module
+    (skipped where it is not built, unless ``ARRAYDAEMON_REQUIRE_COMPILED`` is set, as tools/test.sh
+    does) and numba's JIT. Use with ``pytestmark = pytest.mark.usefixtures("kernel_backend")``."""
+    import importlib
+
+    from arraydaemon.core import compiled
+
+    if request.param == "compiled" and compiled.compiled_problem() is not None:
+        if os.environ.get("ARRAYDAEMON_REQUIRE_COMPILED"):
+            pytest.fail(compiled.compiled_problem())
+        pytest.skip(compiled.compiled_problem())
+    backend = compiled.kernels(request.param)
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("arraydaemon.core.kernels", "arraydaemon.core.assignment", "arraydaemon.verify.kernels"):
+            patch.setattr(importlib.import_module(name), "_k", backend)
+        yield request.param

@@ -48,6 +48,14 @@ def format_message(topic: str, payload: dict) -> str:
         down = [a["name"] for a in payload.get("array_states", []) if a["state"] != "up"]
         return (f"positions seq={payload['seq']:<6} {places or '(none)'}" + (f"  bearings {bearings}" if bearings else "")
                 + (f"  not up: {','.join(down)}" if down else ""))
+    if topic == "room":
+        size = "x".join(f"{v:g}" for v in payload.get("size", [])) or "size not given"
+        arrays = " ".join(f"{a['name']}@({a['position'][0]:.2f},{a['position'][1]:.2f})yaw{a['yaw_deg']:+.0f}°"
+                          for a in payload.get("arrays", []) if len(a.get("position", [])) >= 2)
+        marks = " ".join(f"{m['name']}@({m['position'][0]:.2f},{m['position'][1]:.2f})"
+                         for m in payload.get("landmarks", []) if len(m.get("position", [])) >= 2)
+        return (f"room   seq={payload['seq']:<6} {payload['array']} {size} m  {arrays}"
+                + (f"  landmarks {marks}" if marks else ""))
     return f"{topic} {payload}"
 
 

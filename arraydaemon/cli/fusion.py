@@ -10,8 +10,9 @@ DEFAULT_FUSE_ENDPOINT = "tcp://127.0.0.1:5580"
 ROOM_HELP = ("A room file (YAML) lists the arrays: each with its profile (a name, or a path relative to the "
              "room file), the endpoint its daemon publishes on, its position [x, y, z] in metres and yaw_deg "
              "(counter-clockwise from room +x to the array's +x; pitch_deg and roll_deg optional) in the room "
-             "frame (x, y on the floor, z up); optionally the room's size [x, y, z], bearing_sigma_deg and "
-             "max_skew_s. See docs/fusion.md.")
+             "frame (x, y on the floor, z up); optionally the room's size [x, y, z], bearing_sigma_deg, "
+             "max_skew_s and landmarks (named places, each a name and a position [x, y] or [x, y, z], that "
+             "`arraydaemon reason` answers with). See docs/fusion.md.")
 
 
 def register(sub) -> None:
@@ -72,6 +73,8 @@ def cmd_room_check(args) -> int:
         probe = "" if args.no_probe else f", {_probe(a.endpoint)}"
         print(f"  {chr(ord('A') + k) if k < 26 else '*'} {a.name}: {a.profile_name} ({a.kind}, ambiguity {a.ambiguity}) "
               f"at [{', '.join(f'{v:.2f}' for v in a.position)}] yaw {a.yaw_deg:g} deg, {a.endpoint}{probe}")
+    for m in room.landmarks:
+        print(f"  landmark {m.name} at [{', '.join(f'{v:.2f}' for v in m.position)}]")
     print("\n".join(report(room, coverage(room, args.cell))))
     return 0
 

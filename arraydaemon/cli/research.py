@@ -108,11 +108,16 @@ def register(sub) -> None:
                         "`arraydaemon replay` process into a real `arraydaemon fuse` process over ZeroMQ TCP; "
                         "position error, coverage, ghosts, id switches, latency, with and without the first array")
     p.add_argument("--first-scene", type=int, default=0, metavar="N",
-                   help="--fusion: index of the first scene (default %(default)s)")
-    p.add_argument("--set", choices=("test", "dev", "robot-dev", "robot-test"), default="test",
+                   help="--fusion, --reasoning: index of the first scene (default %(default)s; --reasoning: of the "
+                        "places scenes too)")
+    p.add_argument("--places-scenes", type=int, default=4, metavar="N",
+                   help="--reasoning: rooms of three arrays whose questions about places (near the door, how far "
+                        "apart in metres) go through replays, `arraydaemon fuse` and `reason` (default %(default)s)")
+    p.add_argument("--set", choices=("test", "dev", "robot-dev", "robot-test", "dry-dev", "dry-test"), default="test",
                    help="--tracking, --fusion: scene set (dev: for tuning; test: reported; robot-dev / robot-test "
                    "(--tracking only): the array on a robot with its own fan or motor, online only and with the "
-                   "installation recording; default %(default)s)")
+                   "installation recording; dry-dev / dry-test (--tracking only): dry rooms, a talker 2-10 dB "
+                   "quieter than another, near and far; default %(default)s)")
     p.add_argument("--estimator", action="append", choices=ESTIMATOR_NAMES,
                    help="--tracking: estimators to compare (repeatable; default: all, the default one first); "
                         "--fusion: the daemons' estimator (default srp-phat)")
@@ -229,7 +234,8 @@ def _tracking_eval(args) -> int:
     from arraydaemon.core.options import PipelineOptions
     from arraydaemon.research.tracking.report import run_tracking_eval
 
-    scenes = (12 if args.set.startswith("robot-") else 20) if args.scenes is None else args.scenes
+    scenes = (12 if args.set.startswith("robot-") else 24 if args.set.startswith("dry-") else 20) \
+        if args.scenes is None else args.scenes
     if scenes < 1:
         raise UserError(f"--scenes: expected at least 1, got {scenes}")
     default = default_estimator()
@@ -254,8 +260,12 @@ def _reasoning_eval(args) -> int:
     estimator = (args.estimator or [default_estimator()])[0]
     paths = ("llm, scene only",) if args.llm_without_reading else ("llm", "routed")
     cache = REASONING_CACHE if args.cache == str(TRACKING_CACHE) else Path(args.cache)
+    if args.places_scenes < 0 or args.first_scene < 0:
+        raise UserError("--places-scenes and --first-scene: expected 0 or more")
     print(run_reasoning_eval(scenes, cache, Path(args.out), estimator, llm,
-                             progress=lambda line: print(line, file=sys.stderr, flush=True), llm_paths=paths))
+                             progress=lambda line: print(line, file=sys.stderr, flush=True), llm_paths=paths,
+                             first=args.first_scene, places_count=args.places_scenes,
+                             places_first=args.first_scene, places_cache=cache.parent / "places-scenes"))
     return 0
 
 

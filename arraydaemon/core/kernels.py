@@ -1,10 +1,10 @@
-"""numba kernels of the feature and SRP-PHAT path, with checked public wrappers.
+"""The kernels of the feature and SRP-PHAT path, behind checked public wrappers.
 
-Kernels are pure and private (``_name``), compiled with ``cache=True``; each public wrapper checks
-dtypes and shapes, allocates, and calls its kernel. FFTs inside kernels use numpy's FFT API, which
-numba compiles through the ``rocket-fft`` extension (pocketfft, the same code numpy and scipy run).
-Every kernel has a plain-numpy reference in ``arraydaemon/core/reference.py`` that it must match to 1e-5
-(``tests/core/test_kernels.py``).
+The kernels are numba code (``core/kernel_code.py``), run from the extension module compiled from it
+at install, or by numba's JIT where that module is absent (``core/compiled.py``); each public wrapper
+checks dtypes and shapes and calls its kernel. The FFTs are numpy's (pocketfft), on whole batches,
+outside the kernels. Every kernel has a plain-numpy reference in ``arraydaemon/core/reference.py``
+that both builds must match to 1e-5 (``tests/core/test_kernels.py``).
 
 Conventions: audio is ``[shape=(samples, mics)]`` float32 (PortAudio's interleaved layout);
 spectra are ``[shape=(frames, mics, bins)]`` complex64 with ``bins = n_fft // 2 + 1``. A TDOA
@@ -15,337 +15,12 @@ plane wave from grid direction ``d`` (seconds).
 from __future__ import annotations
 
 import math
-import sys
 
-import numba
 import numpy as np
 
-_TWO_PI = 2.0 * math.pi
+from arraydaemon.core import compiled
 
-
-def _load_rocket_fft() -> None:
-    """Load rocket-fft (numba's entry point would at the first compile) without its ``scipy.fft``
-    overloads, which the kernels do not use: it imports ``scipy.fft`` when scipy is installed, 0.1-0.2 s
-    and 7 MB of the daemon's start-up. ``scipy.fft`` stays importable afterwards (file resampling)."""
-    if "rocket_fft" in sys.modules or "scipy.fft" in sys.modules:
-        return
-    sys.modules["scipy.fft"] = None  # makes rocket_fft's ``import scipy.fft`` raise ImportError
-    try:
-        import rocket_fft  # noqa: F401  (registers the numpy.fft overloads)
-    finally:
-        del sys.modules["scipy.fft"]
-
-
-_load_rocket_fft()
-
-
-@numba.njit(cache=True, nogil=True)
-def _stft(signal, window, hop, n_frames):
-    n_fft = window.shape[0]
-    n_mics = signal.shape[1]
-    frames = np.empty((n_frames, n_mics, n_fft), dtype=np.float64)
-    for f in range(n_frames):
-        start = f * hop
-        for m in range(n_mics):
-            for i in range(n_fft):
-                frames[f, m, i] = signal[start + i, m] * window[i]
-    spec = np.fft.rfft(frames, axis=-1)
-    return spec.astype(np.complex64)
-
-
-@numba.njit(cache=True, nogil=True)
-def _gcc_phat(cross, floor):
-    n_mics, n_bins = cross.shape
-    out = np.empty((n_mics, n_bins), dtype=np.complex64)
-    re = np.empty(n_bins, dtype=np.float32)
-    im = np.empty(n_bins, dtype=np.float32)
-    scale = np.empty(n_bins, dtype=np.float32)
-    floor2 = floor * floor
-    for m in range(n_mics):
-        for k in range(n_bins):
-            c = cross[m, k]
-            re[k] = c.real
-            im[k] = c.imag
-        for k in range(n_bins):  # branch-free, so that it vectorizes
-            m2 = np.float64(re[k]) * re[k] + np.float64(im[k]) * im[k]
-            scale[k] = np.float32((m2 > floor2) / math.sqrt(max(m2, 1e-300)))
-        for k in range(n_bins):
-            out[m, k] = complex(re[k] * scale[k], im[k] * scale[k])
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _srp_phat(gcc, k_lo, k_hi, bin_hz, tdoa, ref):
-    n_dirs, n_mics = tdoa.shape
-    acc = np.zeros(n_dirs)
-    # exp(j w_k tau_dm) by complex recurrence over the contiguous band: one sincos per (direction,
-    # mic) instead of one per bin, exact to float64 rounding. Directions are the innermost loop so
-    # that the recurrences of different directions run side by side in SIMD lanes (one recurrence
-    # alone is latency-bound); per direction the sums are in the same order as a scalar loop.
-    zr = np.empty(n_dirs)
-    zi = np.empty(n_dirs)
-    sr = np.empty(n_dirs)
-    si = np.empty(n_dirs)
-    for m in range(n_mics):
-        if m == ref:
-            continue
-        for d in range(n_dirs):
-            tau = tdoa[d, m]
-            w0 = _TWO_PI * k_lo * bin_hz * tau
-            dw = _TWO_PI * bin_hz * tau
-            zr[d] = math.cos(w0)
-            zi[d] = math.sin(w0)
-            sr[d] = math.cos(dw)
-            si[d] = math.sin(dw)
-        for k in range(k_lo, k_hi):
-            gr = np.float64(gcc[m, k].real)
-            gi = np.float64(gcc[m, k].imag)
-            for d in range(n_dirs):
-                a = zr[d]
-                b = zi[d]
-                acc[d] += gr * a - gi * b
-                zr[d] = a * sr[d] - b * si[d]
-                zi[d] = a * si[d] + b * sr[d]
-    used = n_mics - 1 if 0 <= ref < n_mics else n_mics  # ref -1: every row is a pair
-    norm = 1.0 / max(1, used * (k_hi - k_lo))
-    out = np.empty(n_dirs, dtype=np.float32)
-    for d in range(n_dirs):
-        out[d] = acc[d] * norm
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _plane_srp(gcc, k_lo, k_hi, bin_hz, plane_delays, points):
-    n, n_pairs = points.shape[0], plane_delays.shape[1]
-    tdoa = np.empty((n, n_pairs))
-    for d in range(n):
-        x, y = points[d, 0], points[d, 1]
-        h = math.sqrt(max(0.0, 1.0 - (x * x + y * y)))
-        for p in range(n_pairs):
-            tdoa[d, p] = x * plane_delays[0, p] + y * plane_delays[1, p] + h * plane_delays[2, p]
-    return _srp_phat(gcc, k_lo, k_hi, bin_hz, tdoa, -1)
-
-
-@numba.njit(cache=True, nogil=True)
-def _place_in_disk(out, row, cx, cy, ox, oy):
-    x, y = cx + ox, cy + oy
-    r = max(math.sqrt(x * x + y * y), 1.0)
-    out[row, 0] = x / r
-    out[row, 1] = y / r
-
-
-@numba.njit(cache=True, nogil=True)
-def _climb_plane(gcc, k_lo, k_hi, bin_hz, plane_delays, start, step):
-    # The 3x3 patch, row-major with y outer (as reference.climb_plane's meshgrid), centre 4.
-    cand = np.empty((9, 2))
-    one = np.empty((1, 2))
-    bx, by = start[0], start[1]
-    value = -np.inf
-    values = np.zeros(9, dtype=np.float32)
-    have_vertex = False
-    i = 0
-    for level in range(2):
-        s = step if level == 0 else step / 8
-        for _ in range(20):
-            for q in range(9):
-                _place_in_disk(cand, q, bx, by, (q % 3 - 1.0) * s, (q // 3 - 1.0) * s)
-            values = _plane_srp(gcc, k_lo, k_hi, bin_hz, plane_delays, cand)
-            i = int(np.argmax(values))
-            bx, by, value = cand[i, 0], cand[i, 1], float(values[i])
-            if i == 4:
-                break
-        have_vertex = False
-        if i == 4:  # grids.quadratic_vertex on the 3x3 patch
-            f = values.astype(np.float64)
-            gx, gy = 0.5 * (f[5] - f[3]), 0.5 * (f[7] - f[1])
-            hxx, hyy = f[5] - 2 * f[4] + f[3], f[7] - 2 * f[4] + f[1]
-            hxy = 0.25 * (f[8] - f[6] - f[2] + f[0])
-            det = hxx * hyy - hxy * hxy
-            if hxx < 0 and det > 0:
-                vx = min(max(-(hyy * gx - hxy * gy) / det, -1.0), 1.0) * s
-                vy = min(max(-(hxx * gy - hxy * gx) / det, -1.0), 1.0) * s
-                _place_in_disk(one, 0, bx, by, vx, vy)
-                bx, by = one[0, 0], one[0, 1]
-                have_vertex = True
-    if have_vertex:
-        v = float(_plane_srp(gcc, k_lo, k_hi, bin_hz, plane_delays, one)[0])
-        if v > value:
-            value = v
-        else:
-            bx, by = cand[4, 0], cand[4, 1]
-    return np.array([bx, by]), value
-
-
-@numba.njit(cache=True, nogil=True)
-def _masked_pair_sum(spec, pair_i, pair_j, keep, k_lo, k_hi):
-    n_frames, n_mics, n_bins = spec.shape
-    n_pairs = pair_i.shape[0]
-    nb = k_hi - k_lo
-    # Real and imaginary parts in separate contiguous rows, so that the pair loops vectorize; X_i
-    # is weighted by the mask. Frames keeping few bins are summed over those bins only.
-    re = np.empty((n_mics, nb), dtype=np.float32)
-    im = np.empty((n_mics, nb), dtype=np.float32)
-    wre = np.empty((n_mics, nb), dtype=np.float32)
-    wim = np.empty((n_mics, nb), dtype=np.float32)
-    w = np.empty(nb, dtype=np.float32)
-    kept = np.empty(nb, dtype=np.intp)
-    sr = np.zeros((n_pairs, nb), dtype=np.float32)
-    si = np.zeros((n_pairs, nb), dtype=np.float32)
-    for f in range(n_frames):
-        n_kept = 0
-        for k in range(nb):
-            w[k] = 0.0
-            if keep[f, k_lo + k]:
-                w[k] = 1.0
-                kept[n_kept] = k
-                n_kept += 1
-        if n_kept == 0:
-            continue
-        if 4 * n_kept < nb:  # sparse: gather the kept bins
-            for m in range(n_mics):
-                for q in range(n_kept):
-                    c = spec[f, m, k_lo + kept[q]]
-                    re[m, q] = c.real
-                    im[m, q] = c.imag
-            for p in range(n_pairs):
-                rj, ij, ri, ii = re[pair_j[p]], im[pair_j[p]], re[pair_i[p]], im[pair_i[p]]
-                for q in range(n_kept):
-                    k = kept[q]
-                    sr[p, k] += rj[q] * ri[q] + ij[q] * ii[q]
-                    si[p, k] += ij[q] * ri[q] - rj[q] * ii[q]
-            continue
-        for m in range(n_mics):
-            for k in range(nb):
-                c = spec[f, m, k_lo + k]
-                re[m, k] = c.real
-                im[m, k] = c.imag
-        if n_kept < nb:
-            for m in range(n_mics):
-                for k in range(nb):
-                    wre[m, k] = re[m, k] * w[k]
-                    wim[m, k] = im[m, k] * w[k]
-        for p in range(n_pairs):  # X_j conj(w X_i)
-            rj, ij = re[pair_j[p]], im[pair_j[p]]
-            ri, ii = (re[pair_i[p]], im[pair_i[p]]) if n_kept == nb else (wre[pair_i[p]], wim[pair_i[p]])
-            a, b = sr[p], si[p]
-            for k in range(nb):
-                a[k] += rj[k] * ri[k] + ij[k] * ii[k]
-                b[k] += ij[k] * ri[k] - rj[k] * ii[k]
-    out = np.zeros((n_pairs, n_bins), dtype=np.complex64)
-    for p in range(n_pairs):
-        for k in range(nb):
-            out[p, k_lo + k] = complex(sr[p, k], si[p, k])
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _phase_agreement(spec, pair_i, pair_j, tdoa, k_lo, k_hi, bin_hz, floor):
-    n_frames, n_mics, n_bins = spec.shape
-    n_pairs = pair_i.shape[0]
-    nb = k_hi - k_lo
-    # C/|C| of a pair is (X_j/|X_j|) conj(X_i/|X_i|), and its steering exp(j w (tau_j - tau_i))
-    # splits the same way: normalize and steer each mic once, then sum the pairs' products.
-    st_r = np.empty((n_mics, nb), dtype=np.float32)
-    st_i = np.empty((n_mics, nb), dtype=np.float32)
-    for m in range(n_mics):
-        w0 = _TWO_PI * k_lo * bin_hz * tdoa[m]
-        dw = _TWO_PI * bin_hz * tdoa[m]
-        zr, zi = math.cos(w0), math.sin(w0)
-        cr, ci = math.cos(dw), math.sin(dw)
-        for k in range(nb):
-            st_r[m, k] = zr
-            st_i[m, k] = zi
-            zr, zi = zr * cr - zi * ci, zr * ci + zi * cr
-    re = np.empty(nb, dtype=np.float32)
-    im = np.empty(nb, dtype=np.float32)
-    vr = np.empty((n_mics, nb), dtype=np.float32)
-    vi = np.empty((n_mics, nb), dtype=np.float32)
-    acc = np.empty(nb, dtype=np.float32)
-    out = np.zeros((n_frames, n_bins), dtype=np.float32)
-    norm = np.float32(1.0 / max(1, n_pairs))
-    floor2 = floor * floor
-    for f in range(n_frames):
-        for m in range(n_mics):
-            for k in range(nb):
-                c = spec[f, m, k_lo + k]
-                re[k] = c.real
-                im[k] = c.imag
-            for k in range(nb):
-                r = re[k]
-                i = im[k]
-                m2 = np.float64(r) * r + np.float64(i) * i
-                inv = np.float32((m2 > floor2) / math.sqrt(max(m2, 1e-300)))  # branch-free: vectorizes
-                vr[m, k] = (r * st_r[m, k] - i * st_i[m, k]) * inv
-                vi[m, k] = (r * st_i[m, k] + i * st_r[m, k]) * inv
-        acc[:] = 0.0
-        for p in range(n_pairs):
-            i = pair_i[p]
-            j = pair_j[p]
-            for k in range(nb):
-                acc[k] += vr[j, k] * vr[i, k] + vi[j, k] * vi[i, k]
-        for k in range(nb):
-            out[f, k_lo + k] = acc[k] * norm
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _srp_lags(gcc, k_lo, k_hi, upsample, max_lag):
-    n_pairs, n_bins = gcc.shape
-    n_fft = 2 * (n_bins - 1)
-    n_interp = n_fft * upsample
-    padded = np.zeros((n_pairs, n_interp // 2 + 1), dtype=np.complex128)
-    padded[:, k_lo:k_hi] = gcc[:, k_lo:k_hi]
-    # irfft gives (1/n) (2 sum_k Re(G_k e^{j 2 pi k m / n})) for 0 < k < n/2 (the wrapper keeps the
-    # band off bin 0 and the padded Nyquist bin); rescale to the mean over band bins.
-    corr = np.fft.irfft(padded, n_interp, axis=-1)
-    scale = n_interp / (2.0 * (k_hi - k_lo))
-    n_lags = 2 * max_lag + 1
-    out = np.empty((n_pairs, n_lags), dtype=np.float32)
-    for p in range(n_pairs):
-        for i in range(n_lags):
-            out[p, i] = corr[p, (i - max_lag) % n_interp] * scale
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _srp_lags_direct(gcc, k_lo, k_hi, steer_re, steer_im):
-    n_pairs = gcc.shape[0]
-    nb = k_hi - k_lo
-    n_lags = steer_re.shape[1]
-    out = np.empty((n_pairs, n_lags), dtype=np.float32)
-    acc = np.empty(n_lags, dtype=np.float32)
-    norm = np.float32(1.0 / nb)
-    for p in range(n_pairs):
-        acc[:] = 0.0
-        for k in range(nb):
-            c = gcc[p, k_lo + k]
-            gr = c.real
-            gi = c.imag
-            if gr == 0.0 and gi == 0.0:
-                continue  # a bin masked out of every frame (residual searches)
-            for i in range(n_lags):  # contiguous over lags: vectorizes
-                acc[i] += gr * steer_re[k, i] - gi * steer_im[k, i]
-        for i in range(n_lags):
-            out[p, i] = acc[i] * norm
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _srp_interp(lags, index, frac):
-    n_pairs, n_dirs = index.shape
-    top = lags.shape[1] - 2
-    acc = np.zeros(n_dirs, dtype=np.float32)
-    for p in range(n_pairs):
-        for d in range(n_dirs):
-            i = min(max(index[p, d], 0), top)  # never read outside the table
-            a = lags[p, i]
-            acc[d] += a + frac[p, d] * (lags[p, i + 1] - a)
-    out = np.empty(n_dirs, dtype=np.float32)
-    norm = np.float32(1.0 / max(1, n_pairs))
-    for d in range(n_dirs):
-        out[d] = acc[d] * norm
-    return out
-
+_k = compiled.kernels()  # the compiled module, or numba's JIT (compiled.py)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -373,14 +48,14 @@ def stft(signal: np.ndarray, window: np.ndarray, hop: int) -> np.ndarray:
     n_frames = 0 if signal.shape[0] < n_fft else 1 + (signal.shape[0] - n_fft) // hop
     if n_frames == 0:
         return np.zeros((0, signal.shape[1], n_fft // 2 + 1), dtype=np.complex64)
-    return _stft(signal, window, int(hop), n_frames)
+    return np.fft.rfft(_k.frames(signal, window, int(hop), n_frames), axis=-1).astype(np.complex64)
 
 
 def gcc_phat(cross: np.ndarray, floor: float = 1e-20) -> np.ndarray:
     """PHAT-weighted cross-spectra ``cross / |cross|`` ``[shape=(mics, bins)]``; bins with
     magnitude at or below ``floor`` (digital silence) become 0 rather than NaN."""
     cross = check_array(cross, "cross", np.complex64, 2)
-    return _gcc_phat(cross, float(floor))
+    return _k.gcc_phat(cross, float(floor))
 
 
 def srp_phat(gcc: np.ndarray, band: tuple[int, int], bin_hz: float, tdoa: np.ndarray, ref: int | None) -> np.ndarray:
@@ -400,7 +75,7 @@ def srp_phat(gcc: np.ndarray, band: tuple[int, int], bin_hz: float, tdoa: np.nda
         raise ValueError(f"tdoa: expected {gcc.shape[0]} mics, got {tdoa.shape[1]}")
     if ref is not None and not 0 <= ref < gcc.shape[0]:
         raise ValueError(f"ref: expected a mic index below {gcc.shape[0]} or None, got {ref}")
-    return _srp_phat(gcc, k_lo, k_hi, float(bin_hz), tdoa, -1 if ref is None else int(ref))
+    return _k.srp_phat(gcc, k_lo, k_hi, float(bin_hz), tdoa, -1 if ref is None else int(ref))
 
 
 def _check_band(band, n_bins: int) -> tuple[int, int]:
@@ -431,7 +106,7 @@ def masked_pair_sum(spec: np.ndarray, pair_i, pair_j, keep: np.ndarray, band: tu
     if keep.shape != (spec.shape[0], spec.shape[2]):
         raise ValueError(f"keep: expected shape {(spec.shape[0], spec.shape[2])}, got {keep.shape}")
     k_lo, k_hi = _check_band(band, spec.shape[2])
-    return _masked_pair_sum(spec, pair_i, pair_j, keep, k_lo, k_hi)
+    return _k.masked_pair_sum(spec, pair_i, pair_j, keep, k_lo, k_hi)
 
 
 def phase_agreement(spec: np.ndarray, pair_i, pair_j, tdoa: np.ndarray, band: tuple[int, int], bin_hz: float,
@@ -446,7 +121,7 @@ def phase_agreement(spec: np.ndarray, pair_i, pair_j, tdoa: np.ndarray, band: tu
     if tdoa.shape[0] != spec.shape[1]:
         raise ValueError(f"tdoa: expected {spec.shape[1]} mics, got {tdoa.shape[0]}")
     k_lo, k_hi = _check_band(band, spec.shape[2])
-    return _phase_agreement(spec, pair_i, pair_j, tdoa, k_lo, k_hi, float(bin_hz), float(floor))
+    return _k.phase_agreement(spec, pair_i, pair_j, tdoa, k_lo, k_hi, float(bin_hz), float(floor))
 
 
 def srp_lags(gcc: np.ndarray, band: tuple[int, int], upsample: int, max_lag: int) -> np.ndarray:
@@ -465,7 +140,14 @@ def srp_lags(gcc: np.ndarray, band: tuple[int, int], upsample: int, max_lag: int
         raise ValueError(f"expected upsample >= 1 and max_lag >= 0, got {upsample} and {max_lag}")
     if k_lo == 0 or (upsample == 1 and k_hi == gcc.shape[1]):
         raise ValueError(f"band {band}: bin 0 and (with upsample 1) the Nyquist bin are not supported")
-    return _srp_lags(gcc, k_lo, k_hi, int(upsample), int(max_lag))
+    n_interp = 2 * (gcc.shape[1] - 1) * int(upsample)
+    padded = np.zeros((gcc.shape[0], n_interp // 2 + 1), dtype=np.complex128)
+    padded[:, k_lo:k_hi] = gcc[:, k_lo:k_hi]
+    # irfft gives (1/n) (2 sum_k Re(G_k e^{j 2 pi k m / n})) for 0 < k < n/2 (the band is off bin 0
+    # and the padded Nyquist bin); rescaled to the mean over band bins.
+    corr = np.fft.irfft(padded, n_interp, axis=-1)
+    lags = np.arange(-int(max_lag), int(max_lag) + 1) % n_interp
+    return (corr[:, lags] * (n_interp / (2.0 * (k_hi - k_lo)))).astype(np.float32)
 
 
 def lag_steering(band: tuple[int, int], n_fft: int, upsample: int, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
@@ -490,7 +172,7 @@ def srp_lags_direct(gcc: np.ndarray, band: tuple[int, int], steering: tuple[np.n
     if steer_re.shape != steer_im.shape or steer_re.shape[0] != k_hi - k_lo:
         raise ValueError(f"steering: expected two arrays of {k_hi - k_lo} band bins, got {steer_re.shape} "
                          f"and {steer_im.shape}")
-    return _srp_lags_direct(gcc, k_lo, k_hi, steer_re, steer_im)
+    return _k.srp_lags_direct(gcc, k_lo, k_hi, steer_re, steer_im)
 
 
 def lag_lookup(positions: np.ndarray, n_lags: int) -> tuple[np.ndarray, np.ndarray]:
@@ -516,7 +198,7 @@ def srp_interp(lags: np.ndarray, index: np.ndarray, frac: np.ndarray) -> np.ndar
                          f"{frac.shape}")
     if lags.shape[1] < 2:
         raise ValueError("lags: expected at least two lags")
-    return _srp_interp(lags, index, frac)
+    return _k.srp_interp(lags, index, frac)
 
 
 def plane_srp(gcc: np.ndarray, band: tuple[int, int], bin_hz: float, plane_delays: np.ndarray,
@@ -526,7 +208,7 @@ def plane_srp(gcc: np.ndarray, band: tuple[int, int], bin_hz: float, plane_delay
     ``plane_delays [shape=(3, pairs)]``); ``[shape=(n,)]`` float32."""
     gcc, plane_delays, points = _check_plane(gcc, band, plane_delays, points)
     k_lo, k_hi = _check_band(band, gcc.shape[1])
-    return _plane_srp(gcc, k_lo, k_hi, float(bin_hz), plane_delays, points)
+    return _k.plane_srp(gcc, k_lo, k_hi, float(bin_hz), plane_delays, points)
 
 
 def climb_plane(gcc: np.ndarray, band: tuple[int, int], bin_hz: float, plane_delays: np.ndarray,
@@ -539,7 +221,7 @@ def climb_plane(gcc: np.ndarray, band: tuple[int, int], bin_hz: float, plane_del
     k_lo, k_hi = _check_band(band, gcc.shape[1])
     if not (math.isfinite(step) and step > 0):
         raise ValueError(f"step: expected a positive number, got {step}")
-    return _climb_plane(gcc, k_lo, k_hi, float(bin_hz), plane_delays, start, float(step))
+    return _k.climb_plane(gcc, k_lo, k_hi, float(bin_hz), plane_delays, start, float(step))
 
 
 def _check_plane(gcc, band, plane_delays, points):

@@ -121,7 +121,12 @@ class LocalizerConfig:
     max_sources: int = 4
     min_separation_deg: float = 25.0
     min_confidence: float = 0.12  # absolute SRP gate for any source
-    relative_threshold: float = 0.4  # further sources must reach this fraction of the first
+    relative_threshold: float = 0.4  # further sources must reach this fraction of the first ...
+    # ... and down to this fraction in a dry room: where the first source's SRP (its coherence, high
+    # percentile over the last windows) is at least dry_coherence[1]; relative_threshold at most
+    # dry_coherence[0], linear between (localizers/room.py)
+    dry_relative_threshold: float = 0.2
+    dry_coherence: tuple[float, float] = (0.65, 0.8)
     min_level_db: float = -75.0  # windows quieter than this are inactive
     pairs: str = "auto"  # SRP-PHAT mic pairs: "all", "reference" or "auto" (all up to 8 mics)
     mask_agreement: float = 0.5  # STFT bins agreeing this well with a found source are removed
@@ -143,6 +148,11 @@ class LocalizerConfig:
             raise ValueError(f"sources per window: expected 1..{MAX_SOURCES}, got {self.max_sources}")
         if not valid_integration(self.integration_s):
             raise ValueError(f"integration: expected seconds in [0, {MAX_INTEGRATION_S:g}], got {self.integration_s}")
+        if not (is_number(self.dry_relative_threshold) and 0.0 <= self.dry_relative_threshold <= 1.0):
+            raise ValueError(f"dry-room relative threshold: expected a fraction in [0, 1], got {self.dry_relative_threshold}")
+        lo, hi = self.dry_coherence
+        if not (is_number(lo) and is_number(hi) and 0.0 <= lo <= hi <= 1.0):
+            raise ValueError(f"dry-room coherence: expected 0 <= low <= high <= 1, got {self.dry_coherence}")
         if self.pairs not in PAIR_MODES:
             raise ValueError(f"localizer pairs: expected 'all', 'reference' or 'auto', got {self.pairs!r}")
 
@@ -161,10 +171,14 @@ class TrackerConfig:
     gate_deg: float = 30.0  # association gate, hard cap in degrees
     birth_hits: int = 3  # a tentative track is confirmed after this many detections ...
     birth_windows: int = 5  # ... within this many consecutive windows
+    # ... or this many where the room reads dry (the localizer's Estimate.extras["room_dry"] >= 0.5,
+    # localizers/room.py): few reflections to confirm by mistake, and a talker found sooner
+    dry_birth_hits: int = 2
     keep_hits: int = 2  # a detection refreshes a confirmed track if it has this many in birth_windows ...
     support_hits: int = 8  # ... or this many in its last support_windows windows (a talker after a pause)
     support_windows: int = 30
-    max_silence_s: float = 1.5  # retire a track not refreshed for this long
+    max_silence_s: float = 1.5  # stop publishing a track not refreshed for this long ...
+    recall_s: float = 2.0  # ... and retire it this much later: found again before, it keeps its id (0: at once)
     merge_deg: float = 10.0  # a younger track this close to an older one ...
     merge_s: float = 0.5  # ... for this long is a duplicate and is retired
     activity_dwell_s: float = 2.0  # activity model: mean time spent active or silent
@@ -176,8 +190,12 @@ class TrackerConfig:
         if not 1 <= self.birth_hits <= self.birth_windows:
             raise ValueError(f"tracker: need 1 <= birth_hits <= birth_windows, got {self.birth_hits} "
                              f"and {self.birth_windows}")
+        if not 1 <= self.dry_birth_hits <= self.birth_hits:
+            raise ValueError(f"tracker: need 1 <= dry_birth_hits <= birth_hits, got {self.dry_birth_hits}")
         if not 1 <= self.keep_hits <= self.birth_windows:
             raise ValueError(f"tracker: need 1 <= keep_hits <= birth_windows, got {self.keep_hits}")
+        if not (math.isfinite(self.recall_s) and self.recall_s >= 0):
+            raise ValueError(f"tracker: recall_s must be a number >= 0, got {self.recall_s}")
         if not 1 <= self.support_hits <= self.support_windows:
             raise ValueError(f"tracker: need 1 <= support_hits <= support_windows, got {self.support_hits} "
                              f"and {self.support_windows}")

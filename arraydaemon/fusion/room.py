@@ -13,6 +13,9 @@ arrays:
     yaw_deg: 0                    # counter-clockwise from room +x to the array's +x
     pitch_deg: 0                  # optional, about the array's y (positive: +x tilted down)
     roll_deg: 0                   # optional, about the array's x
+landmarks:                        # optional: named places `reason` answers with ("near the door")
+  - name: door
+    position: [0.0, 2.0]          # [x, y] or [x, y, z], metres, room frame
 ```
 
 Errors are one line naming the file, the array and the key (:func:`load_room`), like profiles'.
@@ -29,7 +32,9 @@ import numpy as np
 from arraydaemon.core.errors import UserError
 from arraydaemon.core.validation import check_keys, is_number, key_error, read_yaml_file, shown
 
-ROOM_KEYS = ("name", "size", "bearing_sigma_deg", "max_skew_s", "arrays")
+ROOM_KEYS = ("name", "size", "bearing_sigma_deg", "max_skew_s", "arrays", "landmarks")
+LANDMARK_KEYS = ("name", "position")
+MAX_LANDMARKS = 64
 ARRAY_KEYS = ("name", "profile", "endpoint", "position", "yaw_deg", "pitch_deg", "roll_deg")
 MIN_SEPARATION_M = 0.1  # two arrays closer than this are one place: a copy-paste slip, not a layout
 MAX_ARRAYS = 16
@@ -81,6 +86,15 @@ class RoomArray:
 
 
 @dataclass(frozen=True, eq=False)
+class Landmark:
+    """A named place of the room (a door, a table): ``position`` ``[x, y, z]``, room frame, metres
+    (z 0 when the room file gives only x, y)."""
+
+    name: str
+    position: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
 class Room:
     arrays: tuple[RoomArray, ...]
     name: str = "room"
@@ -88,6 +102,7 @@ class Room:
     bearing_sigma_deg: float = DEFAULT_BEARING_SIGMA_DEG
     max_skew_s: float = DEFAULT_MAX_SKEW_S
     path: Path | None = None
+    landmarks: tuple[Landmark, ...] = ()
     names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self):
@@ -126,6 +141,40 @@ def _number(data: dict, key: str, source: str, default: float, lo: float, hi: fl
     if not is_number(value) or not lo < value <= hi:
         raise key_error(RoomError, source, key, f"{unit} in ({lo:g}, {hi:g}]", value)
     return float(value)
+
+
+def _landmarks(entries, source: str, size: np.ndarray | None) -> tuple[Landmark, ...]:
+    if entries is None:
+        return ()
+    if not isinstance(entries, list):
+        raise key_error(RoomError, source, "landmarks", "a list of maps with name and position", entries)
+    if len(entries) > MAX_LANDMARKS:
+        raise key_error(RoomError, source, "landmarks", f"at most {MAX_LANDMARKS} landmarks", f"{len(entries)}")
+    out: list[Landmark] = []
+    for i, entry in enumerate(entries):
+        where = f"{source}: landmarks[{i}]"
+        if not isinstance(entry, dict):
+            raise RoomError(f"{where}: expected a map with name and position (e.g. {{name: door, position: [0, 2]}})")
+        check_keys(entry, LANDMARK_KEYS, where, RoomError)
+        for key in LANDMARK_KEYS:
+            if key not in entry:
+                raise RoomError(f"{where}: missing key '{key}'")
+        name = entry["name"]
+        if not isinstance(name, str) or not 0 < len(name.strip()) <= 64:
+            raise key_error(RoomError, where, "name", "a string of 1-64 characters", name)
+        where = f"{source}: landmark '{shown(name, 64)}'"
+        if name.strip().lower() in (m.name.lower() for m in out):
+            raise RoomError(f"{where}: a second landmark named '{name}' (give each a distinct 'name')")
+        value = entry["position"]
+        if not isinstance(value, list) or len(value) not in (2, 3) or not all(is_number(v) for v in value):
+            raise key_error(RoomError, where, "position", "[x, y] or [x, y, z] in metres", value)
+        position = np.array(list(value) + [0.0] * (3 - len(value)), dtype=np.float64)
+        if np.any(np.abs(position) > MAX_EXTENT_M):
+            raise key_error(RoomError, where, "position", f"metres within [-{MAX_EXTENT_M:g}, {MAX_EXTENT_M:g}]", value)
+        if size is not None and (np.any(position < 0) or np.any(position > size)):
+            raise key_error(RoomError, where, "position", f"a point inside the room (0..{size.tolist()})", value)
+        out.append(Landmark(name.strip(), position))
+    return tuple(out)
 
 
 def _profile(ref, base: Path | None, source: str):
@@ -205,7 +254,7 @@ def parse_room(data, source: str = "<room>", base: Path | None = None) -> Room:
             normal = across / np.linalg.norm(across) if np.linalg.norm(across) > 1e-6 else None
         arrays.append(RoomArray(label, profile.name, endpoint, position, yaw, pitch, roll, geo.kind, geo.ambiguity,
                                 normal, axis, profile.path))
-    return Room(tuple(arrays), name, size, sigma, skew, None)
+    return Room(tuple(arrays), name, size, sigma, skew, None, _landmarks(data.get("landmarks"), source, size))
 
 
 def load_room(path: str | Path) -> Room:
@@ -213,4 +262,4 @@ def load_room(path: str | Path) -> Room:
     path = Path(path)
     data = read_yaml_file(path, RoomError, "room")
     room = parse_room(data, shown(path), path.parent)
-    return Room(room.arrays, room.name, room.size, room.bearing_sigma_deg, room.max_skew_s, path)
+    return Room(room.arrays, room.name, room.size, room.bearing_sigma_deg, room.max_skew_s, path, room.landmarks)

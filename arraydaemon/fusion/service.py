@@ -51,6 +51,18 @@ class ArrayLink:
         return "up"
 
 
+def room_entries(room: Room) -> tuple[list[float], list[dict], list[dict]]:
+    """The ``room`` topic's ``size``, ``arrays`` and ``landmarks`` (``wire.ROOM_ARRAY_FIELDS``,
+    ``wire.LANDMARK_FIELDS``) of ``room``."""
+    size = [] if room.size is None else [float(v) for v in room.size]
+    arrays = [{"name": a.name, "profile": a.profile_name, "kind": a.kind, "ambiguity": a.ambiguity,
+               "position": [float(v) for v in a.position], "yaw_deg": float(a.yaw_deg),
+               "pitch_deg": float(a.pitch_deg), "roll_deg": float(a.roll_deg), "endpoint": a.endpoint}
+              for a in room.arrays]
+    landmarks = [{"name": m.name, "position": [float(v) for v in m.position]} for m in room.landmarks]
+    return size, arrays, landmarks
+
+
 class FuseService:
     """The loop; ``run(seconds=None)`` until ``stop()`` (or SIGINT/SIGTERM from the command line)."""
 
@@ -58,6 +70,7 @@ class FuseService:
         self.room, self.publisher = room, publisher
         self.notify = notify or (lambda text: log.warning("%s", text))
         self.fuser = Fuser(room)
+        self.room_entries = room_entries(room)
         self.links = [ArrayLink(a.name, a.endpoint) for a in room.arrays]
         self.started = time.monotonic()
         self.wall0 = time.time()
@@ -133,9 +146,12 @@ class FuseService:
             stage_ms={"fuse": {"p50": ms[len(ms) // 2], "p99": ms[min(len(ms) - 1, int(len(ms) * 0.99))]}},
             cpu_percent=cpu if math.isfinite(cpu := float(self.cpu.percent())) else 0.0,
             exposed=bool(getattr(self.publisher, "exposed", False)))
-        self.health_seq += 1
         if self.publisher is not None:
             self.publisher.send("health", payload)
+            # the room's layout, for views and for reason's places (the arrays' poses, the landmarks)
+            base = wire.common(self.health_seq, self.room.name, "room", now - self.started, time.time())
+            self.publisher.send("room", wire.room_payload(base, *self.room_entries))
+        self.health_seq += 1
 
     def run(self, seconds: float | None = None) -> None:
         end = math.inf if seconds is None else time.monotonic() + seconds

@@ -12,6 +12,9 @@ and relays each subscriber, passing on only subscriptions a published topic can 
 can make the socket hold more than a bounded amount (``io/guard.py``). What is sent is checked with
 :func:`wire.validate`, the check every subscriber applies, so nothing is published that a subscriber
 would refuse.
+
+The private directory is named for the process (``arraydaemon-pub-PID-…``) and removed on close; one
+left by a process that was killed is removed by the next publisher that starts.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import tempfile
 
 import zmq
@@ -30,6 +34,53 @@ from arraydaemon.io.guard import MAX_FRAME, SubscriptionGuard, listen
 
 log = logging.getLogger("arraydaemon.publisher")
 
+PRIVATE_PREFIX = "arraydaemon-pub-"
+
+
+def _owner_gone(path: str, name: str) -> bool:
+    """Whether the private directory ``name`` belongs to a process that no longer runs."""
+    pid_text = name[len(PRIVATE_PREFIX):].split("-", 1)[0]
+    if pid_text.isdigit():
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            return True
+        except OSError:  # alive, someone else's
+            return False
+        return False
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # older names carry no pid: ask the socket
+    try:
+        probe.connect(os.path.join(path, "pub"))
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return False
+
+
+def remove_stale_private_dirs(root: str | None = None) -> int:
+    """Remove private directories of this user's publishers that were killed; return how many."""
+    root = root or tempfile.gettempdir()
+    removed = 0
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return 0
+    for entry in entries:
+        if not entry.name.startswith(PRIVATE_PREFIX):
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        if _owner_gone(entry.path, entry.name):
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed += 1
+    return removed
+
 
 class ZmqPublisher:
     """A bound PUB socket. ``send`` drops (and counts) rather than blocks."""
@@ -37,7 +88,8 @@ class ZmqPublisher:
     def __init__(self, endpoint: str, context: zmq.Context | None = None, high_water_mark: int = 1000):
         self.endpoint = check_endpoint(endpoint)
         listener, self.bound_endpoint = listen(self.endpoint)  # a busy endpoint fails here, before anything else
-        self._private_dir = tempfile.mkdtemp(prefix="arraydaemon-pub-")  # mode 0700: this user only
+        remove_stale_private_dirs()
+        self._private_dir = tempfile.mkdtemp(prefix=f"{PRIVATE_PREFIX}{os.getpid()}-")  # mode 0700: this user only
         private_path = os.path.join(self._private_dir, "pub")
         self._context = context or zmq.Context.instance()
         self.socket = self._context.socket(zmq.PUB)

@@ -92,6 +92,20 @@ Every payload carries these common fields:
 | positions | array_states[].state | str | `up` (its tracks arrive), `down` (none for 2 s) or `waiting` (none yet) |
 | positions | array_states[].endpoint | str | where fuse subscribes to it |
 | positions | array_states[].silent_s | float | seconds since its last message (-1: none yet) |
+| room | size | list[float] | the room's extent `[x, y, z]` in metres (it spans 0..size); empty when the room file gives none (`arraydaemon fuse`, once a second with its `health`, sharing its `seq`; `array`: the room's name, `frame_id`: `room`) |
+| room | arrays | list[map] | one per array of the room file, in its order |
+| room | arrays[].name | str | the array's room-file name |
+| room | arrays[].profile | str | its profile's name |
+| room | arrays[].kind | str | as in `array` |
+| room | arrays[].ambiguity | str | as in `doa` |
+| room | arrays[].position | list[float] | its centre `[x, y, z]`, room frame, metres |
+| room | arrays[].yaw_deg | float | counter-clockwise from room +x to the array's +x |
+| room | arrays[].pitch_deg | float | about the array's y (positive: +x tilted down) |
+| room | arrays[].roll_deg | float | about the array's x |
+| room | arrays[].endpoint | str | where fuse subscribes to it |
+| room | landmarks | list[map] | the room file's named places (a door, a table), in its order; empty when none |
+| room | landmarks[].name | str | the landmark's name |
+| room | landmarks[].position | list[float] | `[x, y, z]`, room frame, metres (z 0 when the room file gives only x, y) |
 """
 
 from __future__ import annotations
@@ -102,7 +116,7 @@ import re
 import msgpack
 
 SCHEMA_VERSION = 1
-TOPICS = ("doa", "tracks", "embedding", "health", "array", "positions")
+TOPICS = ("doa", "tracks", "embedding", "health", "array", "positions", "room")
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5570"
 
 COMMON_FIELDS = ("v", "seq", "array", "frame_id", "t_end", "wall_time")
@@ -114,6 +128,7 @@ TOPIC_FIELDS = {
                "queue_depth", "stage_ms", "cpu_percent", "exposed"),
     "array": ("mics", "kind", "ambiguity", "sample_rate", "estimator"),
     "positions": ("positions", "bearings", "array_states"),
+    "room": ("size", "arrays", "landmarks"),
 }
 SOURCE_FIELDS = ("azimuth_deg", "elevation_deg", "x", "y", "z", "confidence")
 NOISE_FIELDS = ("azimuth_deg", "elevation_deg", "x", "y", "z", "origin")
@@ -124,10 +139,13 @@ POSITION_FIELDS = ("id", "x", "y", "z", "z_known", "velocity", "sigma_m", "covar
                    "silent_s", "fused_arrays", "fused_tracks")
 BEARING_FIELDS = ("array", "id", "array_position", "azimuth_deg", "elevation_deg", "direction", "ambiguity")
 ARRAY_STATE_FIELDS = ("name", "state", "endpoint", "silent_s")
+ROOM_ARRAY_FIELDS = ("name", "profile", "kind", "ambiguity", "position", "yaw_deg", "pitch_deg", "roll_deg", "endpoint")
+LANDMARK_FIELDS = ("name", "position")
 # Nested lists of maps: (topic, list field) -> the fields of each entry.
 NESTED_FIELDS = {("doa", "sources"): SOURCE_FIELDS, ("doa", "noise"): NOISE_FIELDS, ("tracks", "tracks"): TRACK_FIELDS,
                  ("positions", "positions"): POSITION_FIELDS, ("positions", "bearings"): BEARING_FIELDS,
-                 ("positions", "array_states"): ARRAY_STATE_FIELDS}
+                 ("positions", "array_states"): ARRAY_STATE_FIELDS, ("room", "arrays"): ROOM_ARRAY_FIELDS,
+                 ("room", "landmarks"): LANDMARK_FIELDS}
 
 
 # Types of the fields in the table above, by field name (a name means the same in every topic; a
@@ -146,6 +164,8 @@ FIELD_TYPES = {
     "velocity": "list[float]", "sigma_m": "float", "covariance_xy": "list[float]", "sigma_z_m": "float",
     "fused_arrays": "list[str]", "fused_tracks": "list[int]", "array_position": "list[float]",
     "direction": "list[float]", "name": "str", "endpoint": "str",
+    "size": "list[float]", "arrays": "list[map]", "landmarks": "list[map]", "profile": "str",
+    "position": "list[float]", "yaw_deg": "float", "pitch_deg": "float", "roll_deg": "float",
 }
 # Value ranges a subscriber may rely on (inclusive).
 FIELD_RANGES = {
@@ -236,6 +256,12 @@ def positions_payload(base: dict, positions: list[dict], bearings: list[dict], a
     return {**base, "positions": positions, "bearings": bearings, "array_states": array_states}
 
 
+def room_payload(base: dict, size, arrays: list[dict], landmarks: list[dict]) -> dict:
+    """A ``room`` payload (``arraydaemon fuse``): ``size`` ``[x, y, z]`` or empty, entries with
+    ``ROOM_ARRAY_FIELDS`` and ``LANDMARK_FIELDS``."""
+    return {**base, "size": [float(v) for v in size], "arrays": arrays, "landmarks": landmarks}
+
+
 def encode(topic: str, payload: dict) -> list[bytes]:
     """Multipart frames ``[topic, msgpack(payload)]``, for a payload :func:`receive` accepts: the
     publisher applies the subscribers' own check (types, ranges, finite numbers, sizes), so nothing is
@@ -292,7 +318,7 @@ def validate(topic: str, payload: dict) -> None:
     for (nested_topic, name), fields in NESTED_FIELDS.items():
         if nested_topic != topic:
             continue
-        ranges = ROOM_RANGES if topic == "positions" else FIELD_RANGES
+        ranges = ROOM_RANGES if topic in ("positions", "room") else FIELD_RANGES
         for i, entry in enumerate(payload[name]):
             if not isinstance(entry, dict):
                 raise WireError(f"{topic}.{name}[{i}]: expected a map")

@@ -75,6 +75,17 @@ def choose_pairs(profile: ArrayProfile, mode: str) -> tuple[np.ndarray, np.ndarr
     return np.array([p[0] for p in pairs], dtype=np.intp), np.array([p[1] for p in pairs], dtype=np.intp)
 
 
+def _median(values: np.ndarray):
+    """``np.median`` of a non-empty 1-d array, to the bit (its partition, then the mean of the middle one
+    or two in the array's dtype), without its argument handling: a fifth of the call."""
+    n = len(values)
+    k = n // 2
+    if n % 2:
+        return np.partition(values, k)[k]
+    part = np.partition(values, (k - 1, k))
+    return (part[k - 1] + part[k]) / 2
+
+
 class SrpScan:
     """SRP-PHAT of a profile's mic pairs over the scan directions ``points [shape=(scan, 3)]``: the
     grid's directions first, then (planar arrays) the off-plane rings.
@@ -185,7 +196,7 @@ class SrpScan:
         planar arrays, the median of its elevation ring. Diffuse noise has a planar array's SRP
         rise towards the normal (short delays are coherent at low frequencies), evenly in azimuth:
         the ring median follows that rise, so an elevated talker still stands out and noise does not."""
-        return float(values[idx] - np.median(values[self._groups[self._baseline_of[idx]]]))
+        return float(values[idx] - _median(values[self._groups[self._baseline_of[idx]]]))
 
     def gated_peak(self, values: np.ndarray, config: LocalizerConfig) -> int | None:
         """Index of the highest peak of ``values [shape=(scan,)]`` if it passes the absolute

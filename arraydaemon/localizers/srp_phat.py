@@ -57,6 +57,7 @@ class SrpPhatLocalizer:
     def reset(self) -> None:
         self.decay.reset()
         self.integral.reset()
+        self.further.reset()
 
     def process(self, window: FeatureWindow) -> Estimate:
         cfg, scan = self.config, self.scan
@@ -67,7 +68,8 @@ class SrpPhatLocalizer:
         values = scan.scan(lags)
         detections = self._sources(window, gcc, scan.gated_peak(values, cfg) if loud else None)
         if cfg.integration_s <= 0.0 and window.evidence is None:
-            return Estimate.of_window(window, self.name, detections, values[:len(self.grid)].copy())
+            return Estimate.of_window(window, self.name, detections, values[:len(self.grid)].copy(),
+                                      extras={"room_dry": self.further.room.dryness()})
         # Published sources: the first from every bin, integrated over past windows (the integral
         # lags a walker, so the tracker does not measure it); further ones are the window's.
         if window.evidence is not None:  # else the detections' sums were already of every bin
@@ -87,7 +89,7 @@ class SrpPhatLocalizer:
             vec, value = self.refiner.exact(gcc, scan.points[peak])
             sources = self.further.after_first(source_direction(vec, value), detections)
         return Estimate.of_window(window, self.name, sources, values[:len(self.grid)].copy(),
-                                  detections=tuple(detections))
+                                  detections=tuple(detections), extras={"room_dry": self.further.room.dryness()})
 
     def _sources(self, window: FeatureWindow, gcc: np.ndarray, peak: int | None) -> list[SourceDirection]:
         """The first source at scan point ``peak`` refined on pair spectra ``gcc``, then the window's further ones."""

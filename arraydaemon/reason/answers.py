@@ -10,8 +10,8 @@
 Question kinds (reason/questions.py): how many, who started or stopped talking, the angle between
 two talkers, which is nearest a direction, is anyone moving / did anyone move, left or right, in front
 or behind, above or below, which is loudest, since when, where. Answers read sources through
-:class:`~arraydaemon.reason.memory.SourceRecord` views (a direction and its history), so a source of
-positions can be added beside the directions.
+:class:`~arraydaemon.reason.memory.SourceRecord` views (a direction and its history). Listening to
+``arraydaemon fuse`` (positions, no tracks), the answers are in places: reason/places.py.
 
 Angles in degrees (REP-103: 0° ahead, +90° left), times in stream seconds.
 """
@@ -22,8 +22,8 @@ import math
 import time
 
 from arraydaemon.core.angles import angle_between, azimuth_difference, unit_vector, wrap_azimuth
-from arraydaemon.reason import geometry
-from arraydaemon.reason.memory import MOVE_THRESHOLD_DEG, SceneMemory, SourceRecord, fmt_az, side_name
+from arraydaemon.reason import geometry, places
+from arraydaemon.reason.memory import BRIEF_S, MOVE_THRESHOLD_DEG, SceneMemory, SourceRecord, fmt_az, side_name
 from arraydaemon.reason.questions import Question, parse, parse_direction
 
 __all__ = ["answer", "answer_parsed", "parse_direction"]
@@ -78,6 +78,8 @@ def answer_parsed(q: Question, memory: SceneMemory) -> str:
     with memory._lock:  # one consistent snapshot while a listener thread keeps updating the memory
         if memory.now_t is None:
             return "I have not heard from the array yet."
+        if memory.have_places and not memory.have_tracks:  # listening to arraydaemon fuse: places
+            return places.answer_places(q, memory)
         if not memory.have_tracks:
             return "No tracks are being published, only raw detections: " + memory.describe()
         now = memory.now_t
@@ -221,7 +223,8 @@ def _moved(q: Question, memory: SceneMemory, subjects: list[SourceRecord]) -> st
 
 def _started(q: Question, memory: SceneMemory, subjects: list[SourceRecord]) -> str:
     now = memory.now_t
-    heard = sorted([r for r in memory.sources.values()], key=lambda r: r.first_t)
+    heard = sorted([r for r in memory.sources.values() if r.heard_s(now) >= BRIEF_S or r.id == q.source_id],
+                   key=lambda r: r.first_t)
     if not heard:
         return ("No: " if q.yes_no else "") + "nobody has been heard."
     stream_start = min(r.first_t for r in heard)
@@ -247,8 +250,11 @@ def _started(q: Question, memory: SceneMemory, subjects: list[SourceRecord]) -> 
 
 def _stopped(q: Question, memory: SceneMemory, target: SourceRecord | None) -> str:
     now = memory.now_t
-    gone = [target] if target is not None and target.gone_t is not None else [] if target else memory.gone()
-    silent = [r for r in ([target] if target else memory.present()) if r.gone_t is None and r.silent_s >= 1.0]
+    # someone who talked, not a track confirmed for a moment (BRIEF_S); the most recent first
+    gone = [target] if target is not None and target.gone_t is not None else [] if target else \
+        [r for r in memory.gone() if r.heard_s(now) >= BRIEF_S]
+    silent = [r for r in ([target] if target else memory.present()) if r.gone_t is None and r.silent_s >= 1.0
+              and (target is not None or r.heard_s(now) >= BRIEF_S)]
     if target is not None and not gone:
         if silent:
             return f"Yes: #{target.id} has been silent for {target.silent_s:.1f} s; it was at {fmt_az(target.azimuth_deg)}."

@@ -1,5 +1,7 @@
 """The scene memory: which sources are present, where they are and were, since when, whether they
-move, and how loud they are, folded from the daemon's ``tracks``, ``doa`` and ``embedding`` topics.
+move, and how loud they are, folded from the daemon's ``tracks``, ``doa`` and ``embedding`` topics;
+from ``arraydaemon fuse``'s ``positions`` and ``room`` topics, the talkers' places in the room
+(:class:`PlaceRecord`, room frame, metres) and the room's named landmarks.
 
 Pure Python (no numpy, numba or torch), like the rest of ``arraydaemon.reason``. Directions follow
 REP-103 (x forward, y left, z up): azimuth 0° is straight ahead, +90° left, -90° right, ±180° behind;
@@ -17,10 +19,14 @@ from arraydaemon.core.angles import angle_between, azimuth_difference, wrap_azim
 from arraydaemon.io import wire
 from arraydaemon.reason.geometry import ArrayView
 
-SUBSCRIBED = ("tracks", "doa", "embedding", "array")
+SUBSCRIBED = ("tracks", "doa", "embedding", "array", "positions", "room")
 MOVE_THRESHOLD_DEG = 15.0  # a source "moved" when it went this far from where it was first heard
 MOVING_WINDOW_S = 2.0  # ... and "is moving" when it went MOVING_MIN_DEG within the last seconds
 MOVING_MIN_DEG = 8.0
+# A track heard for less than this (from its first detection to its retirement, or to now) is too
+# short to be someone who started or stopped talking: a reflection or a burst of noise the tracker
+# confirmed for a moment. "Who stopped / started talking?" leave such tracks out.
+BRIEF_S = 1.0
 # Bounds whatever a publisher sends: a minute of history at 10 windows/s is 600 entries.
 MAX_SOURCES = 256  # sources remembered (the least recently heard are forgotten first)
 MAX_HISTORY = 2000  # history entries per source
@@ -83,6 +89,10 @@ class SourceRecord:
         """The latest unit direction (x, y, z)."""
         return self.history[-1][3]
 
+    def heard_s(self, now: float) -> float:
+        """Seconds from its first detection to its retirement (or to ``now`` while present)."""
+        return (self.gone_t if self.gone_t is not None else now) - self.first_t
+
     def moved_deg(self) -> float:
         """Largest angle (degrees) between where it was first heard and anywhere since."""
         first = self.history[0]
@@ -114,6 +124,41 @@ class SourceRecord:
         return "still"
 
 
+@dataclass
+class PlaceRecord:
+    """What is remembered of one fused position track (``arraydaemon fuse``): room frame, metres,
+    stream seconds (fuse's ``t_end``)."""
+
+    id: int
+    first_t: float
+    last_t: float
+    history: deque = field(default_factory=lambda: deque(maxlen=MAX_HISTORY))  # (t, x, y, z)
+    velocity: tuple[float, float] = (0.0, 0.0)
+    sigma_m: float = 0.0
+    z_known: bool = False
+    silent_s: float = 0.0
+    arrays: tuple[str, ...] = ()
+    gone_t: float | None = None
+
+    @property
+    def xy(self) -> tuple[float, float]:
+        return self.history[-1][1], self.history[-1][2]
+
+    @property
+    def z(self) -> float:
+        return self.history[-1][3]
+
+    @property
+    def speed_mps(self) -> float:
+        return (self.velocity[0] ** 2 + self.velocity[1] ** 2) ** 0.5
+
+    def moved_m(self, window_s: float = MOVING_WINDOW_S) -> float:
+        """Floor distance (m) between ``window_s`` seconds ago (or its first fix) and now."""
+        now = self.history[-1]
+        start = next((h for h in self.history if h[0] >= now[0] - window_s), self.history[0])
+        return ((now[1] - start[1]) ** 2 + (now[2] - start[2]) ** 2) ** 0.5
+
+
 class SceneMemory:
     """Scene state from decoded wire payloads; thread-safe, no I/O.
 
@@ -136,6 +181,11 @@ class SceneMemory:
         self.embedding: dict | None = None  # model, shape, t_end of the latest embedding
         self.mics: list | None = None  # mic positions from the ``array`` topic, once heard
         self.view = ArrayView()  # what the array can tell (reason/geometry.py)
+        # from arraydaemon fuse
+        self.places: dict[int, PlaceRecord] = {}
+        self.have_places = False
+        self.bearings: list[dict] = []  # the latest positions message's single-array bearings
+        self.room: dict | None = None  # the latest room message: name, size, arrays, landmarks
 
     def update(self, topic: str, payload: dict) -> None:
         """Fold one decoded message into the memory (unknown topics are ignored)."""
@@ -153,6 +203,13 @@ class SceneMemory:
             self.array, self.frame_id = payload["array"], payload["frame_id"]
             if topic == "tracks":
                 self._update_tracks(t, payload)
+            elif topic == "positions":
+                self._update_positions(t, payload)
+            elif topic == "room":
+                self.room = {"name": payload["array"], "size": list(payload["size"]),
+                             "arrays": [dict(a) for a in payload["arrays"]],
+                             "landmarks": [{"name": m["name"], "position": list(m["position"])}
+                                           for m in payload["landmarks"] if len(m["position"]) >= 2]}
             elif topic == "doa":
                 self._set_ambiguity(payload["ambiguity"])
                 self.doa = payload
@@ -172,6 +229,8 @@ class SceneMemory:
 
     def _forget_all(self) -> None:
         self.sources.clear()
+        self.places.clear()
+        self.bearings = []
         self.doa = None
         self.embedding = None
 
@@ -200,10 +259,40 @@ class SceneMemory:
             if rec.id not in listed and rec.gone_t is None:
                 rec.gone_t = t
 
+    def _update_positions(self, t: float, payload: dict) -> None:
+        self.have_places = True
+        listed = set()
+        for p in payload["positions"]:
+            pid = int(p["id"])
+            listed.add(pid)
+            rec = self.places.get(pid)
+            if rec is None or rec.gone_t is not None:
+                rec = PlaceRecord(pid, t - float(p["age_s"]), t)
+                self.places[pid] = rec
+            rec.last_t = t
+            rec.history.append((t, float(p["x"]), float(p["y"]), float(p["z"])))
+            velocity = p["velocity"]
+            rec.velocity = (float(velocity[0]), float(velocity[1])) if len(velocity) >= 2 else (0.0, 0.0)
+            rec.sigma_m, rec.z_known, rec.silent_s = float(p["sigma_m"]), bool(p["z_known"]), float(p["silent_s"])
+            rec.arrays = tuple(str(a) for a in p["fused_arrays"])
+        for rec in self.places.values():
+            if rec.id not in listed and rec.gone_t is None:
+                rec.gone_t = t
+        self.bearings = [{"array": b["array"], "id": int(b["id"]), "azimuth_deg": float(b["azimuth_deg"])}
+                         for b in payload["bearings"]]
+
     def _expire(self) -> None:
         horizon = self.now_t - self.memory_s
         for tid in [tid for tid, rec in self.sources.items() if rec.gone_t is not None and rec.gone_t < horizon]:
             del self.sources[tid]
+        for pid in [pid for pid, rec in self.places.items() if rec.gone_t is not None and rec.gone_t < horizon]:
+            del self.places[pid]
+        if len(self.places) > MAX_SOURCES:
+            for pid in sorted(self.places, key=lambda k: self.places[k].last_t)[:len(self.places) - MAX_SOURCES]:
+                del self.places[pid]
+        for rec in self.places.values():
+            while len(rec.history) > 1 and rec.history[0][0] < horizon:
+                rec.history.popleft()
         if len(self.sources) > MAX_SOURCES:  # whatever a publisher sends, memory stays bounded
             for tid in sorted(self.sources, key=lambda k: self.sources[k].last_t)[:len(self.sources) - MAX_SOURCES]:
                 del self.sources[tid]
@@ -225,6 +314,21 @@ class SceneMemory:
             out = [r for r in self.sources.values() if r.gone_t is not None]
         return sorted(out, key=lambda r: -r.gone_t)
 
+    def present_places(self) -> list[PlaceRecord]:
+        """Fused positions now, lowest id first."""
+        with self._lock:
+            return sorted((r for r in self.places.values() if r.gone_t is None), key=lambda r: r.id)
+
+    def gone_places(self) -> list[PlaceRecord]:
+        """Fused positions retired within ``memory_s``, most recent first."""
+        with self._lock:
+            return sorted((r for r in self.places.values() if r.gone_t is not None), key=lambda r: -r.gone_t)
+
+    def landmarks(self) -> list[dict]:
+        """The room's named places (``name``, ``position``), from fuse's ``room`` topic."""
+        with self._lock:
+            return list(self.room["landmarks"]) if self.room else []
+
     def doa_sources(self) -> list[dict]:
         """The latest window's raw detections (used when no tracks topic is heard)."""
         with self._lock:
@@ -237,6 +341,14 @@ class SceneMemory:
                 return "no messages yet"
             head = f"t={self.now_t:.1f}s"
             present = self.present()
+            if self.have_places and not self.have_tracks:
+                places = self.present_places()
+                text = f"{head}: {len(places)} talker{'s' if len(places) != 1 else ''} placed in the room" + (
+                    ": " + "; ".join(f"#{r.id} at ({r.xy[0]:.1f}, {r.xy[1]:.1f}) m" for r in places) if places else "")
+                if self.bearings:
+                    text += " | heard by one array only: " + ", ".join(
+                        f"{b['array']} #{b['id']} at {fmt_az(b['azimuth_deg'])}" for b in self.bearings[:4])
+                return text
             if not self.have_tracks:
                 dets = self.doa_sources()
                 if not dets:
@@ -266,8 +378,17 @@ class SceneMemory:
                         "first_azimuth_deg": round(r.history[0][1], 1), "silent_s": round(r.silent_s, 2),
                         "moving": r.is_moving(), "moved_deg": round(r.moved_deg(), 1),
                         "gone_t": None if r.gone_t is None else round(r.gone_t, 2)}
-            return {"t": self.now_t, "kind": self.view.kind, "ambiguity": self.ambiguity,
-                    "present": [entry(r) for r in self.present()], "gone": [entry(r) for r in self.gone()]}
+            def place(r: PlaceRecord) -> dict:
+                return {"id": r.id, "x": round(r.xy[0], 3), "y": round(r.xy[1], 3), "z": round(r.z, 3),
+                        "first_t": round(r.first_t, 2), "speed_mps": round(r.speed_mps, 2),
+                        "arrays": list(r.arrays), "gone_t": None if r.gone_t is None else round(r.gone_t, 2)}
+            out = {"t": self.now_t, "kind": self.view.kind, "ambiguity": self.ambiguity,
+                   "present": [entry(r) for r in self.present()], "gone": [entry(r) for r in self.gone()]}
+            if self.have_places:
+                out["places"] = [place(r) for r in self.present_places()]
+                out["places_gone"] = [place(r) for r in self.gone_places()]
+                out["landmarks"] = self.landmarks()
+            return out
 
     def scene_text(self) -> str:
         """The scene as structured, multi-line text for a language model."""
@@ -282,8 +403,10 @@ class SceneMemory:
                 amb += "; directions are reported on one side of the line, their mirror images are as likely"
             elif self.view.kind == "planar":
                 amb += "; elevations are reported on one side of the plane"
-            lines = [f"SCENE at stream time {self.now_t:.2f} s ({wall} local time)",
-                     f"array: {self.array} (tf frame {self.frame_id}); ambiguity: {amb}"]
+            lines = [f"SCENE at stream time {self.now_t:.2f} s ({wall} local time)"]
+            if self.have_places and not self.have_tracks:  # arraydaemon fuse: places, no directions
+                return "\n".join(lines + self._places_text())
+            lines.append(f"array: {self.array} (tf frame {self.frame_id}); ambiguity: {amb}")
             present = self.present()
             lines.append(f"sources present now: {len(present)}")
             for r in present:
@@ -309,4 +432,23 @@ class SceneMemory:
                              f"{self.doa['estimator']}, raw detections: {dets}")
             if self.embedding is not None:
                 lines.append(f"spatial embedding: model {self.embedding['model']}, shape {self.embedding['shape']}")
+            if self.have_places:
+                lines += self._places_text()
             return "\n".join(lines)
+
+    def _places_text(self) -> list[str]:
+        room = self.room or {}
+        size = room.get("size") or []
+        lines = [f"ROOM {room.get('name', self.array)} (room frame: x, y on the floor, z up, metres"
+                 + (f"; size {' x '.join(f'{v:g}' for v in size)} m" if size else "") + ")"]
+        for m in self.landmarks():
+            lines.append(f"- landmark {m['name']} at ({m['position'][0]:.2f}, {m['position'][1]:.2f})")
+        places = self.present_places()
+        lines.append(f"talkers placed now (two or more arrays agree): {len(places)}")
+        for r in places:
+            lines.append(f"- position #{r.id}: ({r.xy[0]:.2f}, {r.xy[1]:.2f}) m, +-{r.sigma_m:.2f} m, speed "
+                         f"{r.speed_mps:.1f} m/s, since t={r.first_t:.1f} s, from arrays {', '.join(r.arrays)}")
+        for b in self.bearings:
+            lines.append(f"- heard by array {b['array']} only (track #{b['id']}): room azimuth {b['azimuth_deg']:+.0f} "
+                         "deg from that array, no distance")
+        return lines

@@ -83,7 +83,8 @@ def _kind(q: str) -> str:
         return "started"
     if re.search(r"\b(?:stop|stopped|stops|quit|quiet|silent|finished|no longer|went away|gone|left the)\b", q):
         return "stopped"
-    if re.search(r"\bangle between\b|\bhow far apart\b|\bapart\b|\bseparat|\bangle (?:from|to) .* to\b|\bbetween the two\b",
+    if re.search(r"\bangle between\b|\bhow far apart\b|\bapart\b|\bseparat|\bangle (?:from|to) .* to\b|\bbetween the two\b|"
+                 r"\bdistance between\b",
                  q):
         return "angle"
     if re.search(r"\bnearest\b|\bclosest\b|\bwhich (?:source|speaker|one|sound|talker|person) is (?:at|on|to|in)\b", q):

@@ -17,10 +17,15 @@ Per window:
    distance, gated at ``gate_sigma`` standard deviations and at most ``gate_deg`` degrees;
 3. update the associated tracks; every left-over detection starts a tentative track;
 4. a tentative track is confirmed, and only then given an id, after ``birth_hits`` detections in
-   ``birth_windows`` consecutive windows; it is dropped once it cannot reach that any more. A track
+   ``birth_windows`` consecutive windows (``dry_birth_hits`` where the localizer finds the room dry:
+   ``Estimate.extras["room_dry"]`` >= 0.5, ``localizers/room.py``); it is dropped once it cannot
+   reach that any more. A track
    confirmed where a confirmed one was lost (not detected since the new one's first detection,
    within ``gate_deg``) continues the lost one, with its id: a talker found again after a miss;
-5. a confirmed track is retired when it has not been refreshed for ``max_silence_s`` seconds, or
+5. a confirmed track is no longer published when it has not been refreshed for ``max_silence_s``
+   seconds, and retired ``recall_s`` later: until then it is *dormant* (not associated, not
+   published) and a track confirmed near it (as in 4) continues it with its id: a quiet talker whom
+   louder ones hid for a while, found again (``_recall``). A confirmed track is also retired
    when it has sat within ``merge_deg`` of an older track for ``merge_s`` seconds while moving alike
    (a duplicate; talkers passing each other move differently). A detection refreshes a track only
    if the track was detected in at least ``keep_hits`` of the last ``birth_windows`` windows, or in
@@ -56,6 +61,8 @@ from arraydaemon.core.messages import Estimate, Track, Tracks
 from arraydaemon.core.options import TrackerConfig
 from arraydaemon.core.profiles import GeometryInfo
 from arraydaemon.noise.gate import CHAIN_ORIGIN_DEG, CHAIN_S
+
+DRY_ROOM = 0.5  # Estimate.extras["room_dry"] from which a track is confirmed after dry_birth_hits
 
 # The tracker's arithmetic is on 2- to 4-element arrays, where numpy's per-call overhead (np.cross,
 # np.linalg.norm, np.kron: 3-10 µs each) costs more than the arithmetic: these forms compute the same.
@@ -98,6 +105,9 @@ class _Track:
         self.activity = 0.5
         self.level_db = level_db
         self.near_older_since: float | None = None
+        # confirmed, but not refreshed for max_silence_s: not associated nor published, kept to be
+        # found again (Tracker._lost_track_near) until recall_s later
+        self.dormant = False
 
     # -- filter ---------------------------------------------------------------------------
 
@@ -172,6 +182,7 @@ class _Track:
         self.last_hit_t = new.last_hit_t
         self.last_active_t = t
         self.born_u = new.born_u  # re-found there: whether it came from outside the noise is new's
+        self.dormant = False
 
     # -- bookkeeping ----------------------------------------------------------------------
 
@@ -298,7 +309,7 @@ class Tracker:
             if np.all(np.isfinite(d)) and _norm(d) > 0:
                 dets.append(d / _norm(d))
                 near.append(bool(mark))
-        confirmed = [tr for tr in self._tracks if tr.id is not None]
+        confirmed = [tr for tr in self._tracks if tr.id is not None and not tr.dormant]
         tentative = [tr for tr in self._tracks if tr.id is None]
         outside = self._from_outside(confirmed, estimate) if any(near) else None
         hit_tracks: set[int] = set()
@@ -329,7 +340,8 @@ class Tracker:
             self._tracks.append(new)
 
         self._retire_on_noise(estimate, t)
-        self._confirm_and_prune(t)
+        dry = float(estimate.extras.get("room_dry", 0.0) or 0.0) >= DRY_ROOM
+        self._confirm_and_prune(t, cfg.dry_birth_hits if dry else cfg.birth_hits)
         return self._output(estimate)
 
     def _from_outside(self, tracks: list[_Track], estimate: Estimate) -> np.ndarray:
@@ -384,12 +396,12 @@ class Tracker:
         else:
             tr.misses_in_row += 1
 
-    def _confirm_and_prune(self, t: float) -> None:
+    def _confirm_and_prune(self, t: float, birth_hits: int) -> None:
         cfg = self.config
         keep = []
         for tr in self._tracks:
             if tr.id is None:
-                if sum(tr.hits) >= cfg.birth_hits:
+                if sum(tr.hits) >= birth_hits:
                     lost = self._lost_track_near(tr, t)
                     if lost is not None:  # a followed source re-found after a miss keeps its id
                         lost.take_over(tr, t)
@@ -397,17 +409,19 @@ class Tracker:
                     tr.id = self._next_id
                     self._next_id += 1
                     tr.last_active_t = t
-                elif tr.misses_in_row > cfg.birth_windows - cfg.birth_hits:
+                elif tr.misses_in_row > cfg.birth_windows - birth_hits:
                     continue  # can no longer reach birth_hits in birth_windows: drop silently
-            elif t - tr.last_active_t > cfg.max_silence_s:
+            elif t - tr.last_active_t > cfg.max_silence_s + cfg.recall_s:
                 self.retired.append((tr.id, t))
                 continue
+            else:
+                tr.dormant = t - tr.last_active_t > cfg.max_silence_s
             keep.append(tr)
         # duplicates: a younger confirmed track sitting on an older one, moving alike (two talkers
         # passing each other sit close for a moment too, but their motions differ)
         cos_merge = math.cos(math.radians(cfg.merge_deg))
         alike = math.radians(cfg.merge_deg) / cfg.merge_s
-        confirmed = sorted((tr for tr in keep if tr.id is not None), key=lambda tr: tr.id)
+        confirmed = sorted((tr for tr in keep if tr.id is not None and not tr.dormant), key=lambda tr: tr.id)
         dropped = set()
         for k, young in enumerate(confirmed):
             older = [old for old in confirmed[:k] if id(old) not in dropped]
@@ -424,12 +438,13 @@ class Tracker:
         self.retired = [(i, rt) for i, rt in self.retired if t - rt <= 60.0]
 
     def _lost_track_near(self, new: _Track, t: float) -> _Track | None:
-        """A confirmed track not detected while ``new`` was being confirmed, within ``gate_deg`` of it
-        (the nearest), else None."""
-        cos_gate = math.cos(math.radians(self.config.gate_deg))
+        """A confirmed track (published or dormant) not detected while ``new`` was being confirmed,
+        within ``gate_deg`` of it (the nearest), else None."""
+        cfg = self.config
+        cos_gate = math.cos(math.radians(cfg.gate_deg))
         best, best_cos = None, cos_gate
         for tr in self._tracks:
-            if tr.id is None or tr.last_hit_t >= new.born_t or t - tr.last_active_t > self.config.max_silence_s:
+            if tr.id is None or tr.last_hit_t >= new.born_t or t - tr.last_active_t > cfg.max_silence_s + cfg.recall_s:
                 continue
             c = self._cos_separation(tr.u, new.u)
             if c >= best_cos:
@@ -443,7 +458,7 @@ class Tracker:
     def _output(self, estimate: Estimate) -> Tracks:
         t = round(float(estimate.t_end), 6)
         out = []
-        for tr in sorted((tr for tr in self._tracks if tr.id is not None), key=lambda tr: tr.id):
+        for tr in sorted((tr for tr in self._tracks if tr.id is not None and not tr.dormant), key=lambda tr: tr.id):
             u = tr.ahead(self.lead_s, self.geometry)
             az, el = grids.vector_to_azel(u)
             w = tr.velocity()

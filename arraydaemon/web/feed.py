@@ -11,7 +11,13 @@ that were queued for it, so a window's ``doa`` and ``tracks`` usually travel tog
 message the wire payload as published (``arraydaemon/io/wire.py``) plus ``topic`` and ``web_time``
 (UNIX time at which this process received it); byte strings become ``null``. Once a second this process adds a ``web`` message
 about itself (:meth:`Feed.status`). A browser that connects first gets the latest ``array`` and
-``health`` messages (of the last 2 s), so it can draw the array at once.
+``health`` messages (of the last 2 s), so it can draw the array at once; from ``arraydaemon fuse``
+(its endpoint) the ``positions`` and ``room`` topics come the same way, the latest ``room`` kept.
+
+Given a room file instead of an endpoint (:class:`FusionFeed`), the reader thread runs the fusion
+itself (:class:`arraydaemon.fusion.service.FuseService`, subscribed to every array of the room) and
+its ``positions``, ``room`` and ``health`` messages go to the browsers as fuse would publish them.
+That mode loads numpy (the fusion's); with an endpoint this module needs neither numpy nor numba.
 """
 
 from __future__ import annotations
@@ -22,10 +28,11 @@ import json
 import threading
 import time
 
+from arraydaemon.io import wire
 from arraydaemon.io.subscriber import Subscriber
 
-TOPICS = ("doa", "tracks", "health", "array")
-KEEP = ("array", "health")  # the latest of each goes to a browser when it connects...
+TOPICS = ("doa", "tracks", "health", "array", "positions", "room")
+KEEP = ("array", "health", "room")  # the latest of each goes to a browser when it connects...
 KEEP_S = 2.0  # ...if it is this recent (the page says "no data" after 2 s without messages)
 INBOX = 512  # messages between the reader thread and the event loop (about 20 s of a daemon's)
 CLIENT_QUEUE = 64  # messages waiting for one browser (about 3 s); beyond, its oldest are dropped
@@ -77,6 +84,9 @@ class Feed:
     def __init__(self, endpoint: str, loop: asyncio.AbstractEventLoop, client_queue: int = CLIENT_QUEUE,
                  inbox: int = INBOX):
         self.subscriber = Subscriber(endpoint, TOPICS)
+        self._setup(endpoint, loop, client_queue, inbox)
+
+    def _setup(self, endpoint: str, loop: asyncio.AbstractEventLoop, client_queue: int, inbox: int) -> None:
         self.endpoint = endpoint
         self.client_queue = client_queue
         self.clients: set[Client] = set()
@@ -98,8 +108,20 @@ class Feed:
     def _read(self) -> None:
         while not self._stop.is_set():
             messages = self.subscriber.receive(time.monotonic() + READ_SLICE_S)
-            if not messages:
-                continue
+            if messages and not self._push(messages):
+                return
+
+    @property
+    def rejected(self) -> int:
+        return self.subscriber.rejected
+
+    @property
+    def last_error(self) -> str:
+        return self.subscriber.last_error
+
+    def _push(self, messages) -> bool:
+        """Queue ``messages`` ((topic, payload) pairs) for the event loop; False once it is closed."""
+        if messages:
             now = time.time()
             for topic, payload in messages:
                 try:
@@ -117,7 +139,8 @@ class Feed:
                 try:
                     self._loop.call_soon_threadsafe(self._fan_out)
                 except RuntimeError:  # the loop is closed: we are shutting down
-                    return
+                    return False
+        return True
 
     def _fan_out(self) -> None:
         self._scheduled = False
@@ -147,7 +170,7 @@ class Feed:
         """This process's view of the feed (the ``web`` message; ``dropped`` is ``client``'s)."""
         now = time.time()
         return {"topic": "web", "web_time": now, "endpoint": self.endpoint, "received": self.received,
-                "rejected": self.subscriber.rejected, "last_error": self.subscriber.last_error[:200],
+                "rejected": self.rejected, "last_error": self.last_error[:200],
                 "since_last_s": (now - self.last_message) if self.last_message else None,
                 "clients": len(self.clients), "dropped": client.dropped if client is not None else None,
                 "queued": len(client.queue) if client is not None else None}
@@ -160,3 +183,55 @@ class Feed:
             if self._thread.is_alive():
                 return  # a ZeroMQ socket is not for two threads: leave it to process exit
         self.subscriber.close()
+
+
+class _LocalPublisher:
+    """What :class:`~arraydaemon.fusion.service.FuseService` publishes, handed to the feed (checked
+    like a ZeroMQ publisher's messages)."""
+
+    exposed = False
+    dropped = 0
+
+    def __init__(self, feed: FusionFeed):
+        self.feed = feed
+
+    def send(self, topic: str, payload: dict) -> bool:
+        wire.validate(topic, payload)
+        return self.feed._push([(topic, payload)])
+
+
+class FusionFeed(Feed):
+    """:class:`Feed` from a room file: the reader thread fuses the room's arrays itself (module doc).
+    ``room``: a loaded :class:`arraydaemon.fusion.room.Room`."""
+
+    def __init__(self, room, loop: asyncio.AbstractEventLoop, client_queue: int = CLIENT_QUEUE, inbox: int = INBOX):
+        from arraydaemon.fusion.service import FuseService
+
+        self.service = FuseService(room, _LocalPublisher(self), notify=self._note)
+        self.notes: collections.deque[str] = collections.deque(maxlen=8)
+        self.subscriber = None
+        self._setup(f"room {room.name} (fusing " + ", ".join(a.endpoint for a in room.arrays) + ")", loop,
+                    client_queue, inbox)
+
+    def _note(self, text: str) -> None:
+        self.notes.append(text)
+
+    def _read(self) -> None:
+        self.service.run()
+
+    @property
+    def rejected(self) -> int:
+        return sum(link.sub.rejected for link in self.service.links)
+
+    @property
+    def last_error(self) -> str:
+        errors = [link.sub.last_error for link in self.service.links if link.sub.last_error]
+        return errors[-1] if errors else (self.notes[-1] if self.notes else "")
+
+    def close(self) -> None:
+        self.service.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            if self._thread.is_alive():
+                return
+        self.service.close()

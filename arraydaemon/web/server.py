@@ -30,7 +30,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from yarl import URL
 
 from arraydaemon.core.errors import UserError
-from arraydaemon.web.feed import Feed
+from arraydaemon.web.feed import Feed, FusionFeed
 
 DEFAULT_HTTP = "127.0.0.1:8570"
 MAX_CLIENTS = 32
@@ -204,9 +204,9 @@ async def _status_loop(feed: Feed) -> None:
             client.put(json.dumps(feed.status(client), separators=(",", ":")))
 
 
-async def _serve(endpoint: str, host: str, port: int, out, allow_hosts=(), allow_origins=()) -> int:
+async def _serve(endpoint: str, host: str, port: int, out, allow_hosts=(), allow_origins=(), room=None) -> int:
     loop = asyncio.get_running_loop()
-    feed = Feed(endpoint, loop)
+    feed = Feed(endpoint, loop) if room is None else FusionFeed(room, loop)
     hosts = HostCheck(host, allow_hosts)
     loopback = hosts.loopback
     runner = web.AppRunner(build_app(feed, hosts, allow_origins), access_log=None, handle_signals=False,
@@ -224,7 +224,9 @@ async def _serve(endpoint: str, host: str, port: int, out, allow_hosts=(), allow
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         feed.start()
-        print(f"arraydaemon web: serving {url} (subscribed to {endpoint})", file=out, flush=True)
+        source = f"subscribed to {endpoint}" if room is None else \
+            f"fusing room '{room.name}': " + ", ".join(f"{a.name} at {a.endpoint}" for a in room.arrays)
+        print(f"arraydaemon web: serving {url} ({source})", file=out, flush=True)
         if not loopback:
             print(f"arraydaemon web: warning: serving on {url}, beyond loopback: anyone who can reach this host "
                   f"can watch the scene (use --http 127.0.0.1:PORT to keep it local)", file=out, flush=True)
@@ -237,8 +239,14 @@ async def _serve(endpoint: str, host: str, port: int, out, allow_hosts=(), allow
         feed.close()
 
 
-def serve(endpoint: str, http: str, out=sys.stderr, allow_hosts=(), allow_origins=()) -> int:
-    """Subscribe to ``endpoint`` and serve the live view on ``http`` (``HOST:PORT``) until SIGINT
-    or SIGTERM; prints the URL (port 0: the one chosen) on ``out`` once serving."""
+def serve(endpoint: str, http: str, out=sys.stderr, allow_hosts=(), allow_origins=(), room_path=None) -> int:
+    """Subscribe to ``endpoint`` (a daemon's or ``arraydaemon fuse``'s) and serve the live view on
+    ``http`` (``HOST:PORT``) until SIGINT or SIGTERM; prints the URL (port 0: the one chosen) on
+    ``out`` once serving. ``room_path``: a room file instead: the server fuses its arrays itself."""
     host, port = parse_http(http)
-    return asyncio.run(_serve(endpoint, host, port, out, allow_hosts, allow_origins))
+    room = None
+    if room_path is not None:
+        from arraydaemon.fusion.room import load_room  # numpy: only in this mode
+
+        room = load_room(room_path)
+    return asyncio.run(_serve(endpoint, host, port, out, allow_hosts, allow_origins, room))

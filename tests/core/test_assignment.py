@@ -12,6 +12,8 @@ from scipy.optimize import linear_sum_assignment
 
 from arraydaemon.core.assignment import min_cost_assignment
 
+pytestmark = pytest.mark.usefixtures("kernel_backend")
+
 costs = st.tuples(st.integers(0, 9), st.integers(0, 9)).flatmap(
     lambda shape: arrays(float, shape, elements=st.one_of(st.sampled_from([0.0, 1.0, 1e6]),
                                                           st.floats(0.0, 50.0, allow_nan=False))))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -25,6 +26,11 @@ arrays:
     endpoint: tcp://127.0.0.1:{p2}
     position: [3.0, 0.2, 1.3]
     yaw_deg: 90
+landmarks:
+  - name: door
+    position: [0, 2.5]
+  - name: table
+    position: [3.0, 2.5, 0.75]
 """
 MY_ARRAY = """\
 name: my_array
@@ -58,6 +64,37 @@ def test_a_room_file_loads_with_profiles_by_name_and_relative_path(tmp_path):
     assert west.kind == "planar" and west.ambiguity == "up-down"
     np.testing.assert_allclose(west.mirror_normal, [0, 0, 1], atol=1e-9)  # horizontal: mirrors z only
     np.testing.assert_allclose(south.rotation @ [1, 0, 0], [0, 1, 0], atol=1e-12)
+    assert [m.name for m in room.landmarks] == ["door", "table"]
+    np.testing.assert_allclose(room.landmarks[0].position, [0, 2.5, 0])  # z 0 when only x, y are given
+    np.testing.assert_allclose(room.landmarks[1].position, [3.0, 2.5, 0.75])
+
+
+def test_fuse_publishes_the_room_layout_once_a_second(tmp_path):
+    """A real FuseService publishing on a real socket: the ``room`` topic (validated by the
+    subscriber) carries the arrays' poses and the landmarks, even with no array up."""
+    from arraydaemon.fusion.service import FuseService
+    from arraydaemon.io.publisher import ZmqPublisher
+    from arraydaemon.io.subscriber import Subscriber
+
+    room = load_room(write_room(tmp_path, p1=free_port(), p2=free_port()))
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    publisher = ZmqPublisher(endpoint)
+    sub = Subscriber(endpoint, ["room"])
+    service = FuseService(room, publisher, notify=lambda text: None)
+    try:
+        service.run(2.5)
+        got = [p for _, p in sub.receive(time.monotonic() + 1.0)]
+    finally:
+        service.close()
+        sub.close()
+        publisher.close()
+    assert got, "no room message"
+    msg = got[-1]
+    assert msg["array"] == "test-room" and msg["frame_id"] == "room" and msg["size"] == [6.0, 5.0, 2.7]
+    assert [(a["name"], a["profile"], a["kind"], a["position"], a["yaw_deg"]) for a in msg["arrays"]] == [
+        ("west", "respeaker_4mic_hat", "planar", [0.2, 2.5, 1.2], 0.0), ("south", "my_array", "3d", [3.0, 0.2, 1.3], 90.0)]
+    assert msg["landmarks"] == [{"name": "door", "position": [0.0, 2.5, 0.0]},
+                                {"name": "table", "position": [3.0, 2.5, 0.75]}]
 
 
 @pytest.mark.parametrize("change, message", [
@@ -69,6 +106,13 @@ def test_a_room_file_loads_with_profiles_by_name_and_relative_path(tmp_path):
     (("127.0.0.1:{p2}", "127.0.0.1:99999"), "port 99999 is not in 1-65535"),
     (("[3.0, 0.2, 1.3]", "[3.0, 7.2, 1.3]"), "key 'position': expected a point inside the room"),
     (("size: [6, 5, 2.7]", "sise: [6, 5, 2.7]"), "unknown key 'sise'; did you mean 'size'?"),
+    (("landmarks:", "landmark:"), "unknown key 'landmark'; did you mean 'landmarks'?"),
+    (("name: table", "name: Door"), "landmark 'Door': a second landmark named 'Door'"),
+    (("[0, 2.5]", "[0, 9.5]"), "landmark 'door': key 'position': expected a point inside the room"),
+    (("[0, 2.5]", "[0]"), "landmark 'door': key 'position': expected [x, y] or [x, y, z] in metres"),
+    (("    position: [0, 2.5]\n", "    positon: [0, 2.5]\n"), "landmarks[0]: unknown key 'positon'; did you mean "
+                                                           "'position'?"),
+    (("  - name: door\n", "  - nme: door\n"), "landmarks[0]: unknown key 'nme'; did you mean 'name'?"),
 ])
 def test_room_file_errors_are_one_clear_line(tmp_path, change, message):
     path = write_room(tmp_path, ROOM.replace(*change))

@@ -229,3 +229,33 @@ def test_frames_announcing_gigabytes_are_cut_off_and_cost_nothing(publishing_rep
 def test_the_guard_module_needs_no_zmq_to_import():
     code = "import sys; import arraydaemon.io.guard; assert 'zmq' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_killed_publishers_private_directory_is_removed_by_the_next_and_a_live_ones_kept(tmp_path, monkeypatch):
+    import os
+    import signal
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    code = ("import sys, tempfile, time; tempfile.tempdir = sys.argv[2]\n"
+            "from arraydaemon.io.publisher import ZmqPublisher\n"
+            "p = ZmqPublisher(sys.argv[1]); print(p._private_dir, flush=True); time.sleep(60)\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, f"tcp://127.0.0.1:{free_port()}", str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT) for _ in range(2)]
+    try:
+        killed_dir, live_dir = (proc.stdout.readline().strip() for proc in procs)
+        procs[0].send_signal(signal.SIGKILL)
+        procs[0].wait(10)
+        assert os.path.isdir(killed_dir) and os.path.isdir(live_dir)
+        publisher = ZmqPublisher(f"tcp://127.0.0.1:{free_port()}")
+        try:
+            assert not os.path.exists(killed_dir)
+            assert os.path.isdir(live_dir)
+            assert os.path.basename(publisher._private_dir).startswith(f"arraydaemon-pub-{os.getpid()}-")
+        finally:
+            publisher.close()
+        assert not os.path.exists(publisher._private_dir)
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait(10)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from arraydaemon.core import kernels
 from arraydaemon.core.messages import AudioBlock
@@ -28,3 +31,12 @@ def test_lag_domain_scan_is_close_to_the_exact_srp(name, mics):
     exact = kernels.srp_phat(gcc, loc.layout.band, loc.layout.bin_hz, loc.scan.pair_delays(loc.grid.vectors), None)
     assert exact.max() > 0.3  # a real peak, not noise
     assert np.max(np.abs(scanned - exact)) <= 0.03
+
+
+@given(arrays(st.sampled_from([np.float32, np.float64]), st.integers(1, 400),
+              elements=st.floats(-2.0, 2.0, allow_nan=False, width=32)))
+def test_the_prominence_median_is_numpys_to_the_bit(values):
+    from arraydaemon.localizers.scan import _median
+
+    got, want = _median(values), np.median(values)
+    assert got == want and type(got) is type(want)

@@ -112,6 +112,30 @@ def test_started_and_stopped_talking():
     assert answer("Did anyone stop talking?", m) == "Yes: #3 stopped talking 3.4 s ago; it was at +170° (behind)."
     assert answer("Which speaker went quiet?", m).startswith("#3 stopped talking")
     assert answer("How many people are talking?", m).startswith("2: ")
+
+
+def test_a_track_heard_for_a_moment_is_not_who_stopped_or_started_talking():
+    # #1 talks throughout at +30°; #3 talks until t=1.5 s at 176° (retired then); #4 is a track the
+    # tracker confirmed for 0.5 s near +4° (a reflection), born at 3.5 s and retired at 4.0 s
+    frames = []
+    for k in range(1, 51):
+        t = 0.1 * k
+        tracks = [(1, 30.0, t)]
+        if t <= 1.5:
+            tracks.append((3, 176.0, t))
+        if 3.5 <= t <= 4.0:
+            tracks.append((4, 4.0, t - 3.5))
+        frames.append((t, tracks))
+    m = memory_with(frames)
+    assert answer("Who stopped talking?", m) == "#3 stopped talking 3.4 s ago; it was at +176° (behind)."
+    assert answer("Did anyone start talking after the others?", m).startswith("No: ")
+    # without #3, the brief track alone is nobody who stopped talking
+    m = memory_with([(t, [tr for tr in tracks if tr[0] != 3]) for t, tracks in frames])
+    assert answer("Did anyone stop talking?", m).startswith("No: "), answer("Did anyone stop talking?", m)
+    # asked about by its id, it is still answered
+    assert answer("Did #4 stop talking?", m).startswith("Yes: #4 stopped talking 0.9 s ago")
+
+
 @pytest.mark.parametrize("question, expected_id", [
     ("Which source is nearest to the front-left?", 1),
     ("which one is closest to the left", 1),

@@ -191,7 +191,7 @@ def test_a_source_crossing_180_degrees_keeps_its_track_and_positive_rate():
 
 
 def test_birth_needs_consistent_detections_and_ids_are_never_reused():
-    cfg = TrackerConfig(max_silence_s=1.0)
+    cfg = TrackerConfig(max_silence_s=1.0, recall_s=0.5)
     tracker = Tracker(load_profile(PROFILE).geometry, cfg)
 
     def schedule(t):
@@ -209,11 +209,36 @@ def test_birth_needs_consistent_detections_and_ids_are_never_reused():
     alive = [(round(o.t_end, 2), [tr.id for tr in o.tracks]) for o in out]
     assert all(ids == [] for t, ids in alive if t < 1.0)
     assert all(ids == [1] for t, ids in alive if 1.25 <= t <= 3.0)
-    # retired max_silence_s after its last detection, then reborn as 2 (1 is never reused)
+    # hidden max_silence_s after its last detection, retired recall_s later, then reborn as 2 (1 is never reused)
     gone = min(t for t, ids in alive if t > 3.0 and ids == [])
     assert 3.0 + cfg.max_silence_s - 0.05 <= gone <= 3.0 + cfg.max_silence_s + 0.15
     assert all(ids == [2] for t, ids in alive if 5.25 <= t <= 7.0)
     assert out[-1].tracks == ()
+
+
+@pytest.mark.parametrize("recall_s, same_id", [(2.0, True), (0.0, False)])
+def test_a_talker_hidden_longer_than_max_silence_is_found_again_with_its_id(recall_s, same_id):
+    """Undetected for 2.2 s (louder talkers hid it): not published after max_silence_s, and found
+    again within recall_s it continues with its id; without recall it is a new track."""
+    cfg = TrackerConfig(max_silence_s=1.5, recall_s=recall_s)
+    tracker = Tracker(load_profile(PROFILE).geometry, cfg)
+    other = [-100.0]
+
+    def schedule(t):
+        if t > 7.0:
+            return None
+        return other + [40.0] if t <= 2.0 or t >= 4.2 else other
+
+    out = feed(tracker, schedule)
+    near = [(round(o.t_end, 2), [tr.id for tr in o.tracks if azimuth_difference(tr.azimuth_deg, 40.0) < 10.0])
+            for o in out]
+    first = {i for t, ids in near if 0.5 <= t <= 2.0 for i in ids}
+    assert len(first) == 1
+    assert all(ids == [] for t, ids in near if 3.6 <= t < 4.2)  # dormant: not published
+    again = {i for t, ids in near if t >= 4.6 for i in ids}
+    assert len(again) == 1
+    assert (again == first) is same_id
+    assert len({tr.id for o in out for tr in o.tracks if azimuth_difference(tr.azimuth_deg, -100.0) < 10.0}) == 1
 
 
 def test_sporadic_detections_do_not_keep_a_ghost_alive():

@@ -9,6 +9,8 @@ import pytest
 
 from arraydaemon.verify import kernels, reference
 
+pytestmark = pytest.mark.usefixtures("kernel_backend")
+
 
 def _case(seed: int, n_ch: int = 5, n_mics: int = 4, n_win: int = 7):
     rng = np.random.default_rng(seed)

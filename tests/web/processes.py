@@ -25,9 +25,10 @@ def free_port() -> int:
 class WebServer:
     """``arraydaemon web ENDPOINT --http HTTP`` in a subprocess; :attr:`url` once it serves."""
 
-    def __init__(self, endpoint: str, http: str = "127.0.0.1:0", timeout: float = 30.0):
-        self.proc = subprocess.Popen([*ARRAYDAEMON, "web", endpoint, "--http", http], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
+    def __init__(self, endpoint: str | None, http: str = "127.0.0.1:0", timeout: float = 30.0, extra=()):
+        source = [endpoint] if endpoint else []
+        self.proc = subprocess.Popen([*ARRAYDAEMON, "web", *source, "--http", http, *extra],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         self.stderr: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -43,6 +44,11 @@ class WebServer:
             if m:
                 self.url = m.group(1)
         self.port = int(re.search(r":(\d+)/$", self.url).group(1))
+
+    @classmethod
+    def room(cls, room_file, http: str = "127.0.0.1:0", timeout: float = 60.0) -> "WebServer":
+        """``arraydaemon web --room ROOM_FILE``: the web server fuses the room's arrays itself."""
+        return cls(None, http, timeout, ("--room", str(room_file)))
 
     def _read(self) -> None:
         for line in self.proc.stderr:

@@ -8,7 +8,7 @@ ambiguous, which lobe; the exact SRP places them (see :meth:`NeuralLocalizer.sou
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,6 +64,16 @@ class NeuralAnalysis:
     sums: np.ndarray
     window_learned: np.ndarray
     window_sums: np.ndarray
+    # PHAT spectra and lag tables of the sums above, by the array's id, formed once a window: the
+    # detections and the evidence check both read the window's (``replace`` shares this dict)
+    phat: dict = field(default_factory=dict, repr=False)
+
+    def lags(self, scan: SrpScan, sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``scan.lags(sums)`` of ``sums`` (``self.sums`` or ``self.window_sums``), computed once."""
+        key = id(sums)
+        if key not in self.phat:
+            self.phat[key] = (sums, *scan.lags(sums))  # holds sums, so its id stays its own
+        return self.phat[key][1:]
 
 
 class NeuralLocalizer:
@@ -141,6 +151,7 @@ class NeuralLocalizer:
     def reset(self) -> None:
         self.decay.reset()
         self.integral.reset()
+        self.further.reset()
         self.learned_average.reset()
 
     # -- the model
@@ -225,7 +236,8 @@ class NeuralLocalizer:
             detections = tuple(alone if not alone or self._evidence_supports(analysis, alone[0]) else alone[1:])
         return Estimate.of_window(window, self.name, sources, analysis.learned[:len(self.grid)],
                                   embedding=self.spatial_embedding(analysis.out),
-                                  extras={"activity": analysis.activity, "model": self.model_name},
+                                  extras={"activity": analysis.activity, "model": self.model_name,
+                                          "room_dry": self.further.room.dryness()},
                                   detections=detections)
 
     def _evidence_supports(self, analysis: NeuralAnalysis, source: SourceDirection) -> bool:
@@ -236,7 +248,7 @@ class NeuralLocalizer:
         so a fan whose cells are not evidence (``stages/noise_field.py``) still peaks its spectrum.
         Such a source is published (the model's activity decision is what it adds on one talker) but
         not given to the tracker, which would keep a track on the fan."""
-        gcc = kernels.gcc_phat(analysis.window_sums)
+        gcc, _ = analysis.lags(self.scan, analysis.window_sums)
         return float(self.scan.exact(gcc, np.asarray(source.vector)[None])[0]) >= self.config.min_confidence
 
     def head_sources(self, analysis: NeuralAnalysis) -> list[SourceDirection]:
@@ -260,7 +272,7 @@ class NeuralLocalizer:
         development scenes it finds more talkers with fewer ghosts than the product's further peaks
         (coverage 73 % → 76 %, ghost track reports 19 % → 13 %)."""
         cfg, scan, learned = self.config, self.scan, analysis.learned
-        gcc, lags = scan.lags(analysis.sums)
+        gcc, lags = analysis.lags(scan, analysis.sums)
         srp = scan.scan(lags)
         fused = learned * np.clip(srp, 0.0, None)
         peaks = pick_peaks(fused, scan.points, 1, cfg.min_separation_deg, 1e-6, cfg.relative_threshold)

@@ -3,7 +3,8 @@
 A scene is deterministic from ``(set seed, index)``: a shoebox room (5-10 x 5-8 x 2.7-3.2 m, RT60
 0.2-0.8 s; the ``test`` set 0.2-0.6 s) holding 2-4 arrays of the bundled geometries (their mics, at
 16 kHz) on different walls at 1-1.5 m facing into the room (yaw within 20 degrees of the wall's
-normal), one of them sometimes on a table (0.75 m) instead; 1-3 talkers inside the arrays' hull,
+normal), one of them sometimes on a table (0.75 m) instead (the ``places`` set, for the reasoning
+benchmark's questions about places: RT60 0.2-0.6 s like ``test``); 1-3 talkers inside the arrays' hull,
 standing or walking a straight line at 0.3-1 m/s, mouths at 1.2-1.7 m; espeak-ng speech. Rendered
 with :func:`~arraydaemon.research.simulate.room.room_scene` (image sources plus a diffuse tail at
 the RT60): the mics of every array are one "array" about a point 0.4 m above the floor's centre and each talker a
@@ -25,7 +26,7 @@ from arraydaemon.core.profiles import load_profile
 
 SAMPLE_RATE = 16000
 SCENE_S = 6.0
-SETS = {"dev": 23_000_000, "test": 29_000_000}
+SETS = {"dev": 23_000_000, "test": 29_000_000, "places": 31_000_000}  # places: the reasoning benchmark's
 GEOMETRIES = ("respeaker_4mic_hat", "respeaker_6mic_hat", "respeaker_usb_4mic", "minidsp_uma8", "matrix_voice",
               "ps3_eye")
 SCENE_VERSION = 1
@@ -110,7 +111,7 @@ def make_scene(set_name: str, index: int, out_dir: Path, arrays: int | None = No
 
     rng = np.random.default_rng([SETS[set_name], index])
     dim = np.array([rng.uniform(5, 10), rng.uniform(5, 8), rng.uniform(2.7, 3.2)])
-    rt60 = float(rng.uniform(0.2, 0.6 if set_name == "test" else 0.8))
+    rt60 = float(rng.uniform(0.2, 0.6 if set_name in ("test", "places") else 0.8))
     n_arrays = arrays or int(rng.integers(2, 5))
     n_talkers = talkers or int(rng.integers(1, 4))
     poses = _poses(rng, dim, n_arrays)

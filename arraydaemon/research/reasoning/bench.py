@@ -6,7 +6,9 @@ with an LLM server given, the same questions sent to the model (``--llm-route al
 (``--llm-route auto``: the built-in answerer answers what it understands). When the replay is done
 the questions (reasoning/truth.py: drawn from the truth at the scene's end, in several phrasings per
 kind) are piped to each subscriber's standard input, and each answer is scored, with whether the
-tracks it was answered from allowed the right answer.
+tracks it was answered from allowed the right answer. Questions about places (the talker near the
+door, how far apart in metres) go through daemons → ``arraydaemon fuse`` → ``reason``
+(research/reasoning/places.py), scored the same way ("tracks right" is then "places right").
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 
 from arraydaemon.core.profiles import analyse_geometry
 from arraydaemon.reason.geometry import ArrayView
-from arraydaemon.research.reasoning import truth
+from arraydaemon.research.reasoning import places, truth
 from arraydaemon.research.reasoning.scenes import SCENE_S, scene_files
 
 PHASECODER_PCT = 76.8  # PhaseCoder: yes/no spatial QA, Gemma 3n + LoRA (published; another task and data)
@@ -112,6 +114,20 @@ def run_scene(index: int, cache: Path, estimator: str | None, llm: tuple[str, st
     return out
 
 
+def run_places_scene(index: int, cache: Path, llm: tuple[str, str] | None, llm_timeout: float = 120.0,
+                     llm_paths=("llm", "routed")) -> list[Asked]:
+    """Places scene ``index`` through replays → fuse → ``reason``; the answers, scored."""
+    paths = {"built-in": []}
+    if llm is not None:
+        url, model = llm
+        common = ["--llm-url", url, "--llm-model", model, "--llm-timeout", f"{llm_timeout:g}"]
+        for name in llm_paths:
+            paths[name] = common + LLM_PATHS[name]
+    return [Asked(item, name, a["answer"], a["origin"], a["seconds"], places.answer_right(item, a["answer"], a["scene"]),
+                  places.places_right(item, a["scene"]), geometry)
+            for item, name, a, geometry in places.run_scene(index, cache, paths, llm_timeout, QUESTION_SEED)]
+
+
 def _pct(n: int, d: int) -> str:
     return f"{100.0 * n / d:.0f} % ({n}/{d})" if d else "–"
 
@@ -143,7 +159,7 @@ def summary_rows(asked: list[Asked]) -> dict[str, dict]:
     return rows
 
 
-def report(asked: list[Asked], scenes: int, estimator: str, model: str | None) -> str:
+def report(asked: list[Asked], scenes: int, estimator: str, model: str | None, places_scenes: int = 0) -> str:
     rows = summary_rows(asked)
     kinds = sorted({a.geometry for a in asked})
     llm_paths = [p for p in LLM_PATHS if any(a.path == p for a in asked)]
@@ -157,9 +173,12 @@ def report(asked: list[Asked], scenes: int, estimator: str, model: str | None) -
             head += f" {p} right | {p}, tracks right | {p} median s |"
             rule += "---|---|---|"
     lines = [f"# Spatial questions: {scenes} scenes ({', '.join(kinds)} arrays), estimator {estimator}"
+             + (f", and {places_scenes} rooms of 3 arrays through fuse (SRP-PHAT)" if places_scenes else "")
              + (f", LLM {model}" if model else ""), "",
              "Asked through replay → ZeroMQ → `arraydaemon reason --json` at each scene's end; the truth, phrasings "
-             "and scoring: `arraydaemon/research/reasoning/truth.py`.", "", head, rule]
+             "and scoring: `arraydaemon/research/reasoning/truth.py`; questions about places through replays → "
+             "`arraydaemon fuse` → `reason` (research/reasoning/places.py), where \"tracks right\" means the "
+             "positions were.", "", head, rule]
     for label, row in rows.items():
         b = row["built-in"]
         cells = [label, str(b["n"]), _pct(b["tracks_right"], b["n"]), _pct(b["right"], b["n"]),
@@ -180,6 +199,10 @@ def report(asked: list[Asked], scenes: int, estimator: str, model: str | None) -
               + "; ".join(f"{p} {_pct(sum(a.right for a in v), len(v))}" for p, v in yes_no.items()) + "."]
     core = rows["yes/no, counting, motion"]["built-in"]
     overall = rows["all"]["built-in"]
+    directions = [a for a in asked if a.path == "built-in" and not a.item.group.startswith("places")]
+    if places_scenes and directions:
+        lines += ["", f"Directions only (without the places questions): "
+                  f"{_pct(sum(a.right for a in directions), len(directions))}."]
     given = core["right_given_tracks"] / core["tracks_right"] if core["tracks_right"] else float("nan")
     lines += ["", "Targets (built-in answerer):",
               f"- yes/no, counting and motion where the tracks were right: {100 * given:.0f} % (target ≥ 95 %) — "
@@ -196,18 +219,25 @@ def report(asked: list[Asked], scenes: int, estimator: str, model: str | None) -
 
 
 def run_reasoning_eval(count: int, cache: Path, out_dir: Path, estimator: str, llm: tuple[str, str] | None,
-                       llm_timeout: float = 120.0, progress=None, llm_paths=("llm", "routed")) -> str:
-    """The benchmark on scenes ``0..count-1``: writes ``reasoning.md`` and ``reasoning.json`` (every
-    question and answer) under ``out_dir``; returns the report."""
+                       llm_timeout: float = 120.0, progress=None, llm_paths=("llm", "routed"), first: int = 0,
+                       places_count: int = 0, places_first: int = 0, places_cache: Path | None = None) -> str:
+    """The benchmark on scenes ``first..first+count-1`` and places scenes ``places_first..`` (``places_count``
+    of them): writes ``reasoning.md`` and ``reasoning.json`` (every question and answer) under
+    ``out_dir``; returns the report."""
     asked: list[Asked] = []
-    for index in range(count):
+    runs = [("scene", index) for index in range(first, first + count)]
+    runs += [("places scene", index) for index in range(places_first, places_first + places_count)]
+    for what, index in runs:
         start = time.monotonic()
-        got = run_scene(index, cache, estimator, llm, llm_timeout, llm_paths)
+        if what == "scene":
+            got = run_scene(index, cache, estimator, llm, llm_timeout, llm_paths)
+        else:
+            got = run_places_scene(index, places_cache or cache.parent / "places-scenes", llm, llm_timeout, llm_paths)
         asked += got
         if progress:
             b = [a for a in got if a.path == "built-in"]
-            progress(f"scene {index}: {sum(a.right for a in b)}/{len(b)} right ({time.monotonic() - start:.0f} s)")
-    text = report(asked, count, estimator, llm[1] if llm else None)
+            progress(f"{what} {index}: {sum(a.right for a in b)}/{len(b)} right ({time.monotonic() - start:.0f} s)")
+    text = report(asked, count, estimator, llm[1] if llm else None, places_count)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "reasoning.md").write_text(text + "\n")
     (out_dir / "reasoning.json").write_text(json.dumps(

@@ -22,6 +22,7 @@ import numpy as np
 from arraydaemon.core.angles import angle_between, azimuth_difference, unit_vector
 from arraydaemon.reason import geometry
 from arraydaemon.reason.geometry import ArrayView
+from arraydaemon.reason.memory import BRIEF_S
 from arraydaemon.research.tracking.scenes import ACTIVITY_FRAME_S, TrackingScene
 
 PRESENT_S = 1.5  # spoke within this long: present (the tracker's max_silence_s)
@@ -56,7 +57,10 @@ DIRECTIONS = [("front", 0.0), ("left", 90.0), ("right", -90.0), ("front-left", 4
 GROUPS = {"count": "counting", "sides": "sides", "front": "front / behind", "behind": "front / behind",
           "above": "above / below", "below": "above / below", "moving": "moving", "moved": "moving",
           "nearest": "nearest a direction", "started-yn": "started talking", "started": "started talking",
-          "stopped-yn": "stopped talking", "stopped": "stopped talking", "angle": "angle between two"}
+          "stopped-yn": "stopped talking", "stopped": "stopped talking", "angle": "angle between two",
+          # places (research/reasoning/places.py: daemons -> fuse -> reason)
+          "room-count": "places: counting", "near-yn": "places: anyone near a landmark",
+          "near-who": "places: who is nearest a landmark", "apart-m": "places: how far apart (m)"}
 YES_NO_GROUPS = ("sides", "front / behind", "above / below")
 
 
@@ -78,7 +82,8 @@ class Item:
 
     @property
     def yes_no(self) -> bool:
-        return self.key in ("sides", "front", "behind", "above", "below", "moving", "moved", "started-yn", "stopped-yn")
+        return self.key in ("sides", "front", "behind", "above", "below", "moving", "moved", "started-yn", "stopped-yn",
+                            "near-yn")
 
 
 class Truth:
@@ -292,7 +297,8 @@ def tracks_right(item: Item, snapshot: dict, view: ArrayView) -> bool:
         target = unit_vector(DIRECTIONS[[d for d, _ in DIRECTIONS].index(item.params["dir"])][1], 0.0)
         best = min(present, key=lambda s: view.distance_deg(s["vector"], target))
         return view.distance_deg(best["vector"], item.expect) <= DIRECTION_TOL_DEG
-    heard = present + gone
+    heard = [s for s in present + gone if (s["gone_t"] if s["gone_t"] is not None else snapshot["t"]) - s["first_t"]
+             >= BRIEF_S]  # the answerer leaves out tracks heard only for a moment
     if item.key in ("started-yn", "started"):
         if not heard:
             return False
@@ -303,7 +309,7 @@ def tracks_right(item: Item, snapshot: dict, view: ArrayView) -> bool:
         last = max(heard, key=lambda s: s["first_t"])
         return bool(late) and view.distance_deg(last["vector"], item.expect) <= DIRECTION_TOL_DEG
     if item.key in ("stopped-yn", "stopped"):
-        stopped = gone + [s for s in present if s["silent_s"] >= 1.0]
+        stopped = [s for s in gone + present if s in heard and (s["gone_t"] is not None or s["silent_s"] >= 1.0)]
         if item.key == "stopped-yn":
             return bool(stopped) == (item.expect == "yes")
         return any(view.distance_deg(s["vector"], item.expect) <= DIRECTION_TOL_DEG for s in stopped)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from arraydaemon.core.options import PipelineOptions
 from arraydaemon.research.tracking.plot import plot_scene
-from arraydaemon.research.tracking.scenes import PLANAR_KINDS, TrackingScene, load_scenes
+from arraydaemon.research.tracking.scenes import PLANAR_KINDS, TrackingScene, load_scenes, with_levels
 from arraydaemon.research.tracking.score import (
     MATCH_DEG,
     SceneScore,
@@ -73,6 +73,72 @@ def talker_markdown(rows: dict[str, dict]) -> str:
              "|" + "---|" * (2 + len(TALKER_COLUMNS))]
     for label, row in rows.items():
         lines.append(f"| {label} | {row['talkers']} | {_cells(row, TALKER_COLUMNS)} |")
+    return "\n".join(lines)
+
+
+# Per-talker conditions (``condition_rows``): the room, the talker's level against the loudest, its
+# distance, and the share of cells it owns (the issue-29 targets are stated per row).
+DRY_RT60_S = 0.3
+LEVELS = {"the loudest": (-0.01, 1.0), "0–6 dB below": (-6.0, -0.01), "6–10 dB below": (-10.0, -6.0),
+          "> 10 dB below": (-1e9, -10.0)}
+
+
+def condition_groups(scenes: list[TrackingScene]) -> dict[str, list[tuple[int, int]]]:
+    """(scene index, talker) pairs per condition, among scenes of several talkers."""
+    groups: dict[str, list[tuple[int, int]]] = {}
+
+    def add(label, s, k):
+        groups.setdefault(label, []).append((s, k))
+
+    for s, sc in enumerate(scenes):
+        if sc.talkers < 2:
+            continue
+        room = "dry room" if sc.rt60 <= DRY_RT60_S else "reverberant room"
+        for k in range(sc.talkers):
+            add(room, s, k)
+            if sc.levels_db is not None:
+                level = float(sc.levels_db[k])
+                for label, (lo, hi) in LEVELS.items():
+                    if lo <= level < hi:
+                        add(f"{room}, {label}", s, k)
+                if room == "dry room" and level >= -10.0 and level < -0.01:
+                    add("dry room, up to 10 dB below another", s, k)
+            if sc.distances_m is not None:
+                add("near (≤ 1 m)" if sc.distances_m[k] <= 1.0 else "far (> 1 m)", s, k)
+            if sc.dominance is not None and sc.fan_azimuth_deg is None:
+                add("no fan, owns ≥ 30 % of the cells" if sc.dominance[k] >= 0.3 else "no fan, owns < 30 %", s, k)
+    return groups
+
+
+def condition_rows(scores: list[SceneScore], scenes: list[TrackingScene]) -> dict[str, dict]:
+    """Per condition (:func:`condition_groups`): the per-talker figures, and the ghost reports and id
+    switches of the scenes those talkers are in."""
+    rows = {}
+    groups = condition_groups(scenes)
+    order = ["dry room", *(f"dry room, {lv}" for lv in LEVELS), "dry room, up to 10 dB below another",
+             "reverberant room", *(f"reverberant room, {lv}" for lv in LEVELS), "near (≤ 1 m)", "far (> 1 m)",
+             "no fan, owns ≥ 30 % of the cells", "no fan, owns < 30 %"]
+    for label in sorted(groups, key=lambda g: order.index(g) if g in order else len(order)):
+        members = groups[label]
+        talkers = [scores[s].talkers[k] for s, k in members]
+        row = talker_figures(talkers)
+        in_scenes = sorted({s for s, _ in members})
+        whole = summarize([scores[s] for s in in_scenes])
+        row.update(scenes=len(in_scenes), ghost_pct=whole["ghost_pct"], switches_per_10=whole["switches_per_10"])
+        if row["talkers"]:
+            rows[label] = row
+    return rows
+
+
+CONDITION_COLUMNS = TALKER_COLUMNS + tuple(c for c in COLUMNS if c[0] in ("ghost_pct", "switches_per_10"))
+
+
+def condition_markdown(rows: dict[str, dict]) -> str:
+    """One markdown table of :func:`condition_rows`; ghosts and switches are of the rows' scenes."""
+    lines = ["| talkers in | scenes | talkers | " + " | ".join(label for _, label, _ in CONDITION_COLUMNS) + " |",
+             "|" + "---|" * (3 + len(CONDITION_COLUMNS))]
+    for label, row in rows.items():
+        lines.append(f"| {label} | {row['scenes']} | {row['talkers']} | {_cells(row, CONDITION_COLUMNS)} |")
     return "\n".join(lines)
 
 
@@ -175,7 +241,12 @@ def run_tracking_eval(set_name: str, count: int, estimators: list[str], cache: P
     A robot set (``robot.ROBOT_SETS``) gives :func:`robot_report` instead."""
     if set_name.startswith("robot-"):
         return robot_report(set_name, count, estimators, cache, out_dir, base)
-    scenes = load_scenes(set_name, count, cache)
+    if set_name.startswith("dry-"):
+        from arraydaemon.research.tracking.dry import make_dry_scene
+
+        scenes = load_scenes(set_name, count, cache, make_dry_scene)
+    else:
+        scenes = [with_levels(sc) for sc in load_scenes(set_name, count, cache)]
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, breakdown, results = {}, [], {}
     for name in estimators:
@@ -201,15 +272,17 @@ def run_tracking_eval(set_name: str, count: int, estimators: list[str], cache: P
         if subset:
             breakdown.append((label, summarize(subset)))
     dominance = by_dominance([tk for score in results[first] for tk in score.talkers])
+    conditions = condition_rows(results[first], scenes)
     plot = plot_scene(results[first][plot_index], out_dir / "tracks.png")
     text = [f"# Tracking benchmark: {len(scenes)} scenes of set '{set_name}'", "",
             f"Through the pipeline and the `tracks` topic; a track covers a talker within {MATCH_DEG:g}° "
             "(definitions: `arraydaemon/research/tracking/score.py`).", "", markdown_rows(rows), "",
             f"## By scene kind ({first})", "", markdown_rows(dict(breakdown)), "",
             f"## By the share of time-frequency cells a talker dominates ({first})", "",
-            talker_markdown(dominance), "", f"## Targets ({first})", "",
+            talker_markdown(dominance), "", f"## By condition ({first}; scenes of several talkers)", "",
+            condition_markdown(conditions), "", f"## Targets ({first})", "",
             *target_lines(rows[first]), "", f"Tracks against truth, scene {scenes[plot_index].name}: {plot}"]
     (out_dir / "tracking.md").write_text("\n".join(text) + "\n")
-    figures = {"rows": rows, "breakdown": dict(breakdown), "by_dominance": dominance}
+    figures = {"rows": rows, "breakdown": dict(breakdown), "by_dominance": dominance, "conditions": conditions}
     (out_dir / "tracking.json").write_text(json.dumps(figures, indent=1))
     return "\n".join(text)

@@ -67,6 +67,10 @@ class TrackingScene:
     # noise alone, and what that noise is (kind, level_db, distance_m, azimuth_deg, elevation_deg)
     install: np.ndarray | None = None
     robot: dict | None = None
+    # per talker, its direct path's level at the array against the loudest talker's (dB, 0 for the
+    # loudest; speech RMS over its active frames / distance) and its distance (m); None: not known
+    levels_db: np.ndarray | None = None
+    distances_m: np.ndarray | None = None
 
     @property
     def talkers(self) -> int:
@@ -101,6 +105,10 @@ class TrackingScene:
         extra = {} if self.dominance is None else {"dominance": self.dominance}
         if self.install is not None:
             extra["install"] = self.install
+        if self.levels_db is not None:
+            extra["levels_db"] = self.levels_db
+        if self.distances_m is not None:
+            extra["distances_m"] = self.distances_m
         np.savez_compressed(path, audio=self.audio, mics=self.mics, times_s=self.times_s,
                             azimuth_deg=self.azimuth_deg, elevation_deg=self.elevation_deg, speaking=self.speaking,
                             speeds_dps=self.speeds_dps, meta=json.dumps(meta), **extra)
@@ -114,7 +122,9 @@ class TrackingScene:
             return cls(meta["name"], z["audio"], z["mics"], meta["geometry"], meta["rt60"], z["times_s"],
                        z["azimuth_deg"], z["elevation_deg"], z["speaking"], z["speeds_dps"], meta["crossing"],
                        meta["paused"], meta.get("fan_azimuth_deg"), z["dominance"] if "dominance" in z else None,
-                       z["install"] if "install" in z else None, meta.get("robot"))
+                       z["install"] if "install" in z else None, meta.get("robot"),
+                       z["levels_db"] if "levels_db" in z else None,
+                       z["distances_m"] if "distances_m" in z else None)
 
 
 def speaking_frames(signal: np.ndarray) -> np.ndarray:
@@ -123,6 +133,23 @@ def speaking_frames(signal: np.ndarray) -> np.ndarray:
     n = len(signal) // frame
     power = np.mean(signal[:n * frame].astype(np.float64).reshape(n, frame) ** 2, axis=1)
     return power > power.max() * 1e-3
+
+
+def direct_levels_db(signals: list[np.ndarray], distances_m: list[float]) -> np.ndarray:
+    """Per talker, its direct path's level at the array against the loudest talker's, in dB (0 for
+    the loudest): the RMS of its dry signal over its speaking frames over its distance
+    ``[shape=(talkers,)]``."""
+    levels = []
+    for signal, distance in zip(signals, distances_m):
+        frame = int(ACTIVITY_FRAME_S * SAMPLE_RATE)
+        x = np.asarray(signal, dtype=np.float64)
+        n = len(x) // frame
+        power = np.mean(x[:n * frame].reshape(n, frame) ** 2, axis=1)
+        active = speaking_frames(x)
+        levels.append(10 * np.log10(max(float(power[active[:n]].mean()) if active[:n].any() else 0.0, 1e-20))
+                      - 20 * np.log10(distance))
+    levels = np.array(levels)
+    return levels - levels.max()
 
 
 def dominated_share(signals: list[np.ndarray], distances_m: list[float]) -> np.ndarray:
@@ -251,7 +278,8 @@ def make_scene(set_name: str, index: int, render: bool = True) -> TrackingScene:
         times_s=np.tile(times, (n_talkers, 1)), azimuth_deg=np.array(tracks_az), elevation_deg=np.array(tracks_el),
         speaking=np.array([speaking_frames(s) for s in signals]), speeds_dps=np.array(speeds), crossing=crossing,
         paused=paused, fan_azimuth_deg=fan_azimuth,
-        dominance=dominated_share(signals, distances))
+        dominance=dominated_share(signals, distances), levels_db=direct_levels_db(signals, distances),
+        distances_m=np.array(distances))
 
 
 def load_scenes(set_name: str, count: int, cache: Path | None, make=None) -> list[TrackingScene]:
@@ -269,3 +297,16 @@ def load_scenes(set_name: str, count: int, cache: Path | None, make=None) -> lis
             scene.save(path)
         out.append(scene)
     return out
+
+
+def with_levels(scene: TrackingScene) -> TrackingScene:
+    """``scene`` with its talkers' levels and distances (``levels_db``, ``distances_m``): a cache
+    written before they were stored gets them from the scene's truth, drawn again without audio."""
+    if scene.levels_db is not None and scene.distances_m is not None:
+        return scene
+    set_name, _, index = scene.name.rpartition("-")
+    if set_name not in SETS or not index.isdigit():
+        return scene
+    truth = make_scene(set_name, int(index), render=False)
+    scene.levels_db, scene.distances_m = truth.levels_db, truth.distances_m
+    return scene

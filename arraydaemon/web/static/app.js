@@ -6,6 +6,12 @@
 // For tests and tools: every confirmed track is an <li class="track"> with data-track-id and
 // data-azimuth (degrees, as published); #health-state carries data-health-state; #nodata shows when
 // nothing has arrived for 2 s (the tracks are then removed). window.arraydaemonView exposes the state.
+//
+// From `arraydaemon fuse` (or `arraydaemon web --room`), the `room` and `positions` topics: the page
+// switches to the room view (body.room-mode). Every fused position is an <li class="position"> with
+// data-position-id, data-x, data-y (metres, room frame) and data-arrays (the arrays that fused it,
+// comma-separated); every array of the room an <li class="room-array"> with data-array-name and
+// data-state; view.room, view.positions, view.bearings and view.trails hold what the room view draws.
 "use strict";
 
 (() => {
@@ -16,6 +22,7 @@
   const LIST_MS = 250; // the track list's text is refreshed at most this often
   const LATENCY_KEEP = 8192;
   const RETRY_MS = [250, 2000]; // reconnect: first and longest wait
+  const TRAIL_MS = 10000; // a fused position's trail
   const $ = (id) => document.getElementById(id);
 
   const view = {
@@ -28,6 +35,15 @@
     geometry: null,
     ambiguity: "",
     web: null,
+    room: null, // the latest room message (size, arrays, landmarks)
+    positions: new Map(), // id -> the position as last published (only while fresh)
+    positionElements: new Map(), // id -> its <li>
+    bearings: [], // the latest positions message's single-array bearings
+    arrayStates: [],
+    trails: new Map(), // id -> [[ms, x, y]] of the last TRAIL_MS
+    lastPositions: 0,
+    lastPositionsSeq: -1,
+    roomMode: false,
     lastMessage: Date.now(),
     lastTracks: 0,
     lastSeq: -1,
@@ -118,12 +134,129 @@
       case "array":
         onArray(m);
         break;
+      case "positions":
+        onPositions(m, now);
+        requestDraw();
+        break;
+      case "room":
+        onRoom(m);
+        break;
       default:
         return;
     }
     view.lastMessage = now;
     view.messages += 1;
     setStale(false);
+  }
+
+  // ------------------------------------------------------------------ the room (fuse)
+
+  function setRoomMode() {
+    if (view.roomMode) return;
+    view.roomMode = true;
+    document.body.classList.add("room-mode");
+    $("room-panel").hidden = false;
+    $("positions-panel").hidden = false;
+  }
+
+  function onRoom(m) {
+    setRoomMode();
+    const key = JSON.stringify([m.array, m.size, m.arrays, m.landmarks]);
+    view.room = m;
+    if (key !== view.roomKey) {
+      view.roomKey = key;
+      const size = m.size && m.size.length === 3 ? `${m.size.map((v) => v.toFixed(1)).join(" × ")} m` : "size not given";
+      setText("room-name", `${m.array}: ${m.arrays.length} arrays, ${size}` +
+        (m.landmarks.length ? `, landmarks ${m.landmarks.map((l) => l.name).join(", ")}` : ""));
+      renderRoomArrays();
+      requestDraw();
+    }
+  }
+
+  function onPositions(m, now) {
+    setRoomMode();
+    if (typeof m.wall_time === "number" && typeof m.web_time === "number") {
+      view.latency[view.latencyCount % LATENCY_KEEP] = now - m.wall_time * 1000;
+      view.hop[view.latencyCount % LATENCY_KEEP] = now - m.web_time * 1000;
+      view.latencyCount += 1;
+    }
+    if (m.seq < view.lastPositionsSeq) view.trails.clear(); // fuse restarted: ids begin again
+    view.lastPositionsSeq = m.seq;
+    view.lastPositions = now;
+    view.positions.clear();
+    for (const p of m.positions || []) {
+      view.positions.set(p.id, p);
+      let trail = view.trails.get(p.id);
+      if (!trail) view.trails.set(p.id, (trail = []));
+      trail.push([now, p.x, p.y]);
+    }
+    for (const [id, trail] of view.trails) {
+      let cut = 0;
+      while (cut < trail.length && now - trail[cut][0] > TRAIL_MS) cut++;
+      if (cut) trail.splice(0, cut);
+      if (!trail.length) view.trails.delete(id);
+    }
+    view.bearings = m.bearings || [];
+    view.arrayStates = m.array_states || [];
+    renderPositions(now);
+    renderRoomArrays();
+  }
+
+  function renderPositions(now = Date.now()) {
+    const list = $("positions");
+    for (const [id, el] of view.positionElements) {
+      if (!view.positions.has(id)) {
+        el.remove();
+        view.positionElements.delete(id);
+      }
+    }
+    const ids = [...view.positions.keys()].sort((a, b) => a - b);
+    for (const id of ids) {
+      const p = view.positions.get(id);
+      let el = view.positionElements.get(id);
+      if (!el) {
+        el = document.createElement("li");
+        el.className = "position";
+        el.dataset.positionId = String(id);
+        el.style.color = colour(id, 1);
+        el.innerHTML = '<span class="id"></span><span class="where"></span>';
+        el.querySelector(".id").textContent = `#${id}`;
+        const next = ids.find((other) => other > id && view.positionElements.has(other));
+        list.insertBefore(el, next === undefined ? null : view.positionElements.get(next));
+        view.positionElements.set(id, el);
+      }
+      el.dataset.x = String(p.x);
+      el.dataset.y = String(p.y);
+      el.dataset.arrays = p.fused_arrays.join(",");
+      if (now - (el.shownAt || 0) < LIST_MS) continue;
+      el.shownAt = now;
+      const speed = Math.hypot(p.velocity[0], p.velocity[1]);
+      setText(el.querySelector(".where"), `(${p.x.toFixed(2)}, ${p.y.toFixed(2)}) m ±${p.sigma_m.toFixed(2)}` +
+        `${speed >= 0.2 ? ` · ${speed.toFixed(1)} m/s` : ""} · ${p.fused_arrays.join(" + ")}`);
+    }
+    setHidden("positions-empty", ids.length > 0);
+  }
+
+  function renderRoomArrays() {
+    const list = $("room-arrays");
+    const arrays = view.room ? view.room.arrays.map((a) => a.name) : view.arrayStates.map((a) => a.name);
+    const states = new Map(view.arrayStates.map((a) => [a.name, a]));
+    while (list.children.length > arrays.length) list.lastChild.remove();
+    arrays.forEach((name, i) => {
+      let el = list.children[i];
+      if (!el) {
+        el = document.createElement("li");
+        el.className = "room-array";
+        list.appendChild(el);
+      }
+      const st = states.get(name);
+      const state = st ? st.state : "waiting";
+      if (el.dataset.arrayName !== name) el.dataset.arrayName = name;
+      if (el.dataset.state !== state) el.dataset.state = state;
+      const bearings = view.bearings.filter((b) => b.array === name).length;
+      setText(el, `${name}: ${state}${st && st.state !== "up" && st.silent_s >= 0 ? ` (silent ${st.silent_s.toFixed(0)} s)` : ""}` +
+        (bearings ? ` · ${bearings} bearing${bearings === 1 ? "" : "s"} only it has` : ""));
+    });
   }
 
   function onDoa(m, now) {
@@ -282,6 +415,9 @@
     if (stale) {
       view.tracks.clear();
       renderTracks();
+      view.positions.clear();
+      view.bearings = [];
+      renderPositions();
       const state = $("health-state");
       state.dataset.healthState = "";
       state.textContent = "no data";
@@ -296,8 +432,13 @@
       view.tracks.clear();
       renderTracks();
     }
+    if ((view.positions.size || view.bearings.length) && now - view.lastPositions > STALE_MS) {
+      view.positions.clear();
+      view.bearings = [];
+      renderPositions();
+    }
     // fading dots and a scrolling timeline while no message comes to redraw them
-    if (now - lastDraw >= 250 && (view.raw.length || view.history.size)) requestDraw();
+    if (now - lastDraw >= 250 && (view.raw.length || view.history.size || view.trails.size)) requestDraw();
   }
 
   // ------------------------------------------------------------------ geometry
@@ -362,7 +503,7 @@
   // timeline at most 4 times a second), only while messages arrive or something fades; the grids
   // and labels are drawn once per size into an offscreen canvas and copied.
 
-  const canvases = { polar: $("polar"), timeline: $("timeline"), geometry: $("geometry") };
+  const canvases = { polar: $("polar"), timeline: $("timeline"), geometry: $("geometry"), room: $("room") };
   const sizes = new Map();
   const backgrounds = new Map(); // canvas -> {key, image}
   const TIMELINE_MS = 250;
@@ -377,6 +518,10 @@
       drawPending = false;
       const now = Date.now();
       lastDraw = now;
+      if (view.roomMode) {
+        drawRoom(now);
+        return;
+      }
       drawPolar(now);
       if (now - lastTimeline >= TIMELINE_MS) {
         lastTimeline = now;
@@ -676,6 +821,179 @@
       ctx.fillText(`lighter = higher (z ${(zmin * 100).toFixed(1)}…${((zmin + zspan) * 100).toFixed(1)} cm)`, w - 2, h - 2);
     }
   }
+
+  // The room from above: x to the right, y up, metres; the floor area is the room's size, or the
+  // box around the arrays (and what was placed) grown by 1 m.
+  function roomFrame(w, h) {
+    const r = view.room;
+    let lo = [0, 0];
+    let hi = [1, 1];
+    if (r && r.size && r.size.length === 3) {
+      hi = [r.size[0], r.size[1]];
+    } else {
+      const pts = [];
+      if (r) for (const a of r.arrays) pts.push(a.position);
+      for (const b of view.bearings) pts.push(b.array_position);
+      for (const p of view.positions.values()) pts.push([p.x, p.y]);
+      if (pts.length) {
+        lo = [Math.min(...pts.map((p) => p[0])) - 1, Math.min(...pts.map((p) => p[1])) - 1];
+        hi = [Math.max(...pts.map((p) => p[0])) + 1, Math.max(...pts.map((p) => p[1])) + 1];
+      }
+    }
+    const pad = 28;
+    const scale = Math.max(1e-3, Math.min((w - 2 * pad) / Math.max(hi[0] - lo[0], 0.1), (h - 2 * pad) / Math.max(hi[1] - lo[1], 0.1)));
+    const ox = (w - scale * (hi[0] - lo[0])) / 2;
+    const oy = (h - scale * (hi[1] - lo[1])) / 2;
+    const at = (x, y) => [ox + (x - lo[0]) * scale, h - oy - (y - lo[1]) * scale];
+    return { lo, hi, scale, at };
+  }
+
+  // Where a ray from (x, y) along (dx, dy) leaves the box lo..hi (its length, metres).
+  function rayLength(x, y, dx, dy, lo, hi) {
+    let t = Infinity;
+    for (const [p, d, a, b] of [[x, dx, lo[0], hi[0]], [y, dy, lo[1], hi[1]]]) {
+      if (d > 1e-9) t = Math.min(t, (b - p) / d);
+      else if (d < -1e-9) t = Math.min(t, (a - p) / d);
+    }
+    return Number.isFinite(t) && t > 0 ? t : 0;
+  }
+
+  function drawRoom(now) {
+    const [ctx, w, h] = prepare(canvases.room);
+    const { lo, hi, scale, at } = roomFrame(w, h);
+    const r = view.room;
+    // the floor, a 1 m grid
+    ctx.lineWidth = 1;
+    ctx.strokeStyle = GRID;
+    ctx.fillStyle = LABEL;
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.textAlign = "center";
+    ctx.textBaseline = "top";
+    for (let x = Math.ceil(lo[0]); x <= hi[0] + 1e-9; x++) {
+      const [px, py0] = at(x, lo[1]);
+      const [, py1] = at(x, hi[1]);
+      ctx.beginPath();
+      ctx.moveTo(px, py0);
+      ctx.lineTo(px, py1);
+      ctx.stroke();
+      ctx.fillText(`${x}`, px, py0 + 3);
+    }
+    ctx.textAlign = "right";
+    ctx.textBaseline = "middle";
+    for (let y = Math.ceil(lo[1]); y <= hi[1] + 1e-9; y++) {
+      const [px0, py] = at(lo[0], y);
+      const [px1] = at(hi[0], y);
+      ctx.beginPath();
+      ctx.moveTo(px0, py);
+      ctx.lineTo(px1, py);
+      ctx.stroke();
+      ctx.fillText(`${y}`, px0 - 4, py);
+    }
+    if (r && r.size && r.size.length === 3) {
+      const [x0, y0] = at(0, 0);
+      ctx.strokeStyle = "#8a96a3";
+      ctx.lineWidth = 2;
+      ctx.strokeRect(x0, y0 - r.size[1] * scale, r.size[0] * scale, r.size[1] * scale);
+    }
+    if (view.stale) {
+      ctx.fillStyle = "#f85149";
+      ctx.font = "600 18px system-ui, sans-serif";
+      ctx.textAlign = "center";
+      ctx.fillText("no data", w / 2, h / 2);
+    }
+    // landmarks
+    ctx.font = "12px system-ui, sans-serif";
+    ctx.textAlign = "left";
+    ctx.textBaseline = "middle";
+    for (const l of (r && r.landmarks) || []) {
+      const [x, y] = at(l.position[0], l.position[1]);
+      ctx.fillStyle = "#d29922";
+      ctx.beginPath();
+      ctx.moveTo(x, y - 6);
+      ctx.lineTo(x + 6, y);
+      ctx.lineTo(x, y + 6);
+      ctx.lineTo(x - 6, y);
+      ctx.closePath();
+      ctx.fill();
+      ctx.fillText(l.name, x + 9, y);
+    }
+    // bearings only one array has: a ray to the floor area's edge
+    if (!view.stale) {
+      ctx.lineWidth = 1.5;
+      for (const b of view.bearings) {
+        const [x0, y0] = b.array_position;
+        const [dx, dy] = b.direction;
+        const n = Math.hypot(dx, dy);
+        if (n < 1e-6) continue;
+        const len = rayLength(x0, y0, dx / n, dy / n, lo, hi);
+        const [ax, ay] = at(x0, y0);
+        const [bx, by] = at(x0 + (dx / n) * len, y0 + (dy / n) * len);
+        ctx.strokeStyle = "rgba(154, 166, 178, 0.55)";
+        ctx.setLineDash(b.ambiguity === "none" ? [] : [6, 4]);
+        ctx.beginPath();
+        ctx.moveTo(ax, ay);
+        ctx.lineTo(bx, by);
+        ctx.stroke();
+      }
+      ctx.setLineDash([]);
+    }
+    // arrays at their poses
+    const states = new Map(view.arrayStates.map((a) => [a.name, a.state]));
+    for (const a of (r && r.arrays) || []) {
+      const [x, y] = at(a.position[0], a.position[1]);
+      const yaw = a.yaw_deg * DEG;
+      const state = states.get(a.name) || "waiting";
+      ctx.fillStyle = state === "up" ? "#58a6ff" : "#6e7681";
+      ctx.strokeStyle = ctx.fillStyle;
+      ctx.save();
+      ctx.translate(x, y);
+      ctx.rotate(-yaw);
+      ctx.beginPath();
+      ctx.moveTo(12, 0);
+      ctx.lineTo(-7, -7);
+      ctx.lineTo(-7, 7);
+      ctx.closePath();
+      ctx.fill();
+      ctx.restore();
+      ctx.fillStyle = state === "down" ? "#f85149" : LABEL;
+      ctx.font = "11px system-ui, sans-serif";
+      ctx.fillText(`${a.name}${state === "up" ? "" : ` (${state})`}`, x + 12, y + 12);
+    }
+    // fused positions: trail, 1-sigma circle, dot, id
+    for (const [id, trail] of view.trails) {
+      if (trail.length < 2) continue;
+      ctx.strokeStyle = colour(id, 0.5);
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      trail.forEach(([, tx, ty], i) => {
+        const [px, py] = at(tx, ty);
+        if (i === 0) ctx.moveTo(px, py);
+        else ctx.lineTo(px, py);
+      });
+      ctx.stroke();
+    }
+    ctx.font = "600 13px system-ui, sans-serif";
+    for (const p of view.positions.values()) {
+      const [x, y] = at(p.x, p.y);
+      ctx.strokeStyle = colour(p.id, 0.6);
+      ctx.lineWidth = 1;
+      ctx.beginPath();
+      ctx.arc(x, y, Math.max(4, p.sigma_m * scale), 0, 2 * Math.PI);
+      ctx.stroke();
+      ctx.fillStyle = colour(p.id, 1);
+      ctx.beginPath();
+      ctx.arc(x, y, 7, 0, 2 * Math.PI);
+      ctx.fill();
+      ctx.fillText(`#${p.id}`, x + 10, y - 10);
+    }
+  }
+
+  // The canvas point (CSS pixels) of room point (x, y), as last drawn (for tests and tools).
+  view.roomPoint = (x, y) => {
+    const c = canvases.room;
+    const size = sizes.get(c) || { width: c.clientWidth, height: c.clientHeight };
+    return roomFrame(size.width, size.height).at(x, y);
+  };
 
   // ------------------------------------------------------------------ start
 

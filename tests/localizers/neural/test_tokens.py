@@ -79,6 +79,25 @@ def test_tokens_match_the_direct_gcc_formula():
     np.testing.assert_allclose(cross.sum(0), whole, rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("mics", [4, 8])
+def test_gcc_energy_tokens_are_both_halves_side_by_side(mics):
+    """model_tokens("gcc+energy") projects both halves in one product: what the dataset's two
+    separate calls give (the shipped model was trained on those), per group and pair."""
+    from arraydaemon.localizers.neural.tokens import energy_tokens_from_cross, tokens_from_cross
+    from arraydaemon.research.bench import bench_audio, bench_profile
+
+    profile = bench_profile(mics)
+    feats, windows = _windows(profile.mics, bench_audio(profile, 1.0))
+    projector = LagProjector.for_layout(feats.layout)
+    pairs = TokenPairs.for_array(profile.mics, 0)
+    for w in windows[-3:]:
+        cross = group_cross(w.spectra, pairs, projector.span)
+        separate = np.concatenate([tokens_from_cross(cross, projector), energy_tokens_from_cross(cross, projector)],
+                                  axis=-1)
+        np.testing.assert_allclose(model_tokens("gcc+energy", w, cross, projector, pairs), separate,
+                                   rtol=1e-6, atol=1e-7)
+
+
 @pytest.mark.parametrize("az, el", [(30.0, 10.0), (-120.0, -20.0)])
 def test_each_pair_peaks_at_its_delay_for_a_plane_wave(az, el):
     mics, _ = random_geometry(np.random.default_rng(7), "cluster_3d")

@@ -12,7 +12,13 @@ of a noise direction (in the array plane for planar arrays), and puts the noise 
 ``Estimate.extras["noise"]`` as ``(vector, origin)`` pairs, which the ``doa`` topic publishes as
 its ``noise`` field. A detection near the noise is kept when a detection kept in the last ``CHAIN_S`` lies within
 ``CHAIN_DEG`` of it: a talker walking past the noise is followed through it, while the noise's own
-detections, which never arrive from outside, are not. A talker who starts to speak where the fan
+detections, which never arrive from outside, are not. "Outside" is farther: a chain starts only at
+a detection at least ``CHAIN_ORIGIN_DEG`` from the noise and passes on through kept detections within
+``CHAIN_DEG`` of each other; the noise's own detections, scattered a few degrees beyond
+``exclusion_deg`` (a near-field or 3-D view of it, a room that reverberates it unlike the
+installation's), are kept but start no chain, so the detections on the noise that follow them are
+still dropped (chained from any kept detection, one such stray detection let the noise's through
+for good). A talker who starts to speak where the fan
 is is not heard until he moves: the fan's cells are his as much as the fan's, and the tracker
 would otherwise hold a track on the fan for ever.
 """
@@ -28,6 +34,7 @@ from arraydaemon.core.messages import Estimate
 EXCLUSION_DEG = 8.0
 CHAIN_S = 0.3  # a detection near the noise is kept when one this recent, ...
 CHAIN_DEG = 10.0  # ... this close, was kept: a talker walking past the noise
+CHAIN_ORIGIN_DEG = 20.0  # ... on a chain that started this far from the noise
 
 MIN_ACTIVE_SHARE = 0.25
 ONLINE_EVERY = 3
@@ -59,6 +66,7 @@ class NoiseGate:
         self.field = field if model_covariance is None else None
         self.cos_limit = float(np.cos(np.radians(EXCLUSION_DEG if exclusion_deg is None else exclusion_deg)))
         self._chain_cos = float(np.cos(np.radians(CHAIN_DEG)))
+        self._origin_cos = float(np.cos(np.radians(CHAIN_ORIGIN_DEG)))
         band = scan.layout.band
         self.fixed: list[tuple[np.ndarray, str]] = []
         if model_covariance is not None:
@@ -70,7 +78,8 @@ class NoiseGate:
     def reset(self) -> None:
         self.online: list[tuple[np.ndarray, str]] = []
         self._windows = 0
-        self._kept: list[tuple[float, np.ndarray]] = []  # (t_end, vector) of recently kept detections
+        # (t_end, vector) of recently kept detections on a chain from outside (CHAIN_ORIGIN_DEG)
+        self._kept: list[tuple[float, np.ndarray]] = []
 
     @property
     def directions(self) -> list[tuple[np.ndarray, str]]:
@@ -86,9 +95,9 @@ class NoiseGate:
             if direction is not None:
                 self.online = [(direction, "online")]
 
-    def _near_noise(self, source) -> bool:
-        vector = np.asarray(source.vector, dtype=np.float64)
-        return any(float(self.scan.separation_cos(vector[None], d)[0]) >= self.cos_limit for d, _ in self.directions)
+    def _noise_cos(self, vector: np.ndarray) -> float:
+        """The cosine of the angle from ``vector`` to the nearest noise direction."""
+        return max(float(self.scan.separation_cos(vector[None], d)[0]) for d, _ in self.directions)
 
     def process(self, estimate: Estimate) -> Estimate:
         if self.field is not None:
@@ -99,17 +108,23 @@ class NoiseGate:
             return estimate
         t = estimate.t_end
         self._kept = [(tk, v) for tk, v in self._kept if t - tk <= CHAIN_S + 1e-9]
-        chained = [v for _, v in self._kept]
+        chain = [v for _, v in self._kept]
+
+        chains = []  # kept sources of this window on a chain from outside
 
         def keep(source) -> bool:
-            if not self._near_noise(source):
-                return True
             vector = np.asarray(source.vector, dtype=np.float64)
-            return any(float(vector @ v) >= self._chain_cos for v in chained)
+            cos = self._noise_cos(vector)
+            chained = cos < self._origin_cos or any(float(vector @ v) >= self._chain_cos for v in chain)
+            if chained:
+                chains.append(vector)
+            return chained or cos < self.cos_limit
 
         sources = tuple(s for s in estimate.sources if keep(s))
-        detections = None if estimate.detections is None else tuple(s for s in estimate.detections if keep(s))
-        self._kept += [(t, np.asarray(s.vector, dtype=np.float64)) for s in
-                       (detections if detections is not None else sources)]
-        extras = {**estimate.extras, "noise": self.directions}
+        self._kept += [(t, v) for v in chains]
+        # the tracker's detections are all passed on, those near the noise marked: only a track that
+        # came from outside may take them (stages/tracker.py), which follows a walker by his motion
+        detections = estimate.sources if estimate.detections is None else estimate.detections
+        near = tuple(self._noise_cos(np.asarray(s.vector, dtype=np.float64)) >= self.cos_limit for s in detections)
+        extras = {**estimate.extras, "noise": self.directions, "noise_near": near}
         return replace(estimate, sources=sources, detections=detections, extras=extras)

@@ -319,7 +319,23 @@ class Daemon:
             return
         with self._swap_lock:
             self._bad_blocks_done += self.session.pipeline.features.bad_blocks
+            self._carry_noise_state(self.session, pending)
             self.session, self._pending = pending, None
+
+    def _carry_noise_state(self, old: Session, new: Session) -> None:
+        """A reload keeps what the running pipeline learned of the noise: its state is saved (to the
+        old ``--noise-state`` file) and the new pipeline loads its own file again, in the consumer
+        thread at the swap (the new session read the file when it was built, minutes of learning
+        ago). A state the new pipeline refuses (another profile or noise model) leaves it as built."""
+        self._save_noise_state()
+        path = new.pipeline.options.noise_state
+        if not path:
+            return
+        try:
+            if restore_noise_state(path, new.pipeline):
+                log.info("noise state carried over the reload through %s", path)
+        except UserError as exc:
+            log.warning("noise state not carried over the reload: %s", exc)
 
     def _process(self, captured) -> None:
         self._maybe_swap(captured.generation)

@@ -60,7 +60,7 @@ from arraydaemon.core.assignment import min_cost_assignment
 from arraydaemon.core.messages import Estimate, Track, Tracks
 from arraydaemon.core.options import TrackerConfig
 from arraydaemon.core.profiles import GeometryInfo
-from arraydaemon.noise.gate import CHAIN_S
+from arraydaemon.noise.gate import CHAIN_ORIGIN_DEG, CHAIN_S
 
 DRY_ROOM = 0.5  # Estimate.extras["room_dry"] from which a track is confirmed after dry_birth_hits
 
@@ -96,6 +96,7 @@ class _Track:
         self.P = np.diag([pos_var, pos_var, rate_var, rate_var])
         self.id: int | None = None  # given on confirmation
         self.born_t = t
+        self.born_u = self.u  # where it was first detected (noise/gate.py: came it from outside the noise?)
         self.last_hit_t = t
         self.last_active_t = t
         self.hits = deque([True], maxlen=cfg.birth_windows)
@@ -180,6 +181,7 @@ class _Track:
         self.history.extend(new.history)
         self.last_hit_t = new.last_hit_t
         self.last_active_t = t
+        self.born_u = new.born_u  # re-found there: whether it came from outside the noise is new's
         self.dormant = False
 
     # -- bookkeeping ----------------------------------------------------------------------
@@ -255,8 +257,10 @@ class Tracker:
             return float(a @ b) / (na * nb)
         return float(a @ b)
 
-    def _associate(self, tracks: list[_Track], dets: list[np.ndarray]) -> list[tuple[int, int]]:
-        """Gated Hungarian assignment: (track index, detection index) pairs."""
+    def _associate(self, tracks: list[_Track], dets: list[np.ndarray],
+                   allowed: np.ndarray | None = None) -> list[tuple[int, int]]:
+        """Gated Hungarian assignment: (track index, detection index) pairs; ``allowed [shape=(tracks,
+        dets)]`` (None: all) says which pairs may be made at all."""
         if not tracks or not dets:
             return []
         cfg = self.config
@@ -266,7 +270,7 @@ class Tracker:
         for i, tr in enumerate(tracks):
             S_inv = np.linalg.inv(tr.innovation_cov(self._R(tr)))
             for j, z in enumerate(dets):
-                if self._cos_separation(tr.u, z) < cos_gate:
+                if (allowed is not None and not allowed[i, j]) or self._cos_separation(tr.u, z) < cos_gate:
                     continue
                 y = tr.innovation(z)
                 d2 = float(y @ S_inv @ y)
@@ -297,14 +301,25 @@ class Tracker:
                 tr.fold(self.geometry)
 
         measured = estimate.sources if estimate.detections is None else estimate.detections
-        dets = [np.asarray(s.vector, dtype=np.float64) for s in measured]
-        dets = [d / _norm(d) for d in dets if np.all(np.isfinite(d)) and _norm(d) > 0]
+        marks = estimate.extras.get("noise_near")
+        marks = (False,) * len(measured) if marks is None or len(marks) != len(measured) else marks
+        dets, near = [], []
+        for s, mark in zip(measured, marks):
+            d = np.asarray(s.vector, dtype=np.float64)
+            if np.all(np.isfinite(d)) and _norm(d) > 0:
+                dets.append(d / _norm(d))
+                near.append(bool(mark))
         confirmed = [tr for tr in self._tracks if tr.id is not None and not tr.dormant]
         tentative = [tr for tr in self._tracks if tr.id is None]
+        outside = self._from_outside(confirmed, estimate) if any(near) else None
         hit_tracks: set[int] = set()
         free = list(range(len(dets)))
         for group in (confirmed, tentative):
-            pairs = self._associate(group, [dets[j] for j in free])
+            allowed = None
+            if outside is not None:  # near the noise: only for a confirmed track that came from outside
+                ok = outside if group is confirmed else np.zeros(len(group), dtype=bool)
+                allowed = np.array([[o or not near[j] for j in free] for o in ok], dtype=bool).reshape(len(group), len(free))
+            pairs = self._associate(group, [dets[j] for j in free], allowed)
             used = set()
             for i, jj in pairs:
                 tr = group[i]
@@ -318,6 +333,8 @@ class Tracker:
             hit = id(tr) in hit_tracks
             self._update_bookkeeping(tr, hit, t, dt, estimate.level_db)
         for j in free:
+            if near[j]:  # the noise's own detections start no track
+                continue
             new = _Track(dets[j], t, cfg, estimate.level_db)
             new.fold(self.geometry)
             self._tracks.append(new)
@@ -326,6 +343,15 @@ class Tracker:
         dry = float(estimate.extras.get("room_dry", 0.0) or 0.0) >= DRY_ROOM
         self._confirm_and_prune(t, cfg.dry_birth_hits if dry else cfg.birth_hits)
         return self._output(estimate)
+
+    def _from_outside(self, tracks: list[_Track], estimate: Estimate) -> np.ndarray:
+        """Whether each of ``tracks`` was first detected at least ``CHAIN_ORIGIN_DEG`` from every
+        noise direction (``estimate.extras["noise"]``, ``noise/gate.py``): a talker who walked up to
+        the noise, not a track the noise's scattered detections gave birth to."""
+        noise = estimate.extras.get("noise") or ()
+        cos_origin = math.cos(math.radians(CHAIN_ORIGIN_DEG))
+        return np.array([all(self._cos_separation(tr.born_u, np.asarray(v, dtype=np.float64)) < cos_origin
+                             for v, _ in noise) for tr in tracks], dtype=bool)
 
     def _retire_on_noise(self, estimate: Estimate, t: float) -> None:
         """Retires the tracks within ``merge_deg`` of the robot's own noise (``estimate.extras["noise"]``,

@@ -330,3 +330,37 @@ def test_any_bytes_as_a_noise_file_give_one_line_or_load(tmp_path_factory):
             assert "\n" not in str(exc)
 
     check()
+
+
+def test_a_reload_carries_the_online_noise_state_over(tmp_path):
+    """SIGHUP: the running pipeline's noise state (learned since the file was last written) is saved
+    at the swap and the new pipeline loads it, instead of the file's older contents."""
+    from arraydaemon.cli import build_parser
+    from arraydaemon.core.messages import AudioBlock
+    from arraydaemon.service.daemon import Daemon
+    from arraydaemon.service.settings import resolve_run
+
+    profile = load_profile("respeaker_6mic_hat")
+    state = tmp_path / "noise.state"
+    config = tmp_path / "arraydaemon.yaml"
+    config.write_text(f"profile: respeaker_6mic_hat\nestimator: srp-phat\nnoise_gate: online\nnoise_state: {state}\n")
+    args = build_parser().parse_args(["run", "--config", str(config)])
+    daemon = Daemon(resolve_run(args), args)
+    daemon.session = daemon._build_session(profile, daemon.settings.options, min_generation=0)
+    assert not state.exists()
+    running = daemon.session.pipeline
+    audio = plane_wave(profile.mics, SR, 70.0, 0.0, 5.0, np.random.default_rng(2), snr_db=15.0).astype(np.float32)
+    hop = running.layout.hop_samples
+    for start in range(0, len(audio) - hop + 1, hop):
+        running.process(AudioBlock(0, SR, start / SR, 0.0, audio[start:start + hop]))
+    assert running.noise_gate.directions  # learned, never written: the file does not exist yet
+    learned = running.features.noise_state()
+
+    daemon._reload()
+    assert daemon._pending is not None and daemon._pending.pipeline is not running
+    daemon._maybe_swap(None)  # the consumer thread's swap
+    assert daemon.session.pipeline is not running and state.exists()
+    carried = daemon.session.pipeline.features.noise_state()
+    assert sorted(carried) == sorted(learned)
+    for name in learned:
+        np.testing.assert_array_equal(carried[name], learned[name])

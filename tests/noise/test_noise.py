@@ -364,3 +364,20 @@ def test_a_reload_carries_the_online_noise_state_over(tmp_path):
     assert sorted(carried) == sorted(learned)
     for name in learned:
         np.testing.assert_array_equal(carried[name], learned[name])
+
+
+def test_with_the_noise_gated_online_a_steady_directional_noise_does_not_read_as_a_dry_room():
+    """A fan next to the array is as coherent as a talker in a dry room: read as the room, it would
+    lower the further-source gate (localizers/room.py) and let more of it through."""
+    mics = ring(6, 0.05)
+    profile = make_profile("fan6", mics)
+    audio = plane_wave(mics, 16000, 120.0, 0.0, 3.0, np.random.default_rng(5), snr_db=40.0)
+    read = {}
+    for gate in ("model", "online"):
+        pipeline, _ = run_pipeline(profile, audio, PipelineOptions(estimator="srp-phat", noise_gate=gate), blocks="hop")
+        room = pipeline.localizer.further.room
+        read[gate] = (room.dryness(), room.relative_threshold(), pipeline.tracker.config.dry_birth_hits)
+    cfg = PipelineOptions().localizer
+    assert read["model"][0] > 0.5 and read["model"][1] < cfg.relative_threshold  # no gate: read as a dry room
+    assert read["online"][1] == cfg.relative_threshold
+    assert read["online"][2] == PipelineOptions().tracker.birth_hits

@@ -93,20 +93,15 @@ def run_scene(index: int, cache: Path, estimator: str | None, llm: tuple[str, st
         if done.returncode != 0:
             raise RuntimeError(f"replay of {scene.name} failed: {done.stderr.strip()[-500:]}")
         time.sleep(0.3)  # the last messages reach the subscribers
-        questions = "".join(item.text + "\n" for item in items)
-        outputs = {name: p.communicate(questions, timeout=60 + llm_timeout * len(items)) for name, p in procs.items()}
+        answers = places.ask(procs, items, scene.name, llm_timeout)
     finally:
         for p in procs.values():
             if p.poll() is None:
                 p.kill()
                 p.communicate()
     out = []
-    for name, (stdout, stderr) in outputs.items():
-        answers = [json.loads(line) for line in stdout.splitlines() if line.strip()]
-        if len(answers) != len(items):
-            raise RuntimeError(f"{scene.name}, {name}: {len(answers)} answers to {len(items)} questions; "
-                               f"{stderr.strip()[-500:]}")
-        for item, a in zip(items, answers):
+    for name, said in answers.items():
+        for item, a in zip(items, said):
             snap = a["scene"]
             out.append(Asked(item, name, a["answer"], a["origin"], a["seconds"],
                              truth.answer_right(item, a["answer"], snap, view),

@@ -230,18 +230,25 @@ def run_scene(index: int, cache: Path, paths: dict[str, list[str]], llm_timeout:
         items = make_questions(room["name"], truth, room["landmarks"], asked_at, rng)
         for p in replays:
             p.wait(timeout=120)
-        questions = "".join(item.text + "\n" for item in items)
-        outputs = {name: p.communicate(questions, timeout=60 + llm_timeout * len(items)) for name, p in procs.items()}
+        answers = ask(procs, items, scene.name, llm_timeout)
     finally:
         for p in [*replays, *procs.values(), fuse]:
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    out = []
-    for name, (stdout, stderr) in outputs.items():
+    return [(item, name, a, "3 arrays") for name, said in answers.items() for item, a in zip(items, said)]
+
+
+def ask(procs: dict, items: list[Item], scene_name: str, llm_timeout: float) -> dict[str, list[dict]]:
+    """Every question of ``items`` to each running ``reason --json`` process of ``procs`` (by name)
+    on its standard input; the answers each gave, one per question (a RuntimeError otherwise)."""
+    questions = "".join(item.text + "\n" for item in items)
+    out = {}
+    for name, p in procs.items():
+        stdout, stderr = p.communicate(questions, timeout=60 + llm_timeout * len(items))
         answers = [json.loads(line) for line in stdout.splitlines() if line.strip()]
         if len(answers) != len(items):
-            raise RuntimeError(f"{scene.name}, {name}: {len(answers)} answers to {len(items)} questions; "
+            raise RuntimeError(f"{scene_name}, {name}: {len(answers)} answers to {len(items)} questions; "
                                f"{stderr.strip()[-500:]}")
-        out += [(item, name, a, "3 arrays") for item, a in zip(items, answers)]
+        out[name] = answers
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -32,6 +33,30 @@ needs_weights = pytest.mark.skipif(not SHIPPED_WEIGHTS.is_file(), reason="shippe
 def env_without_llm() -> dict:
     """This process's environment without the ``ARRAYDAEMON_LLM*`` settings of ``arraydaemon reason``."""
     return {k: v for k, v in os.environ.items() if not k.startswith("ARRAYDAEMON_LLM")}
+
+
+def replay_array(scene: Path, array: dict, wall_start: float) -> subprocess.Popen:
+    """A real ``arraydaemon replay`` of one array of a fusion scene (its recording and profile under
+    ``scene``), publishing on the array's endpoint with capture times from ``wall_start``."""
+    return subprocess.Popen([*ARRAYDAEMON, "replay", str(scene / f"{array['name']}.wav"), "--profile",
+                             str(scene / array["profile"]), "--endpoint", array["endpoint"], "--wall-start",
+                             f"{wall_start:.6f}", "--quiet", "--estimator", "srp-phat"],
+                            cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def local_requests_only(context, requests: list[str]) -> None:
+    """Route every request of the browser ``context``: recorded in ``requests``, and aborted unless
+    it is for 127.0.0.1."""
+    from urllib.parse import urlsplit
+
+    def route(route):
+        requests.append(route.request.url)
+        if urlsplit(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            route.abort()
+
+    context.route("**/*", route)
 
 
 def free_port() -> int:

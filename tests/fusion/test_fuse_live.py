@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from arraydaemon.io.subscriber import Subscriber
-from tests.helpers import ARRAYDAEMON, REPO_ROOT, free_port
+from tests.helpers import ARRAYDAEMON, REPO_ROOT, free_port, replay_array
 
 pytestmark = [pytest.mark.live, pytest.mark.sim, pytest.mark.slow]
 SCENE_S = 10.0
@@ -25,13 +25,6 @@ def scene(tmp_path_factory):
     from arraydaemon.research.fusion.scenes import load_scene
 
     return load_scene("dev", 1, tmp_path_factory.mktemp("fusion"), arrays=3, talkers=1, duration=SCENE_S)
-
-
-def replay(scene, array: dict, wall_start: float) -> subprocess.Popen:
-    return subprocess.Popen([*ARRAYDAEMON, "replay", str(scene / f"{array['name']}.wav"), "--profile",
-                             str(scene / array["profile"]), "--endpoint", array["endpoint"], "--wall-start",
-                             f"{wall_start:.6f}", "--quiet", "--estimator", "srp-phat"],
-                            cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
 def test_fuse_degrades_when_a_daemon_dies_and_takes_it_back(scene, tmp_path):
@@ -54,7 +47,7 @@ def test_fuse_degrades_when_a_daemon_dies_and_takes_it_back(scene, tmp_path):
     arrays = room["arrays"][:3]
     victim = arrays[1]["name"]
     wall_start = time.time() + 8.0
-    daemons = [replay(scene, a, wall_start) for a in arrays]
+    daemons = [replay_array(scene, a, wall_start) for a in arrays]
     sub = Subscriber(endpoint, ["positions"])
     got = []  # (scene time, payload)
     restarted = None
@@ -69,7 +62,7 @@ def test_fuse_degrades_when_a_daemon_dies_and_takes_it_back(scene, tmp_path):
                 daemons[1].wait()
                 killed_at = now
             if now > 6.0 and restarted is None:
-                restarted = replay(scene, arrays[1], wall_start)  # the same clock: it catches up, then real time
+                restarted = replay_array(scene, arrays[1], wall_start)  # the same clock: it catches up, then real time
                 restarted_at = now
         assert fuse.poll() is None, fuse.stderr.read()
     finally:

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.helpers import ARRAYDAEMON, REPO_ROOT, free_port
+from tests.helpers import ARRAYDAEMON, REPO_ROOT, free_port, local_requests_only, replay_array
 from tests.web.processes import WebServer
 
 pytestmark = [pytest.mark.live, pytest.mark.sim, pytest.mark.slow]
@@ -78,27 +78,12 @@ def scene(tmp_path_factory):
     return load_scene("dev", 1, tmp_path_factory.mktemp("fusion"), arrays=3, talkers=1, duration=SCENE_S)
 
 
-def _replay(scene, array: dict, wall_start: float) -> subprocess.Popen:
-    return subprocess.Popen([*ARRAYDAEMON, "replay", str(scene / f"{array['name']}.wav"), "--profile",
-                             str(scene / array["profile"]), "--endpoint", array["endpoint"], "--wall-start",
-                             f"{wall_start:.6f}", "--quiet", "--estimator", "srp-phat"],
-                            cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-
 class Page:
     def __init__(self, browser, url: str):
         self.context = browser.new_context(viewport={"width": 1200, "height": 760})
         self.requests: list[str] = []
         self.errors: list[str] = []
-
-        def route(route):
-            self.requests.append(route.request.url)
-            if urlsplit(route.request.url).hostname == "127.0.0.1":
-                route.continue_()
-            else:
-                route.abort()
-
-        self.context.route("**/*", route)
+        local_requests_only(self.context, self.requests)
         self.page = self.context.new_page()
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         self.page.goto(url)
@@ -129,7 +114,7 @@ def test_web_draws_the_room_from_fuse_and_from_the_room_file(scene, tmp_path):
         try:
             pages = [Page(browser, web.url) for web in webs]
             wall_start = time.time() + LEAD_S
-            daemons = [_replay(scene, a, wall_start) for a in room["arrays"]]
+            daemons = [replay_array(scene, a, wall_start) for a in room["arrays"]]
             while time.time() < wall_start + SCENE_S + 4.0:
                 for page in pages:
                     page.snaps.append((time.time() - wall_start, page.snapshot()))

@@ -17,6 +17,7 @@ import pytest
 
 from arraydaemon.core.angles import azimuth_difference
 from arraydaemon.core.paths import DATA_DIR
+from tests.helpers import local_requests_only
 from tests.web.processes import WebServer, free_port, start_replay, stop
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
@@ -52,15 +53,7 @@ class Viewer:
         self.context = self.browser.new_context(viewport={"width": 1200, "height": 760})
         self.requests: list[str] = []
         self.errors: list[str] = []
-
-        def route(route):
-            self.requests.append(route.request.url)
-            if urlsplit(route.request.url).hostname == "127.0.0.1":
-                route.continue_()
-            else:
-                route.abort()
-
-        self.context.route("**/*", route)
+        local_requests_only(self.context, self.requests)
         self.page = self.context.new_page()
         self.page.on("request", lambda request: self.requests.append(request.url))
         self.page.on("websocket", lambda ws: self.requests.append(ws.url))

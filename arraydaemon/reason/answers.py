@@ -223,28 +223,31 @@ def _moved(q: Question, memory: SceneMemory, subjects: list[SourceRecord]) -> st
 
 def _started(q: Question, memory: SceneMemory, subjects: list[SourceRecord]) -> str:
     now = memory.now_t
-    heard = sorted([r for r in memory.sources.values() if r.heard_s(now) >= BRIEF_S or r.id == q.source_id],
-                   key=lambda r: r.first_t)
+    # a track that took over a retired one's direction is the same talker: it started when that one did
+    start = {r.id: memory.talker_start(r) for r in memory.sources.values()}
+    heard = sorted([r for r in memory.sources.values() if memory.successor(r) is None
+                    and ((r.gone_t if r.gone_t is not None else now) - start[r.id] >= BRIEF_S or r.id == q.source_id)],
+                   key=lambda r: start[r.id])
     if not heard:
         return ("No: " if q.yes_no else "") + "nobody has been heard."
-    stream_start = min(r.first_t for r in heard)
-    late = [r for r in heard if r.first_t - stream_start >= 1.0]  # joined after the others
+    stream_start = min(start[r.id] for r in heard)
+    late = [r for r in heard if start[r.id] - stream_start >= 1.0]  # joined after the others
     if q.source_id is not None:
         r = memory.sources[q.source_id]
-        return f"#{r.id} started talking {now - r.first_t:.1f} s ago (t={r.first_t:.1f} s) at {fmt_az(r.history[0][1])}" \
+        return f"#{r.id} started talking {now - start[r.id]:.1f} s ago (t={start[r.id]:.1f} s) at {fmt_az(r.history[0][1])}" \
                f"; it is now at {fmt_az(r.azimuth_deg)} ({side_name(r.azimuth_deg)})."
     if q.yes_no:
         if not late:
             return "No: " + _and([_at(r) for r in heard]) + (" have" if len(heard) > 1 else " has") + \
                 " been heard from the start" + \
                 (f" (t={stream_start:.1f} s)" if stream_start > 0.5 else "") + "."
-        return "Yes: " + _and([f"{_at(r)} started {now - r.first_t:.1f} s ago" for r in late]) + "."
+        return "Yes: " + _and([f"{_at(r)} started {now - start[r.id]:.1f} s ago" for r in late]) + "."
     last = heard[-1]
     if not late:
         return (f"Nobody started later than the others: {_and([_at(r) for r in heard])} "
                 f"{'have' if len(heard) > 1 else 'has'} been heard from the start (t={stream_start:.1f} s).")
     state = "" if last.gone_t is None else f", and stopped {now - last.gone_t:.1f} s ago"
-    return (f"#{last.id} started talking last, {now - last.first_t:.1f} s ago, at {fmt_az(last.history[0][1])} "
+    return (f"#{last.id} started talking last, {now - start[last.id]:.1f} s ago, at {fmt_az(last.history[0][1])} "
             f"({side_name(last.history[0][1])}); it is now at {fmt_az(last.azimuth_deg)}{state}.")
 
 
@@ -252,9 +255,9 @@ def _stopped(q: Question, memory: SceneMemory, target: SourceRecord | None) -> s
     now = memory.now_t
     # someone who talked, not a track confirmed for a moment (BRIEF_S); the most recent first
     gone = [target] if target is not None and target.gone_t is not None else [] if target else \
-        [r for r in memory.gone() if r.heard_s(now) >= BRIEF_S]
+        [r for r in memory.gone() if r.heard_s(now) >= BRIEF_S and memory.successor(r) is None]
     silent = [r for r in ([target] if target else memory.present()) if r.gone_t is None and r.silent_s >= 1.0
-              and (target is not None or r.heard_s(now) >= BRIEF_S)]
+              and (target is not None or now - memory.talker_start(r) >= BRIEF_S)]
     if target is not None and not gone:
         if silent:
             return f"Yes: #{target.id} has been silent for {target.silent_s:.1f} s; it was at {fmt_az(target.azimuth_deg)}."

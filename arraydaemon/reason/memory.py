@@ -27,6 +27,12 @@ MOVING_MIN_DEG = 8.0
 # short to be someone who started or stopped talking: a reflection or a burst of noise the tracker
 # confirmed for a moment. "Who stopped / started talking?" leave such tracks out.
 BRIEF_S = 1.0
+# A track retired while another present one, born no later than HANDOVER_S after its retirement,
+# was (or started) within HANDOVER_DEG of its last direction did not stop: the tracker lost it and
+# found it again under a new id, or it merged into a track the array cannot tell it from. It is not
+# who stopped talking, and a successor born after it is not who started.
+HANDOVER_DEG = 20.0
+HANDOVER_S = 1.5
 # Bounds whatever a publisher sends: a minute of history at 10 windows/s is 600 entries.
 MAX_SOURCES = 256  # sources remembered (the least recently heard are forgotten first)
 MAX_HISTORY = 2000  # history entries per source
@@ -329,6 +335,25 @@ class SceneMemory:
         with self._lock:
             return list(self.room["landmarks"]) if self.room else []
 
+    def successor(self, r: SourceRecord) -> SourceRecord | None:
+        """The present source that took over retired ``r``'s direction (see ``HANDOVER_DEG``), or None."""
+        with self._lock:
+            if r.gone_t is None:
+                return None
+            for p in self.present():
+                if p.first_t > r.gone_t + HANDOVER_S:
+                    continue
+                there = next((h for h in p.history if h[0] >= r.gone_t), p.history[-1])
+                if self.view.distance_deg(r.vector, there[3]) <= HANDOVER_DEG:  # as the array tells directions
+                    return p
+            return None
+
+    def talker_start(self, r: SourceRecord) -> float:
+        """Stream time ``r``'s talker was first heard: its own first detection, or that of the retired
+        tracks it took over from."""
+        with self._lock:
+            return min([r.first_t] + [g.first_t for g in self.gone() if self.successor(g) is r])
+
     def doa_sources(self) -> list[dict]:
         """The latest window's raw detections (used when no tracks topic is heard)."""
         with self._lock:
@@ -370,14 +395,18 @@ class SceneMemory:
 
     def snapshot(self) -> dict:
         """The scene as plain data (``reason --json`` prints it beside each answer): stream time ``t``,
-        the array ``kind``, the ``present`` and ``gone`` sources (angles in degrees, times in stream s)."""
+        the array ``kind``, the ``present`` and ``gone`` sources (angles in degrees, times in stream s;
+        ``talker_t``: when its talker was first heard, ``continued_by``: the present source that took over
+        a retired one's direction)."""
         with self._lock:
             def entry(r: SourceRecord) -> dict:
                 return {"id": r.id, "azimuth_deg": round(r.azimuth_deg, 1), "elevation_deg": round(r.elevation_deg, 1),
                         "vector": [round(v, 4) for v in r.vector], "first_t": round(r.first_t, 2),
                         "first_azimuth_deg": round(r.history[0][1], 1), "silent_s": round(r.silent_s, 2),
                         "moving": r.is_moving(), "moved_deg": round(r.moved_deg(), 1),
-                        "gone_t": None if r.gone_t is None else round(r.gone_t, 2)}
+                        "gone_t": None if r.gone_t is None else round(r.gone_t, 2),
+                        "talker_t": round(self.talker_start(r), 2),
+                        "continued_by": None if (nxt := self.successor(r)) is None else nxt.id}
             def place(r: PlaceRecord) -> dict:
                 return {"id": r.id, "x": round(r.xy[0], 3), "y": round(r.xy[1], 3), "z": round(r.z, 3),
                         "first_t": round(r.first_t, 2), "speed_mps": round(r.speed_mps, 2),

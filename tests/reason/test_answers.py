@@ -136,6 +136,53 @@ def test_a_track_heard_for_a_moment_is_not_who_stopped_or_started_talking():
     assert answer("Did #4 stop talking?", m).startswith("Yes: #4 stopped talking 0.9 s ago")
 
 
+def test_a_track_the_tracker_lost_and_found_again_is_one_talker():
+    # #1 talks throughout at +30°; the talker at -60° is tracked as #2 until t=3.0 s, retired, and
+    # found again 0.4 s later as #5 at -64° (a new id, the same talker)
+    frames = []
+    for k in range(1, 61):
+        t = 0.1 * k
+        tracks = [(1, 30.0, t)]
+        if t <= 3.0:
+            tracks.append((2, -60.0, t))
+        if t >= 3.4:
+            tracks.append((5, -64.0, t - 3.4))
+        frames.append((t, tracks))
+    m = memory_with(frames)
+    assert m.successor(m.sources[2]) is m.sources[5]
+    assert m.talker_start(m.sources[5]) == pytest.approx(0.0, abs=1e-9)
+    assert answer("Did anyone stop talking?", m).startswith("No: ")
+    assert answer("Did someone new start talking?", m).startswith("No: ")
+    snap = m.snapshot()
+    assert [g["continued_by"] for g in snap["gone"]] == [5]
+    # the same break far from #2's direction is a talker who stopped and another who started
+    far = [(t, [(tid, 120.0 if tid == 5 else az, age) for tid, az, age in tracks]) for t, tracks in frames]
+    m = memory_with(far)
+    assert m.successor(m.sources[2]) is None
+    assert answer("Did anyone stop talking?", m).startswith("Yes: #2 stopped talking")
+    assert answer("Who started talking last?", m).startswith("#5 started talking last")
+    # and so is one found again too late to be the same talker (2 s after)
+    late = [(t, [(tid, az, t - 5.0 if tid == 5 else age) for tid, az, age in tracks if tid != 5 or t >= 5.0])
+            for t, tracks in frames]
+    m = memory_with(late)
+    assert m.successor(m.sources[2]) is None
+
+
+def test_a_track_retired_where_another_still_talks_is_not_who_stopped():
+    # #1 walks from -40° to +30° onto #2 (still at +30°) and is retired there: the array cannot tell
+    # whether its talker stopped or is hidden behind #2
+    frames = []
+    for k in range(1, 61):
+        t = 0.1 * k
+        tracks = [(2, 30.0, t)]
+        if t <= 4.0:
+            tracks.append((1, min(30.0, -40.0 + 20.0 * t), t))
+        frames.append((t, tracks))
+    m = memory_with(frames)
+    assert m.successor(m.sources[1]) is m.sources[2]
+    assert answer("Has anybody gone quiet?", m).startswith("No: ")
+
+
 @pytest.mark.parametrize("question, expected_id", [
     ("Which source is nearest to the front-left?", 1),
     ("which one is closest to the left", 1),

@@ -43,6 +43,7 @@ class Asked:
     right: bool
     tracks_right: bool
     geometry: str
+    snapshot: dict  # the scene the answer was given from (reason --json's "scene")
 
 
 def _free_port() -> int:
@@ -105,7 +106,7 @@ def run_scene(index: int, cache: Path, estimator: str | None, llm: tuple[str, st
             snap = a["scene"]
             out.append(Asked(item, name, a["answer"], a["origin"], a["seconds"],
                              truth.answer_right(item, a["answer"], snap, view),
-                             truth.tracks_right(item, snap, view), info.kind))
+                             truth.tracks_right(item, snap, view), info.kind, snap))
     return out
 
 
@@ -119,7 +120,7 @@ def run_places_scene(index: int, cache: Path, llm: tuple[str, str] | None, llm_t
         for name in llm_paths:
             paths[name] = common + LLM_PATHS[name]
     return [Asked(item, name, a["answer"], a["origin"], a["seconds"], places.answer_right(item, a["answer"], a["scene"]),
-                  places.places_right(item, a["scene"]), geometry)
+                  places.places_right(item, a["scene"]), geometry, a["scene"])
             for item, name, a, geometry in places.run_scene(index, cache, paths, llm_timeout, QUESTION_SEED)]
 
 
@@ -240,6 +241,7 @@ def run_reasoning_eval(count: int, cache: Path, out_dir: Path, estimator: str, l
          "asked": [{"scene": a.item.scene, "kind": a.item.key, "question": a.item.text, "path": a.path,
                     "answer": a.answer, "origin": a.origin, "seconds": a.seconds, "right": a.right,
                     "tracks_right": a.tracks_right, "geometry": a.geometry,
+                    "snapshot": None if a.right else a.snapshot,  # what a wrong answer was given from
                     "expect": a.item.expect if not isinstance(a.item.expect, tuple) or len(a.item.expect) != 3
                     else [round(v, 3) for v in a.item.expect]} for a in asked]}, indent=1))
     return text

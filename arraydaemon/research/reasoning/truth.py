@@ -297,16 +297,20 @@ def tracks_right(item: Item, snapshot: dict, view: ArrayView) -> bool:
         target = unit_vector(DIRECTIONS[[d for d, _ in DIRECTIONS].index(item.params["dir"])][1], 0.0)
         best = min(present, key=lambda s: view.distance_deg(s["vector"], target))
         return view.distance_deg(best["vector"], item.expect) <= DIRECTION_TOL_DEG
-    heard = [s for s in present + gone if (s["gone_t"] if s["gone_t"] is not None else snapshot["t"]) - s["first_t"]
-             >= BRIEF_S]  # the answerer leaves out tracks heard only for a moment
+    # the answerer's rules: a retired track another took over is that talker (not a stop, not a start),
+    # and tracks heard only for a moment are left out
+    def start(s: dict) -> float:
+        return s.get("talker_t", s["first_t"])
+    heard = [s for s in present + gone if s.get("continued_by") is None
+             and (s["gone_t"] if s["gone_t"] is not None else snapshot["t"]) - start(s) >= BRIEF_S]
     if item.key in ("started-yn", "started"):
         if not heard:
             return False
-        first = min(s["first_t"] for s in heard)
-        late = [s for s in heard if s["first_t"] - first >= 1.0]
+        first = min(start(s) for s in heard)
+        late = [s for s in heard if start(s) - first >= 1.0]
         if item.key == "started-yn":
             return bool(late) == (item.expect == "yes")
-        last = max(heard, key=lambda s: s["first_t"])
+        last = max(heard, key=start)
         return bool(late) and view.distance_deg(last["vector"], item.expect) <= DIRECTION_TOL_DEG
     if item.key in ("stopped-yn", "stopped"):
         stopped = [s for s in gone + present if s in heard and (s["gone_t"] is not None or s["silent_s"] >= 1.0)]

@@ -68,10 +68,12 @@ def _poses(rng, dim: np.ndarray, count: int) -> list[tuple[np.ndarray, float]]:
 
 
 def _inside(rng, dim, arrays_xy, margin=0.6) -> np.ndarray:
-    for _ in range(1000):
-        p = np.array([rng.uniform(0.8, dim[0] - 0.8), rng.uniform(0.8, dim[1] - 0.8)])
-        if len(arrays_xy) < 3 or _hull_inside(arrays_xy, p, margin):
-            return p
+    # arrays on adjacent walls can make a thin hull: closer to its edges before giving up
+    for m in (margin, margin / 2, 0.0):
+        for _ in range(1000):
+            p = np.array([rng.uniform(0.8, dim[0] - 0.8), rng.uniform(0.8, dim[1] - 0.8)])
+            if len(arrays_xy) < 3 or _hull_inside(arrays_xy, p, m):
+                return p
     raise RuntimeError("no point inside the arrays' hull")
 
 

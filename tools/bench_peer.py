@@ -40,77 +40,7 @@ TIME = "/usr/bin/time"  # GNU time (Debian: apt-get install time)
 sys.path.insert(0, str(REPO))
 
 from arraydaemon.core.profiles import load_profile  # noqa: E402
-
-ODAS_MIC = """        {{ mu = ( {x:+.6f}, {y:+.6f}, {z:+.6f} );
-          sigma2 = ( +0.000, +0.000, +0.000, +0.000, +0.000, +0.000, +0.000, +0.000, +0.000 );
-          direction = ( +0.000, +0.000, +1.000 ); angle = ( 80.0, 100.0 ); }}"""
-
-# ODAS's stock settings (its config/odaslive/matrix_creator.cfg), with file input and outputs.
-ODAS_CONFIG = """version = "2.1";
-raw: {{ fS = {rate}; hopSize = 128; nBits = 32; nChannels = {channels};
-        interface: {{ type = "file"; path = "{raw}"; }} }};
-mapping: {{ map: ({mapping}); }};
-general: {{
-    epsilon = 1E-20;
-    size: {{ hopSize = 128; frameSize = 256; }};
-    samplerate: {{ mu = {rate}; sigma2 = 0.01; }};
-    speedofsound: {{ mu = {c}; sigma2 = 25.0; }};
-    mics = (
-{mics}
-    );
-    spatialfilters = ( {{ direction = ( +0.000, +0.000, +1.000 ); angle = (80.0, 100.0); }} );
-    nThetas = 181;
-    gainMin = 0.25;
-}};
-sne: {{ b = 3; alphaS = 0.1; L = 150; delta = 3.0; alphaD = 0.1; }};
-ssl: {{
-    nPots = 4; nMatches = 10; probMin = 0.5; nRefinedLevels = 1; interpRate = 4;
-    scans = ( {{ level = 2; delta = -1; }}, {{ level = 4; delta = -1; }} );
-    potential: {{ format = "json"; interface: {{ type = "file"; path = "{out}/ssl.json"; }}; }};
-}};
-sst: {{
-    mode = "kalman"; add = "dynamic";
-    active = ( {{ weight = 1.0; mu = 0.4; sigma2 = 0.0025 }} );
-    inactive = ( {{ weight = 1.0; mu = 0.25; sigma2 = 0.0025 }} );
-    sigmaR2_prob = 0.0025; sigmaR2_active = 0.0225; sigmaR2_target = 0.0025;
-    Pfalse = 0.1; Pnew = 0.1; Ptrack = 0.8; theta_new = 0.9; N_prob = 5; theta_prob = 0.8;
-    N_inactive = ( 250, 250, 250, 250 ); theta_inactive = 0.9;
-    kalman: {{ sigmaQ = 0.001; }};
-    particle: {{ nParticles = 1000; st_alpha = 2.0; st_beta = 0.04; st_ratio = 0.5; ve_alpha = 0.05;
-                 ve_beta = 0.2; ve_ratio = 0.3; ac_alpha = 0.5; ac_beta = 0.2; ac_ratio = 0.2; Nmin = 0.7; }};
-    target: ();
-    tracked: {{ format = "json"; interface: {{ type = "file"; path = "{out}/sst.json"; }}; }};
-}};
-sss: {{
-    mode_sep = "dds"; mode_pf = "ss"; gain_sep = 1.0; gain_pf = 10.0;
-    dds: {{ }}; dgss: {{ mu = 0.01; lambda = 0.5; }}; dmvdr: {{ }};
-    ms: {{ alphaPmin = 0.07; eta = 0.5; alphaZ = 0.8; thetaWin = 0.3; alphaWin = 0.3; maxAbsenceProb = 0.9;
-           Gmin = 0.01; winSizeLocal = 3; winSizeGlobal = 23; winSizeFrame = 256; }};
-    ss: {{ Gmin = 0.01; Gmid = 0.5; Gslope = 10.0; }};
-    separated: {{ fS = {rate}; hopSize = 128; nBits = 16; interface: {{ type = "blackhole"; }}; }};
-    postfiltered: {{ fS = {rate}; hopSize = 128; nBits = 16; gain = 10.0; interface: {{ type = "blackhole"; }}; }};
-}};
-classify: {{
-    frameSize = 4096; winSize = 3; tauMin = 88; tauMax = 551; deltaTauMax = 20; alpha = 0.3; gamma = 0.05;
-    phiMin = 0.5; r0 = 0.2;
-    category: {{ format = "undefined"; interface: {{ type = "blackhole"; }} }};
-}};
-"""
-
-
-def odas_config(profile, raw: Path, out: Path) -> str:
-    mics = ",\n".join(ODAS_MIC.format(x=x, y=y, z=z) for x, y, z in np.asarray(profile.mics, dtype=float))
-    return ODAS_CONFIG.format(rate=profile.sample_rate, channels=profile.num_mics, raw=raw, out=out,
-                              mapping=", ".join(str(i + 1) for i in range(profile.num_mics)),
-                              c=profile.speed_of_sound, mics=mics)
-
-
-def raw_int32(audio: np.ndarray, path: Path) -> Path:
-    """``audio [shape=(samples, mics)]`` float in [-1, 1] as interleaved little-endian int32 (ODAS's input)."""
-    scaled = np.clip(np.round(audio.astype(np.float64) * 2**31), -2**31, 2**31 - 1).astype("<i4")
-    path.write_bytes(np.ascontiguousarray(scaled).tobytes())
-    return path
-
+from arraydaemon.research.odas import odas_config, raw_int32  # noqa: E402
 
 def measure(command: list[str], env: dict, cwd: Path, first_line: bool = False) -> dict:
     """Runs ``command`` under GNU time (``/usr/bin/time``: its child's rusage, not inflated by this

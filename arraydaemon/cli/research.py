@@ -3,6 +3,8 @@ and eval need the ``arraydaemon[train]`` extra)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 from arraydaemon.cli.common import command, positive_float
@@ -91,6 +93,11 @@ def register(sub) -> None:
                         "scenes, plus SRP-PHAT (ablations; repeatable; default: none)")
     p.add_argument("--integration", type=float, default=INTEGRATION_S, metavar="SECONDS",
                    help=f"every estimator's integration over past windows (default {INTEGRATION_S:g}; 0: none)")
+    p.add_argument("--odaslive", metavar="PATH",
+                   help="--tracking: also score ODAS (stock settings; its odaslive built from introlab/odas's source) "
+                   "on the same scenes, a row and per-condition tables beside arraydaemon's (default: none)")
+    p.add_argument("--odas-only", action="store_true",
+                   help="--tracking with --odaslive: score ODAS alone (its rows and tables, no arraydaemon estimator)")
     p.add_argument("--tracking", action="store_true",
                    help="instead: the multi-talker tracking benchmark (1-4 talkers, walking, crossing, pausing) "
                         "through the pipeline's tracks topic, one row per estimator")
@@ -203,6 +210,8 @@ def cmd_eval(args) -> int:
 
     if args.tracking and args.reasoning:
         raise UserError("--tracking and --reasoning: choose one benchmark")
+    if args.odaslive and not args.tracking:
+        raise UserError("--odaslive: only with --tracking (the tracking benchmark scores ODAS beside arraydaemon)")
     if args.tracking:
         return _tracking_eval(args)
     if args.reasoning:
@@ -240,8 +249,17 @@ def _tracking_eval(args) -> int:
         raise UserError(f"--scenes: expected at least 1, got {scenes}")
     default = default_estimator()
     estimators = args.estimator or [default] + [n for n in ESTIMATOR_NAMES if n != default]
+    if args.odas_only:
+        if not args.odaslive or args.estimator:
+            raise UserError("--odas-only: needs --odaslive, and no --estimator")
+        estimators = []
     base = PipelineOptions(weights=args.weights)
-    print(run_tracking_eval(args.set, scenes, estimators, Path(args.cache), Path(args.out), base))
+    odaslive = None
+    if args.odaslive:
+        odaslive = shutil.which(args.odaslive) or (args.odaslive if os.access(args.odaslive, os.X_OK) else None)
+        if odaslive is None or not Path(odaslive).is_file():
+            raise UserError(f"--odaslive {args.odaslive}: not an executable file (build ODAS: see docs/benchmarks/tracking.md)")
+    print(run_tracking_eval(args.set, scenes, estimators, Path(args.cache), Path(args.out), base, odaslive=odaslive))
     return 0
 
 

@@ -179,10 +179,21 @@ def noise_model_of(scene: TrackingScene, models: Path, base: PipelineOptions) ->
     return str(path)
 
 
+ODAS_ROW = "ODAS (stock)"
+
+
+def odas_scores(scenes: list[TrackingScene], odaslive: str, base: PipelineOptions) -> list:
+    """Each scene's score for ODAS's tracked sources (``peer.py``), ODAS run by ``odaslive``."""
+    from arraydaemon.research.tracking.peer import odas_messages
+
+    return [score_scene(scene, base, odas_messages(scene, odaslive, base)) for scene in scenes]
+
+
 def robot_report(set_name: str, count: int, estimators: list[str], cache: Path | None, out_dir: Path,
-                 base: PipelineOptions = PipelineOptions()) -> str:
+                 base: PipelineOptions = PipelineOptions(), odaslive: str | None = None) -> str:
     """The robot condition (``robot.py``): each estimator online only and with the installation
-    recording's noise model; per-condition tables. Writes ``robot.md`` and ``robot.json``."""
+    recording's noise model, and ODAS (``odaslive`` given: stock, no noise model); per-condition
+    tables. Writes ``robot.md`` and ``robot.json``."""
     from arraydaemon.research.tracking.robot import load_robot_scenes
 
     scenes = load_robot_scenes(set_name, count, cache)
@@ -198,6 +209,9 @@ def robot_report(set_name: str, count: int, estimators: list[str], cache: Path |
                 scores.append(score_scene(scene, options))
             results[(name, condition)] = scores
             rows[f"{name}, {condition}"] = summarize(scores)
+    if odaslive:
+        results[(ODAS_ROW, "online only")] = odas_scores(scenes, odaslive, base)
+        rows[ODAS_ROW] = summarize(results[(ODAS_ROW, "online only")])
     groups = {
         "fan": lambda sc: sc.robot["kind"] == "fan", "motor whine": lambda sc: sc.robot["kind"] == "whine",
         "noise −6–0 dB": lambda sc: sc.robot["level_db"] < 0, "noise 0–5 dB": lambda sc: 0 <= sc.robot["level_db"] < 5,
@@ -206,13 +220,13 @@ def robot_report(set_name: str, count: int, estimators: list[str], cache: Path |
         "planar arrays": lambda sc: sc.geometry in PLANAR_KINDS, "linear arrays": lambda sc: sc.geometry == "line",
         "3-D arrays": lambda sc: sc.geometry not in PLANAR_KINDS and sc.geometry != "line",
     }
-    first = estimators[0]
+    first = estimators[0] if estimators else None  # None: ODAS alone
     text = [f"# Robot noise: {len(scenes)} scenes of set '{set_name}'", "",
             "A fan or motor whine on the robot 0.15–0.5 m from the array, −6 to +10 dB against the talkers "
             "(`arraydaemon/research/tracking/robot.py`); online only (`--noise-gate online`), and with a noise model "
             "learned from the installation recording (another room, nobody talking; `--noise-model`).", "", markdown_rows(rows), ""]
     breakdown = {}
-    for condition in ("online only", "installation recording"):
+    for condition in ("online only", "installation recording") if first else ():
         part = {}
         for label, keep in groups.items():
             subset = _subset(results[(first, condition)], scenes, keep)
@@ -220,9 +234,16 @@ def robot_report(set_name: str, count: int, estimators: list[str], cache: Path |
                 part[label] = summarize(subset)
         breakdown[condition] = part
         text += [f"## By condition ({first}, {condition})", "", markdown_rows(part), ""]
-    text += [f"## Targets ({first})", ""]
+    if odaslive:
+        part = {label: summarize(subset) for label, keep in groups.items()
+                if (subset := _subset(results[(ODAS_ROW, "online only")], scenes, keep))}
+        breakdown[ODAS_ROW] = part
+        text += [f"## By condition ({ODAS_ROW})", "", markdown_rows(part), ""]
+    text += [f"## Targets ({first or ODAS_ROW})", ""]
     for condition, targets in (("installation recording", ROBOT_TARGETS), ("online only", ROBOT_ONLINE_TARGETS)):
-        row = rows[f"{first}, {condition}"]
+        row = rows[f"{first}, {condition}"] if first else rows[ODAS_ROW] if condition == "online only" else None
+        if row is None:
+            continue
         for key, (op, bound) in targets.items():
             value = row[key]
             met = value >= bound if op == ">=" else value <= bound
@@ -235,12 +256,12 @@ def robot_report(set_name: str, count: int, estimators: list[str], cache: Path |
 
 
 def run_tracking_eval(set_name: str, count: int, estimators: list[str], cache: Path | None, out_dir: Path,
-                      base: PipelineOptions = PipelineOptions(), plot_index: int = 0) -> str:
-    """Renders (or loads) the scenes, replays them through the pipeline with each estimator, writes
-    ``tracking.md``, ``tracking.json`` and a PNG of one scene under ``out_dir``; returns the report.
-    A robot set (``robot.ROBOT_SETS``) gives :func:`robot_report` instead."""
+                      base: PipelineOptions = PipelineOptions(), plot_index: int = 0, odaslive: str | None = None) -> str:
+    """Renders (or loads) the scenes, replays them through the pipeline with each estimator (and ODAS,
+    ``odaslive`` given), writes ``tracking.md``, ``tracking.json`` and a PNG of one scene under
+    ``out_dir``; returns the report. A robot set (``robot.ROBOT_SETS``) gives :func:`robot_report` instead."""
     if set_name.startswith("robot-"):
-        return robot_report(set_name, count, estimators, cache, out_dir, base)
+        return robot_report(set_name, count, estimators, cache, out_dir, base, odaslive)
     if set_name.startswith("dry-"):
         from arraydaemon.research.tracking.dry import make_dry_scene
 
@@ -253,7 +274,10 @@ def run_tracking_eval(set_name: str, count: int, estimators: list[str], cache: P
         scores = [score_scene(scene, replace(base, estimator=name)) for scene in scenes]
         results[name] = scores
         rows[name] = summarize(scores)
-    first = estimators[0]
+    if odaslive:
+        results[ODAS_ROW] = odas_scores(scenes, odaslive, base)
+        rows[ODAS_ROW] = summarize(results[ODAS_ROW])
+    first = estimators[0] if estimators else ODAS_ROW  # ODAS alone: its tables
     groups = {
         "1 talker": lambda sc: sc.talkers == 1, "2 talkers": lambda sc: sc.talkers == 2,
         "3–4 talkers": lambda sc: sc.talkers >= 3,
@@ -280,9 +304,13 @@ def run_tracking_eval(set_name: str, count: int, estimators: list[str], cache: P
             f"## By scene kind ({first})", "", markdown_rows(dict(breakdown)), "",
             f"## By the share of time-frequency cells a talker dominates ({first})", "",
             talker_markdown(dominance), "", f"## By condition ({first}; scenes of several talkers)", "",
-            condition_markdown(conditions), "", f"## Targets ({first})", "",
-            *target_lines(rows[first]), "", f"Tracks against truth, scene {scenes[plot_index].name}: {plot}"]
-    (out_dir / "tracking.md").write_text("\n".join(text) + "\n")
+            condition_markdown(conditions), ""]
     figures = {"rows": rows, "breakdown": dict(breakdown), "by_dominance": dominance, "conditions": conditions}
+    if odaslive and estimators:
+        figures["odas_conditions"] = condition_rows(results[ODAS_ROW], scenes)
+        text += [f"## By condition ({ODAS_ROW}; scenes of several talkers)", "",
+                 condition_markdown(figures["odas_conditions"]), ""]
+    text += [f"## Targets ({first})", "", *target_lines(rows[first]), "", f"Tracks against truth, scene {scenes[plot_index].name}: {plot}"]
+    (out_dir / "tracking.md").write_text("\n".join(text) + "\n")
     (out_dir / "tracking.json").write_text(json.dumps(figures, indent=1))
     return "\n".join(text)

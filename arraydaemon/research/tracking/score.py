@@ -118,8 +118,10 @@ def _pair(cost: np.ndarray) -> list[tuple[int, int]]:
     return [(int(r), int(c)) for r, c in zip(rows, cols) if gated[r, c] < big]
 
 
-def score_scene(scene: TrackingScene, options: PipelineOptions) -> SceneScore:
-    """Replays and scores one scene (see the module doc)."""
+def score_scene(scene: TrackingScene, options: PipelineOptions, messages=None) -> SceneScore:
+    """Replays and scores one scene (see the module doc); ``messages``: tracks to score instead of the
+    pipeline's, ``(profile, t_end, [(id, vector), ...])`` per window as :func:`tracks_messages` gives
+    them (e.g. ODAS's: ``research/tracking/peer.py``)."""
     import motmetrics
 
     accumulator = motmetrics.MOTAccumulator(auto_id=True)
@@ -129,7 +131,7 @@ def score_scene(scene: TrackingScene, options: PipelineOptions) -> SceneScore:
     first_word = np.array([np.argmax(row) * ACTIVITY_FRAME_S if row.any() else math.inf for row in scene.speaking])
     out = None
     window_s = options.features.window_s
-    for profile, t, tracks in tracks_messages(scene, options):
+    for profile, t, tracks in (tracks_messages(scene, options) if messages is None else messages):
         if out is None:
             g = profile.geometry
             orient = g.normal if g.kind == "planar" else g.axis

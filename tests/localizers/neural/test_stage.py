@@ -20,6 +20,7 @@ from arraydaemon.core.options import LocalizerConfig  # noqa: E402
 from arraydaemon.core.paths import DATA_DIR  # noqa: E402
 from arraydaemon.core.profiles import load_profile, parse_profile  # noqa: E402
 from arraydaemon.io.files import FileSource  # noqa: E402
+from arraydaemon.localizers.neural.export import graph_of  # noqa: E402
 from arraydaemon.localizers.neural.stage import NeuralLocalizer  # noqa: E402
 from arraydaemon.localizers.neural.tokens import group_cross, model_tokens  # noqa: E402
 from arraydaemon.localizers.neural.weights import WEIGHTS_PATH, load_model  # noqa: E402
@@ -37,7 +38,8 @@ def test_numpy_scoring_matches_the_torch_srp_head():
     profile = load_profile("respeaker_6mic_hat")
     audio = np.random.default_rng(3).standard_normal((8000, 6)).astype(np.float32)
     feats, windows = feature_windows(profile, audio)
-    loc = NeuralLocalizer(profile, feats.layout, LocalizerConfig(), model)
+    # the float32 graph: the scoring twin is held to the torch head, not to the int8 weights
+    loc = NeuralLocalizer(profile, feats.layout, LocalizerConfig(), graph_of(model, int8=False))
     window = windows[0]
     out_np, _ = loc.run_model(window)
     tdoa = pair_delays(loc.grid.vectors, loc.token_pairs.baselines(profile.mics), profile.speed_of_sound)

@@ -279,11 +279,12 @@ class NeuralLocalizer:
         cfg, scan, learned = self.config, self.scan, analysis.learned
         gcc, lags = analysis.lags(scan, analysis.sums)
         srp = scan.scan(lags)
-        fused = learned * np.clip(srp, 0.0, None)
-        peaks = pick_peaks(fused, scan.points, 1, cfg.min_separation_deg, 1e-6, cfg.relative_threshold)
         clear = scan.gated_peak(srp, cfg)
         if clear is not None:
             peaks = [clear]
+        else:  # the product, only where SRP-PHAT's own peak does not pass its gates
+            fused = learned * np.clip(srp, 0.0, None)
+            peaks = pick_peaks(fused, scan.points, 1, cfg.min_separation_deg, 1e-6, cfg.relative_threshold)
         if not peaks:
             return []
         vec, value = self.refiner.exact(gcc, scan.points[peaks[0]])

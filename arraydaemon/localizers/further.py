@@ -44,6 +44,10 @@ class FurtherSources:
         further = [d for d in detections[1:] if self.scan.separation_cos(np.asarray(d.vector)[None], vec)[0] < cos_sep]
         return ([first] + further)[:self.config.max_sources]
 
+    def first_only(self, first_value: float) -> None:
+        """A window whose further sources are not searched: its first source's SRP still tells the room."""
+        self.room.add(first_value)
+
     def search(self, window: FeatureWindow, first: np.ndarray, first_value: float) -> list[SourceDirection]:
         """Further sources after ``first [shape=(3,)]`` (whose SRP is ``first_value``): masks the STFT
         bins each found source explains and searches the SRP of the rest."""

@@ -42,18 +42,19 @@ class RoomCoherence:
 
     def reset(self) -> None:
         self._values: deque[float] = deque(maxlen=WINDOWS)
+        self._coherence: float | None = None  # the percentile of ``_values``, formed once per add
 
     def add(self, first_value: float) -> None:
         """The SRP of a window's first source (each window at most once)."""
         if np.isfinite(first_value):
             self._values.append(float(first_value))
+            self._coherence = None if len(self._values) < MIN_WINDOWS else \
+                float(np.percentile(np.fromiter(self._values, dtype=np.float64), PERCENTILE))
 
     @property
     def coherence(self) -> float | None:
         """The high percentile of the recent first-source SRPs, or None before ``MIN_WINDOWS``."""
-        if len(self._values) < MIN_WINDOWS:
-            return None
-        return float(np.percentile(np.fromiter(self._values, dtype=np.float64), PERCENTILE))
+        return self._coherence
 
     def dryness(self) -> float:
         """How dry the room reads, in [0, 1]: 0 at a coherence of at most ``dry_coherence[0]`` (or

@@ -92,6 +92,10 @@ class NeuralLocalizer:
     activity_threshold = 0.5
     peak_threshold = 0.1
     secondary_threshold = 0.3
+    # The masked search for further sources (further.py) runs only where the model's spectrum reaches
+    # this away from the first source: on one talker it is skipped in ~19 windows of 20, on the
+    # tracking benchmark's several-talker scenes in 3-5 % (docs/research/lean-runtime.md).
+    further_threshold = 0.05
 
     def __init__(self, profile: ArrayProfile, layout: FrameLayout, config: LocalizerConfig,
                  model: NeuralGraph | SpatialTransformer, mode: str = "fused", noise=None):
@@ -268,21 +272,35 @@ class NeuralLocalizer:
         model's confidence there. The first is SRP-PHAT's own peak when it passes SRP-PHAT's gates
         (it is then right ~9 times in 10 on validation scenes), else the peak of the product of both
         spectra over the scan points. Further sources come from the masked SRP search of ``window``
-        (``further.py``; none when ``window`` is None), as SRP-PHAT's do: on the multi-talker
+        (``further.py``; none when ``window`` is None, nor where the model's spectrum stays below
+        ``further_threshold`` away from the first), as SRP-PHAT's do: on the multi-talker
         development scenes it finds more talkers with fewer ghosts than the product's further peaks
         (coverage 73 % → 76 %, ghost track reports 19 % → 13 %)."""
         cfg, scan, learned = self.config, self.scan, analysis.learned
         gcc, lags = analysis.lags(scan, analysis.sums)
         srp = scan.scan(lags)
-        fused = learned * np.clip(srp, 0.0, None)
-        peaks = pick_peaks(fused, scan.points, 1, cfg.min_separation_deg, 1e-6, cfg.relative_threshold)
         clear = scan.gated_peak(srp, cfg)
         if clear is not None:
             peaks = [clear]
+        else:  # the product, only where SRP-PHAT's own peak does not pass its gates
+            fused = learned * np.clip(srp, 0.0, None)
+            peaks = pick_peaks(fused, scan.points, 1, cfg.min_separation_deg, 1e-6, cfg.relative_threshold)
         if not peaks:
             return []
         vec, value = self.refiner.exact(gcc, scan.points[peaks[0]])
         sources = [source_direction(vec, float(self.score(analysis.out, vec[None])[0]))]
         if cfg.max_sources > 1 and window is not None:
-            sources += self.further.search(window, vec, value)
+            if self._more_possible(analysis.learned, vec):
+                sources += self.further.search(window, vec, value)
+            else:
+                self.further.first_only(value)
         return sources
+
+    def _more_possible(self, learned: np.ndarray, first: np.ndarray) -> bool:
+        """Whether the model's spectrum ``learned [shape=(scan,)]`` reaches ``further_threshold``
+        anywhere ``min_separation_deg`` or more from ``first``: where it does not, the masked search
+        for further sources is skipped."""
+        if self.further_threshold <= 0:
+            return True
+        far = self.scan.separation_cos_to_points(first) < math.cos(math.radians(self.config.min_separation_deg))
+        return bool(np.any(learned[far] >= self.further_threshold))

@@ -5,6 +5,7 @@ its threads. The model alone: test_model.py; training it: tests/research/test_tr
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from arraydaemon.core.options import LocalizerConfig  # noqa: E402
 from arraydaemon.core.paths import DATA_DIR  # noqa: E402
 from arraydaemon.core.profiles import load_profile, parse_profile  # noqa: E402
 from arraydaemon.io.files import FileSource  # noqa: E402
+from arraydaemon.localizers.neural.export import graph_of  # noqa: E402
 from arraydaemon.localizers.neural.stage import NeuralLocalizer  # noqa: E402
 from arraydaemon.localizers.neural.tokens import group_cross, model_tokens  # noqa: E402
 from arraydaemon.localizers.neural.weights import WEIGHTS_PATH, load_model  # noqa: E402
@@ -37,7 +39,8 @@ def test_numpy_scoring_matches_the_torch_srp_head():
     profile = load_profile("respeaker_6mic_hat")
     audio = np.random.default_rng(3).standard_normal((8000, 6)).astype(np.float32)
     feats, windows = feature_windows(profile, audio)
-    loc = NeuralLocalizer(profile, feats.layout, LocalizerConfig(), model)
+    # the float32 graph: the scoring twin is held to the torch head, not to the int8 weights
+    loc = NeuralLocalizer(profile, feats.layout, LocalizerConfig(), graph_of(model, int8=False))
     window = windows[0]
     out_np, _ = loc.run_model(window)
     tdoa = pair_delays(loc.grid.vectors, loc.token_pairs.baselines(profile.mics), profile.speed_of_sound)
@@ -48,6 +51,34 @@ def test_numpy_scoring_matches_the_torch_srp_head():
         out = model(tokens, torch.from_numpy(loc.pair_pos), mask)
         expected = torch.sigmoid(model.spectrum_logits(out, torch.from_numpy(tdoa).float()[None], mask))[0]
     np.testing.assert_allclose(loc.score(out_np, loc.grid.vectors), expected.numpy(), atol=1e-5)
+
+
+def test_further_sources_are_searched_only_where_the_model_sees_more(monkeypatch):
+    profile = load_profile("respeaker_6mic_hat")
+    audio = np.random.default_rng(4).standard_normal((8000, 6)).astype(np.float32)
+    feats, windows = feature_windows(profile, audio)
+    loc = NeuralLocalizer(profile, feats.layout, LocalizerConfig(), tiny_model(2))
+    points, first = loc.scan.points, loc.scan.points[0]
+    cos = loc.scan.separation_cos_to_points(first)
+    learned = np.where(cos > 0.999, 0.9, 0.02)  # one peak, at the first source
+    assert not loc._more_possible(learned, first)
+    far = int(np.argmin(cos))  # the point furthest from it (in the array's plane)
+    learned[far] = loc.further_threshold
+    assert loc._more_possible(learned, first)
+    near = cos >= np.cos(np.radians(loc.config.min_separation_deg))  # the first source's own lobe
+    learned[far], learned[near] = 0.02, 0.5
+    assert not loc._more_possible(learned, first)
+    # a window whose search is skipped still tells the room how coherently its first source arrives
+    searched = []
+    monkeypatch.setattr(loc.further, "search", lambda *a: searched.append(a) or [])
+    monkeypatch.setattr(loc, "_more_possible", lambda *a: False)
+    analysis = loc.analyse(windows[-1])
+    before = len(loc.further.room._values)
+    loc.fused_sources(replace(analysis, learned=analysis.window_learned, sums=analysis.window_sums), windows[-1])
+    assert not searched and len(loc.further.room._values) == before + 1
+    monkeypatch.setattr(loc, "_more_possible", lambda *a: True)
+    loc.fused_sources(replace(analysis, learned=analysis.window_learned, sums=analysis.window_sums), windows[-1])
+    assert len(searched) == 1
 
 
 @pytest.mark.sim

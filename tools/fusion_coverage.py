@@ -48,12 +48,7 @@ def run(scene, fuser_kwargs=None, verbose=False):
     n = min(len(v) for v in msgs.values())
     why = Counter()
     arrays_on = Counter()
-    for k in range(n):
-        for nm in names:
-            fuser.add(nm, msgs[nm][k])
-        st = fuser.step(names)
-        if st is None:
-            continue
+    def score(st):
         s = st.t - 1000.0
         pos = position_entries(st)
         for ti, t in enumerate(truth["talkers"]):
@@ -86,6 +81,12 @@ def run(scene, fuser_kwargs=None, verbose=False):
                 why["one array tracks it (a bearing)"] += 1
             else:
                 why["2+ arrays track it, not placed"] += 1
+    for k in range(n):
+        for nm in names:
+            fuser.add(nm, msgs[nm][k])
+        for st in fuser.steps(names):
+            score(st)
+
     return why, arrays_on, len(truth["talkers"]), len(names)
 
 if __name__ == "__main__":

@@ -140,7 +140,7 @@ class FuseService:
         ms = sorted(self.fuse_ms[-200:]) or [0.0]
         payload = wire.health_payload(
             wire.common(self.health_seq, self.room.name, "room", now - self.started, time.time()),
-            state=state, uptime_s=now - self.started, windows=self.fuser.steps, overflows=0,
+            state=state, uptime_s=now - self.started, windows=self.fuser.fused, overflows=0,
             dropped_blocks=0 if self.publisher is None else self.publisher.dropped,
             bad_blocks=sum(link.sub.rejected for link in self.links), queue_depth=0,
             stage_ms={"fuse": {"p50": ms[len(ms) // 2], "p99": ms[min(len(ms) - 1, int(len(ms) * 0.99))]}},
@@ -161,16 +161,17 @@ class FuseService:
             now = time.monotonic()
             self._states(now)
             wait = self._wait_set(now)
-            step = None
+            steps = []
             if wait:
                 t0 = time.perf_counter()
-                step = self.fuser.step(wait)
-                if step is not None:
-                    self.fuse_ms.append((time.perf_counter() - t0) * 1e3)
+                steps = self.fuser.steps(wait)  # every window all of them reached, oldest first
+                if steps:
+                    ms = (time.perf_counter() - t0) * 1e3 / len(steps)
+                    self.fuse_ms.extend([ms] * len(steps))
                     del self.fuse_ms[:-1000]
             elif now >= next_idle:
-                step = self.fuser.advance(time.time())
-            if step is not None:
+                steps = [self.fuser.advance(time.time())]
+            for step in steps:
                 self._publish(step, now)
                 next_idle = now + IDLE_PUBLISH_S
             if now >= next_health:

@@ -52,7 +52,7 @@ class Fuser:
         self.room = room
         self.association = association or AssociationConfig(sigma_deg=room.bearing_sigma_deg)
         self.tracker = PositionTracker(tracker)
-        self.buffers: dict[str, deque] = {name: deque(maxlen=20) for name in room.names}
+        self.buffers: dict[str, deque] = {name: deque(maxlen=64) for name in room.names}  # > the lag waited for
         self.last_t = -math.inf
         self.fused = 0  # steps taken
         low, high = room.bounds()
@@ -141,9 +141,10 @@ class Fuser:
         return FusionStep(t, tracks, singles, used)
 
     def advance(self, t: float) -> FusionStep:
-        """A step at ``t`` with no array up (every array down): the tracker predicts and retires."""
-        self.last_t = max(self.last_t, t)
-        tracks = self.tracker.step(t, [])
+        """A step at ``t`` with no array up (every array down or none heard yet): the tracker, if it
+        has tracks, predicts and retires. The windows after the last step are still fused when they
+        come (daemons that start late, or come back, send their first windows in a burst)."""
+        tracks = self.tracker.step(t, []) if self.tracker.tracks else []
         return FusionStep(t, tracks, [], ())
 
 

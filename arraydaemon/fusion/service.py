@@ -6,7 +6,11 @@ without one (or at once when its daemon says ``stopping``), ``waiting`` before i
 reconnects on its own, so an array that comes back is fused again from its next message. Losing
 arrays degrades the map (fewer crossings, more bearings-only entries), never stops it: with every
 array down, ``positions`` still go out once a second with the array states. An array that lags the
-others by more than :data:`LAG_LIMIT_S` is not waited for.
+others (in capture time) by more than :data:`LAG_LIMIT_S`, or that has sent nothing for
+:data:`WAIT_SILENCE_S` while it is still up, is not waited for: a daemon that is behind but sending
+(one of several sharing a busy machine, or catching up after its start) is waited for, since
+fusing without it loses its windows for good; one that stopped sending holds nothing back for
+long.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ log = logging.getLogger("arraydaemon.fuse")
 
 DOWN_AFTER_S = 2.0
 UNREACHABLE_NOTE_S = 3.0
-LAG_LIMIT_S = 0.5  # beyond the room's max_skew_s
+LAG_LIMIT_S = 1.5  # beyond the room's max_skew_s
+WAIT_SILENCE_S = 0.5  # an up array that has sent nothing for this long is not waited for
 IDLE_PUBLISH_S = 1.0
 HEALTH_PERIOD_S = 1.0
 
@@ -117,7 +122,8 @@ class FuseService:
                             f"{link.sub.connection_state()}; fusing without it until it comes")
 
     def _wait_set(self, now: float) -> list[str]:
-        up = [link.name for link in self.links if link.state(now) == "up" and self.fuser.buffers[link.name]]
+        up = [link.name for link in self.links if link.state(now) == "up" and self.fuser.buffers[link.name]
+              and now - link.last_seen <= WAIT_SILENCE_S]
         if not up:
             return up
         newest = max(self.fuser.buffers[n][-1]["wall_time"] for n in up)

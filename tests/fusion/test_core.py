@@ -284,3 +284,20 @@ def test_rotation_round_trip_on_tilted_arrays():
                                    "position": [1, 1, 2], "yaw_deg": 123, "pitch_deg": 20, "roll_deg": -15}]})
     np.testing.assert_allclose(room.arrays[0].rotation, r)
     np.testing.assert_allclose(room.arrays[0].mirror_normal, r @ [0, 0, 1], atol=1e-9)
+
+
+def test_an_idle_step_before_the_daemons_are_heard_does_not_skip_their_first_windows():
+    """fuse publishes once a second while no array is up; daemons that start late send their first
+    windows in a burst, older than that idle step: they are fused all the same."""
+    room = room_of(THREE)
+    names = list(room.names)
+    p = np.array([2.5, 2.0, 1.6])
+    t0 = 1_700_000_000.0
+    fuser = Fuser(room)
+    assert fuser.advance(t0 + 2.0).tracks == []  # nothing heard yet, at wall time t0 + 2 s
+    for k in range(15):
+        for a in room.arrays:
+            fuser.add(a.name, tracks_message(a, p, t0 + 0.1 * k, k))
+    steps = fuser.steps(names)
+    np.testing.assert_allclose([s.t for s in steps], [t0 + 0.1 * k for k in range(15)], atol=1e-6)
+    assert [tr.id for tr in steps[-1].tracks] == [1]

@@ -33,7 +33,7 @@ from arraydaemon.research.fusion.scenes import load_scene, position_at
 
 GATE_M = 1.0
 ACTIVE_S = 0.3
-START_MARGIN_S = 6.0  # replay processes start (imports, numba cache) before the common wall start
+START_MARGIN_S = 12.0  # replay processes start (imports, numba cache) before the common wall start (4 daemons on a busy 2-core machine took up to 9.5 s)
 
 
 def free_port() -> int:

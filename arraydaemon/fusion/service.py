@@ -175,8 +175,8 @@ class FuseService:
                     ms = (time.perf_counter() - t0) * 1e3 / len(steps)
                     self.fuse_ms.extend([ms] * len(steps))
                     del self.fuse_ms[:-1000]
-            elif now >= next_idle:
-                steps = [self.fuser.advance(time.time())]
+            elif now >= next_idle and not any(link.state(now) == "up" for link in self.links):
+                steps = [self.fuser.advance(time.time())]  # only with no array up: a late one's windows still come
             for step in steps:
                 self._publish(step, now)
                 next_idle = now + IDLE_PUBLISH_S

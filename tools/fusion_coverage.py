@@ -1,6 +1,7 @@
-"""Where fusion's missing coverage comes from, offline (tools/fusion_coverage.py SCENE_DIR...: fusion-benchmark scene directories): each array's tracks (the pipeline in-process,
-SRP-PHAT, cached) fed to the Fuser in capture order; for each active talker-step, why it was or
-was not placed."""
+"""Where fusion's missing coverage comes from, offline (tools/fusion_coverage.py [--no-doa] SCENE_DIR...:
+fusion-benchmark scene directories): each array's tracks and doa (the pipeline in-process, SRP-PHAT,
+cached) fed to the Fuser in capture order; for each active talker-step, why it was or was not
+placed. --no-doa: the arrays' doa sources not used."""
 import sys, json, math, pickle
 from collections import Counter
 from dataclasses import replace
@@ -14,12 +15,13 @@ from arraydaemon.pipeline import Pipeline
 from arraydaemon.fusion.room import parse_room
 from arraydaemon.fusion.fuser import Fuser, position_entries, MAX_TRACK_SILENCE_S
 from arraydaemon.research.fusion.scenes import position_at
-from arraydaemon.research.fusion.bench import _active
+from arraydaemon.research.fusion.bench import RunRecord, _active, score_run, summarize
 
 TOL = 10.0
 
-def tracks_of(scene, name, prof):
-    cache = scene / f"{name}.tracks.pkl"
+def payloads_of(scene, name, prof):
+    """The array's ``tracks`` and ``doa`` payloads, window by window (cached beside its recording)."""
+    cache = scene / f"{name}.payloads.pkl"
     if cache.exists():
         return pickle.loads(cache.read_bytes())
     profile = load_profile(str(scene / prof))
@@ -27,27 +29,37 @@ def tracks_of(scene, name, prof):
     src = FileSource(scene / f"{name}.wav", profile)
     pipe = Pipeline(profile, opts, None)
     src.block_size = pipe.layout.hop_samples
-    out = []
+    out = {"tracks": [], "doa": []}
     for block in src.blocks(wall_start=1000.0):
         for r in pipe.process(block):
             for topic, p in r.payloads:
-                if topic == "tracks":
-                    out.append(p)
+                if topic in out:
+                    out[topic].append(p)
     cache.write_bytes(pickle.dumps(out))
     return out
 
-def run(scene, fuser_kwargs=None, verbose=False):
+
+def tracks_of(scene, name, prof):
+    return payloads_of(scene, name, prof)["tracks"]
+
+
+def run(scene, fuser_kwargs=None, verbose=False, doa=True):
     room_d = yaml.safe_load((scene / "room.yaml").read_text())
     for k, a in enumerate(room_d["arrays"]):
         a["endpoint"] = f"tcp://127.0.0.1:{1 + k}"
     room = parse_room(room_d, "x", scene)
     truth = json.loads((scene / "truth.json").read_text())
-    msgs = {a["name"]: tracks_of(scene, a["name"], a["profile"]) for a in room_d["arrays"]}
+    both = {a["name"]: payloads_of(scene, a["name"], a["profile"]) for a in room_d["arrays"]}
+    msgs = {name: b["tracks"] for name, b in both.items()}
+    doa = {name: {m["wall_time"]: m for m in b["doa"]} for name, b in both.items()}
     fuser = Fuser(room, **(fuser_kwargs or {}))
+    if not doa:
+        fuser.association = replace(fuser.association, doa_aid=False)
     names = list(room.names)
     n = min(len(v) for v in msgs.values())
     why = Counter()
     arrays_on = Counter()
+    record = RunRecord(room_d["name"], names, 1000.0)  # scored as the benchmark scores a live run
     def score(st):
         s = st.t - 1000.0
         pos = position_entries(st)
@@ -83,18 +95,27 @@ def run(scene, fuser_kwargs=None, verbose=False):
                 why["2+ arrays track it, not placed"] += 1
     for k in range(n):
         for nm in names:
+            if msgs[nm][k]["wall_time"] in doa[nm]:  # a window's doa comes before its tracks
+                fuser.add(nm, doa[nm][msgs[nm][k]["wall_time"]], "doa")
             fuser.add(nm, msgs[nm][k])
         for st in fuser.steps(names):
             score(st)
+            record.positions.append((st.t, {"wall_time": st.t, "positions": position_entries(st)}))
 
-    return why, arrays_on, len(truth["talkers"]), len(names)
+    return why, arrays_on, len(truth["talkers"]), len(names), score_run(record, truth)
 
 if __name__ == "__main__":
     tot = Counter()
-    for sc in sys.argv[1:]:
-        why, on, nt, na = run(Path(sc))
+    scores = []
+    doa = "--no-doa" not in sys.argv  # --no-doa: tracks only (the arrays' doa sources not used)
+    for sc in [a for a in sys.argv[1:] if not a.startswith("--")]:
+        why, on, nt, na, score = run(Path(sc), doa=doa)
         tot += why
+        scores.append(score)
         n = sum(why.values())
         print(Path(sc).name, f"{na} arrays {nt} talkers", {k: f"{100*v/n:.0f}%" for k, v in why.items()}, dict(on))
     n = sum(tot.values())
     print("all", {k: f"{100*v/n:.0f}% ({v})" for k, v in tot.items()})
+    s = summarize(scores)
+    print(f"scored as the benchmark: median floor {s['median_xy_m']:.2f} m, p90 {s['p90_xy_m']:.2f} m, "
+          f"coverage {s['coverage_pct']:.0f} %, ghosts {s['ghost_pct']:.1f} %, id switches {s['id_switches']}")

@@ -1,7 +1,6 @@
-"""Where fusion's missing coverage comes from, offline (tools/fusion_coverage.py [--no-doa] SCENE_DIR...:
-fusion-benchmark scene directories): each array's tracks and doa (the pipeline in-process, SRP-PHAT,
-cached) fed to the Fuser in capture order; for each active talker-step, why it was or was not
-placed. --no-doa: the arrays' doa sources not used."""
+"""Where fusion's missing coverage comes from, offline (tools/fusion_coverage.py SCENE_DIR...: fusion-benchmark scene directories): each array's tracks (the pipeline in-process,
+SRP-PHAT, cached) fed to the Fuser in capture order; for each active talker-step, why it was or
+was not placed."""
 import sys, json, math, pickle
 from collections import Counter
 from dataclasses import replace
@@ -19,9 +18,8 @@ from arraydaemon.research.fusion.bench import RunRecord, _active, score_run, sum
 
 TOL = 10.0
 
-def payloads_of(scene, name, prof):
-    """The array's ``tracks`` and ``doa`` payloads, window by window (cached beside its recording)."""
-    cache = scene / f"{name}.payloads.pkl"
+def tracks_of(scene, name, prof):
+    cache = scene / f"{name}.tracks.pkl"
     if cache.exists():
         return pickle.loads(cache.read_bytes())
     profile = load_profile(str(scene / prof))
@@ -29,32 +27,23 @@ def payloads_of(scene, name, prof):
     src = FileSource(scene / f"{name}.wav", profile)
     pipe = Pipeline(profile, opts, None)
     src.block_size = pipe.layout.hop_samples
-    out = {"tracks": [], "doa": []}
+    out = []
     for block in src.blocks(wall_start=1000.0):
         for r in pipe.process(block):
             for topic, p in r.payloads:
-                if topic in out:
-                    out[topic].append(p)
+                if topic == "tracks":
+                    out.append(p)
     cache.write_bytes(pickle.dumps(out))
     return out
 
-
-def tracks_of(scene, name, prof):
-    return payloads_of(scene, name, prof)["tracks"]
-
-
-def run(scene, fuser_kwargs=None, verbose=False, doa=True):
+def run(scene, fuser_kwargs=None, verbose=False):
     room_d = yaml.safe_load((scene / "room.yaml").read_text())
     for k, a in enumerate(room_d["arrays"]):
         a["endpoint"] = f"tcp://127.0.0.1:{1 + k}"
     room = parse_room(room_d, "x", scene)
     truth = json.loads((scene / "truth.json").read_text())
-    both = {a["name"]: payloads_of(scene, a["name"], a["profile"]) for a in room_d["arrays"]}
-    msgs = {name: b["tracks"] for name, b in both.items()}
-    doa = {name: {m["wall_time"]: m for m in b["doa"]} for name, b in both.items()}
+    msgs = {a["name"]: tracks_of(scene, a["name"], a["profile"]) for a in room_d["arrays"]}
     fuser = Fuser(room, **(fuser_kwargs or {}))
-    if not doa:
-        fuser.association = replace(fuser.association, doa_aid=False)
     names = list(room.names)
     n = min(len(v) for v in msgs.values())
     why = Counter()
@@ -95,8 +84,6 @@ def run(scene, fuser_kwargs=None, verbose=False, doa=True):
                 why["2+ arrays track it, not placed"] += 1
     for k in range(n):
         for nm in names:
-            if msgs[nm][k]["wall_time"] in doa[nm]:  # a window's doa comes before its tracks
-                fuser.add(nm, doa[nm][msgs[nm][k]["wall_time"]], "doa")
             fuser.add(nm, msgs[nm][k])
         for st in fuser.steps(names):
             score(st)
@@ -107,9 +94,8 @@ def run(scene, fuser_kwargs=None, verbose=False, doa=True):
 if __name__ == "__main__":
     tot = Counter()
     scores = []
-    doa = "--no-doa" not in sys.argv  # --no-doa: tracks only (the arrays' doa sources not used)
-    for sc in [a for a in sys.argv[1:] if not a.startswith("--")]:
-        why, on, nt, na, score = run(Path(sc), doa=doa)
+    for sc in sys.argv[1:]:
+        why, on, nt, na, score = run(Path(sc))
         tot += why
         scores.append(score)
         n = sum(why.values())

@@ -36,10 +36,6 @@ class AssociationConfig:
     max_sigma_xy_m: float = 1.5  # a crossing this uncertain is no place (too shallow an angle)
     outside_cost: float = 20.0  # for a measured height outside the room
     margin_m: float = 0.1  # how far outside the room's floor a point may be (bearing noise at the walls)
-    doa_aid: bool = True  # the arrays' doa sources that no track follows join fixes near a fused track
-    doa_cost: float = 2.0  # per doa bearing in a candidate: a tracked bearing is preferred
-    aid_radius_m: float = 0.75  # how near a fused track's predicted place a candidate with a doa bearing must be
-    doa_duplicate_deg: float = 5.0  # a doa source this close to one of the array's tracks is that track
 
 
 @dataclass(frozen=True)
@@ -58,14 +54,10 @@ def _inside(point: np.ndarray, low: np.ndarray, high: np.ndarray, margin: float)
 
 
 def associate(observations: dict[Key, list[Bearing]], config: AssociationConfig, low: np.ndarray,
-              high: np.ndarray, links: list[frozenset[Key]] = (), default_z: float | None = None,
-              anchors: list[np.ndarray] = ()) -> Association:
+              high: np.ndarray, links: list[frozenset[Key]] = (), default_z: float | None = None) -> Association:
     """Groups ``observations`` (per array track, its bearing hypotheses) into triangulated fixes and
     single-array bearings. ``low``/``high``: corners of the room box (2 or 3 values each);
-    ``links``: the array tracks each existing fused track was built from; ``anchors``: the floor
-    points ``[x, y]`` where fused tracks are predicted, the only places a candidate with a ``doa``
-    bearing (``Bearing.from_doa``) may be (within ``aid_radius_m``): doa sources help find a talker
-    again, never start one. A doa bearing left over is no single either."""
+    ``links``: the array tracks each existing fused track was built from."""
     by_array: dict[str, list[Key]] = {}
     for key in observations:
         by_array.setdefault(key[0], []).append(key)
@@ -78,11 +70,8 @@ def associate(observations: dict[Key, list[Bearing]], config: AssociationConfig,
             return
         if not _inside(fix.point, low, high, config.margin_m):
             return
-        aided = sum(b.from_doa for b in fix.bearings)
-        if aided and not any(np.linalg.norm(fix.point[:2] - a) <= config.aid_radius_m for a in anchors):
-            return
         keys = frozenset(_key(b) for b in fix.bearings)
-        cost = fix.residual - config.array_reward * (len(keys) - 1) + config.doa_cost * aided
+        cost = fix.residual - config.array_reward * (len(keys) - 1)
         cost += config.mirror_cost * sum(b.hypothesis for b in fix.bearings)
         if len(high) > 2 and math.isfinite(fix.sigma_z) and not -config.margin_m <= fix.point[2] <= high[2] + config.margin_m:
             cost += config.outside_cost  # a measured height above the ceiling or under the floor: the other mirror
@@ -119,5 +108,5 @@ def associate(observations: dict[Key, list[Bearing]], config: AssociationConfig,
             continue
         used |= keys
         fixes.append(fix)
-    singles = [hyps for key, hyps in observations.items() if key not in used and not hyps[0].from_doa]
+    singles = [hyps for key, hyps in observations.items() if key not in used]
     return Association(fixes, singles)

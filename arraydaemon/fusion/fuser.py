@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from arraydaemon.fusion.associate import AssociationConfig, associate
-from arraydaemon.fusion.geometry import Bearing, angular_miss_deg, bearings_of
+from arraydaemon.fusion.geometry import Bearing, bearings_of
 from arraydaemon.fusion.room import Room
 from arraydaemon.fusion.tracker import PositionTrack, PositionTracker, TrackerConfig
 
@@ -53,7 +53,6 @@ class Fuser:
         self.association = association or AssociationConfig(sigma_deg=room.bearing_sigma_deg)
         self.tracker = PositionTracker(tracker)
         self.buffers: dict[str, deque] = {name: deque(maxlen=64) for name in room.names}  # > the lag waited for
-        self.doa: dict[str, deque] = {name: deque(maxlen=64) for name in room.names}  # their doa, if subscribed
         self.last_t = -math.inf
         self.fused = 0  # steps taken
         low, high = room.bounds()
@@ -63,15 +62,13 @@ class Fuser:
         self.default_z = float(np.mean([a.position[2] for a in room.arrays]))
 
     def reset(self) -> None:
-        for b in [*self.buffers.values(), *self.doa.values()]:
+        for b in self.buffers.values():
             b.clear()
         self.tracker.reset()
         self.last_t = -math.inf
 
-    def add(self, array: str, payload: dict, topic: str = "tracks") -> None:
-        """One of ``array``'s messages: its ``tracks`` (what steps wait for) or its ``doa`` (used
-        with the tracks of the same window, when there)."""
-        buf = self.buffers[array] if topic == "tracks" else self.doa[array]
+    def add(self, array: str, payload: dict) -> None:
+        buf = self.buffers[array]
         if buf and payload["wall_time"] < buf[-1]["wall_time"]:
             buf.clear()  # the daemon restarted with an earlier clock: its old windows are gone
         buf.append(payload)
@@ -104,9 +101,8 @@ class Fuser:
             out.append(t)
         return out
 
-    def observations(self, t: float, up, anchors=()) -> tuple[dict, tuple[str, ...]]:
-        """Per array track, its room-frame bearing hypotheses at ``t``; with ``anchors`` (floor points
-        of fused tracks), also the arrays' untracked doa sources that point near one."""
+    def observations(self, t: float, up) -> tuple[dict, tuple[str, ...]]:
+        """Per array track, its room-frame bearing hypotheses at ``t``."""
         obs: dict[tuple[str, int], list[Bearing]] = {}
         used = []
         for name in up:
@@ -128,31 +124,7 @@ class Fuser:
                     c, s = math.cos(turn), math.sin(turn)
                     vector = np.array([c * vector[0] - s * vector[1], s * vector[0] + c * vector[1], vector[2]])
                 obs[(name, int(tr["id"]))] = bearings_of(array, tr["id"], vector, tr["activity"])
-            if anchors and self.association.doa_aid:
-                self._doa_observations(obs, name, msg, anchors)
         return obs, tuple(used)
-
-    def _doa_observations(self, obs: dict, name: str, tracks_msg: dict, anchors) -> None:
-        """Adds ``name``'s doa sources of the window of ``tracks_msg`` that none of its tracks follows
-        and that point near one of ``anchors`` (keys ``(name, -1)``, ``(name, -2)``, ...)."""
-        doa = next((m for m in reversed(self.doa[name]) if abs(m["wall_time"] - tracks_msg["wall_time"]) < 1e-6), None)
-        if doa is None:
-            return
-        array = self.room.array(name)
-        config = self.association
-        tracked = [b.direction for key, hyps in obs.items() if key[0] == name for b in hyps]
-        near = math.cos(math.radians(config.doa_duplicate_deg))
-        gate = config.gate_sigmas * config.sigma_deg
-        for i, src in enumerate(doa["sources"]):
-            hyps = bearings_of(array, -(i + 1), [src["x"], src["y"], src["z"]], src["confidence"], from_doa=True)
-            if any(float(h.direction @ d) >= near for h in hyps[:1] for d in tracked):
-                continue  # a track of this array already is this source
-            for a in anchors:
-                r = float(np.linalg.norm(a - array.position[:2]))
-                slack = math.degrees(math.atan2(config.aid_radius_m, max(r, 1e-6)))
-                if any(angular_miss_deg(h, a) <= gate + slack for h in hyps):
-                    obs[(name, -(i + 1))] = hyps
-                    break
 
     def steps(self, up) -> list[FusionStep]:
         """Every step due now (see :meth:`due`), in capture order."""
@@ -161,10 +133,9 @@ class Fuser:
     def fuse_at(self, t: float, up) -> FusionStep:
         self.last_t = t
         self.fused += 1
-        anchors = self.tracker.anchors(t)
-        obs, used = self.observations(t, up, anchors)
+        obs, used = self.observations(t, up)
         links = [tr.links for tr in self.tracker.tracks]
-        result = associate(obs, self.association, self.low, self.high, links, self.default_z, anchors)
+        result = associate(obs, self.association, self.low, self.high, links, self.default_z)
         tracks = self.tracker.step(t, result.fixes)
         singles = [hyps[0] for hyps in result.singles]
         return FusionStep(t, tracks, singles, used)

@@ -49,7 +49,6 @@ class Bearing:
     elevation_known: bool = True
     activity: float = 1.0
     elevation_factor: float = 1.0  # elevation noise / azimuth noise (a planar array near its plane: large)
-    from_doa: bool = False  # a source of the array's ``doa`` that none of its tracks follows (track_id < 0)
 
     @property
     def azimuth_deg(self) -> float:
@@ -65,7 +64,7 @@ def mirrored(direction: np.ndarray, normal: np.ndarray) -> np.ndarray:
     return direction - 2.0 * float(direction @ normal) * normal
 
 
-def bearings_of(array: RoomArray, track_id: int, vector, activity: float = 1.0, from_doa: bool = False) -> list[Bearing]:
+def bearings_of(array: RoomArray, track_id: int, vector, activity: float = 1.0) -> list[Bearing]:
     """The room-frame hypotheses of one track's array-frame unit ``vector``: the reported direction,
     then its mirror when the geometry is ambiguous (and the mirror is a different ray)."""
     v = np.asarray(vector, dtype=np.float64)
@@ -81,12 +80,12 @@ def bearings_of(array: RoomArray, track_id: int, vector, activity: float = 1.0, 
         out_of_plane = abs(float(d @ array.mirror_normal))
         factor = 1.0 / max(out_of_plane, MIN_OUT_OF_PLANE)
         known = out_of_plane >= math.sin(math.radians(PLANAR_MIN_ELEVATION_DEG))
-    out = [Bearing(array.name, int(track_id), array.position, d, 0, known, float(activity), factor, from_doa)]
+    out = [Bearing(array.name, int(track_id), array.position, d, 0, known, float(activity), factor)]
     if array.mirror_normal is not None:
         m = mirrored(d, array.mirror_normal)
         if np.linalg.norm(m - d) > 1e-3:
             out.append(Bearing(array.name, int(track_id), array.position, m / np.linalg.norm(m), 1, known,
-                               float(activity), factor, from_doa))
+                               float(activity), factor))
     return out
 
 

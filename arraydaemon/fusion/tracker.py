@@ -118,14 +118,9 @@ class PositionTracker:
 
     @staticmethod
     def _remember(tr: PositionTrack, fix: Fix) -> None:
-        tr.links = frozenset((b.array, b.track_id) for b in fix.bearings if not b.from_doa)
+        tr.links = frozenset((b.array, b.track_id) for b in fix.bearings)
         tr.arrays = tuple(b.array for b in fix.bearings)
-        tr.track_ids = tuple(0 if b.from_doa else b.track_id for b in fix.bearings)
-
-    def anchors(self, t: float) -> list[np.ndarray]:
-        """The floor points ``[x, y]`` the confirmed tracks are predicted at, at ``t``."""
-        dt = 0.0 if self.t is None else max(0.0, t - self.t)
-        return [tr.state[:2] + dt * tr.state[2:] for tr in self.tracks if tr.confirmed]
+        tr.track_ids = tuple(b.track_id for b in fix.bearings)
 
     def _birth(self, fix: Fix, t: float) -> None:
         cov = np.zeros((4, 4))
@@ -157,8 +152,6 @@ class PositionTracker:
         else:
             fresh = list(fixes)
         for fx in fresh:
-            if any(b.from_doa for b in fx.bearings):
-                continue  # doa sources find a talker again, never start one
             if all(np.linalg.norm(fx.point[:2] - tr.state[:2]) > BIRTH_EXCLUSION_M for tr in self.tracks):
                 self._birth(fx, t)
         keep: list[PositionTrack] = []

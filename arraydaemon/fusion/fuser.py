@@ -51,7 +51,7 @@ class Fuser:
                  tracker: TrackerConfig | None = None):
         self.room = room
         self.association = association or AssociationConfig(sigma_deg=room.bearing_sigma_deg)
-        self.tracker = PositionTracker(tracker)
+        self.tracker = PositionTracker(tracker or TrackerConfig(bearing_sigma_deg=self.association.sigma_deg))
         self.buffers: dict[str, deque] = {name: deque(maxlen=64) for name in room.names}  # > the lag waited for
         self.last_t = -math.inf
         self.fused = 0  # steps taken
@@ -136,7 +136,7 @@ class Fuser:
         obs, used = self.observations(t, up)
         links = [tr.links for tr in self.tracker.tracks]
         result = associate(obs, self.association, self.low, self.high, links, self.default_z)
-        tracks = self.tracker.step(t, result.fixes)
+        tracks = self.tracker.step(t, result.fixes, result.singles)
         singles = [hyps[0] for hyps in result.singles]
         return FusionStep(t, tracks, singles, used)
 
@@ -161,7 +161,8 @@ def position_entries(step: FusionStep, high_z: float | None = None) -> list[dict
                     "sigma_m": tr.sigma_xy, "covariance_xy": [float(cov[0, 0]), float(cov[0, 1]), float(cov[1, 1])],
                     "sigma_z_m": float(math.sqrt(tr.z_var)) if z_known else SIGMA_Z_UNKNOWN,
                     "age_s": float(step.t - tr.born), "silent_s": float(max(0.0, step.t - tr.last_fix)),
-                    "fused_arrays": list(tr.arrays), "fused_tracks": [int(i) for i in tr.track_ids]})
+                    "fused_arrays": list(tr.arrays), "fused_tracks": [int(i) for i in tr.track_ids],
+                    "bearing_only": bool(tr.last_held > tr.last_fix)})
     return out
 
 

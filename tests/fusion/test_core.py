@@ -261,11 +261,11 @@ def test_the_fuser_steps_once_per_common_window_however_the_messages_are_bunched
                 for m in msgs[n][sent[n]:min(tick + 1, windows)]:
                     fuser.add(n, m)
                 sent[n] = min(tick + 1, windows)
-            steps.extend(fuser.steps(names))
-    times = [s.t for s in steps]
+            steps.extend((s, position_entries(s)) for s in fuser.steps(names))
+    times = [s.t for s, _ in steps]
     assert len(times) == windows
     np.testing.assert_allclose(times, [t0 + 0.1 * k for k in range(windows)], atol=1e-6)  # a0's windows
-    assert all(s.contributing == tuple(names) for s in steps)
+    assert all(s.contributing == tuple(names) for s, _ in steps)
     assert fuser.fused == windows
     # the same messages one window at a time give the same steps and the same positions
     one = Fuser(room)
@@ -273,9 +273,10 @@ def test_the_fuser_steps_once_per_common_window_however_the_messages_are_bunched
     for k in range(windows):
         for n in names:
             one.add(n, msgs[n][k])
-        ref.extend(one.steps(names))
-    assert [s.t for s in ref] == times
-    assert [position_entries(s) for s in ref] == [position_entries(s) for s in steps]
+        ref.extend((s, position_entries(s)) for s in one.steps(names))
+    assert [s.t for s, _ in ref] == times
+    assert [e for _, e in ref] == [e for _, e in steps]
+    assert sum(len(e) for _, e in steps) >= windows - 2  # the talker placed from the second step on
 
 
 def test_rotation_round_trip_on_tilted_arrays():
@@ -301,3 +302,45 @@ def test_an_idle_step_before_the_daemons_are_heard_does_not_skip_their_first_win
     steps = fuser.steps(names)
     np.testing.assert_allclose([s.t for s in steps], [t0 + 0.1 * k for k in range(15)], atol=1e-6)
     assert [tr.id for tr in steps[-1].tracks] == [1]
+
+
+def test_a_fused_talker_one_array_still_follows_is_held_on_its_bearing_for_a_short_while_only():
+    """Three arrays place a walker; then two lose it: the one that still tracks it holds the
+    position on its bearing (flagged bearing_only, on that bearing, its uncertainty growing along
+    it) for at most hold_s after the last fix, then it is a bearing only. A talker that array alone
+    ever heard is never a point."""
+    room = room_of(THREE)
+    names = list(room.names)
+    t0 = 1_700_000_000.0
+    fuser = Fuser(room)
+    walk = lambda k: np.array([1.5 + 0.05 * k, 2.0 + 0.02 * k, 1.6])
+    lone = np.array([4.5, 4.2, 1.6])  # heard by a0 only, from the start
+    out = []
+    for k in range(60):
+        t = t0 + 0.1 * k
+        for a in room.arrays:
+            msg = tracks_message(a, walk(k), t, k)
+            if a.name == "a0":
+                msg["tracks"].append(tracks_message(a, lone, t, k, track_id=2)["tracks"][0])
+            elif k >= 20:
+                msg["tracks"] = []  # a1 and a2 lose the walker after 2 s
+            fuser.add(a.name, msg)
+        for step in fuser.steps(names):
+            out.append((round(step.t - t0, 1), position_entries(step), step.bearings))
+    entries = {k: e for k, e, _ in out}
+    assert all(len(e) == 1 and not e[0]["bearing_only"] for k, e in entries.items() if 0.5 <= k < 2.0)
+    held = {k: e for k, e in entries.items() if 2.0 <= k <= 3.4}
+    assert all(len(e) == 1 and e[0]["bearing_only"] and e[0]["fused_arrays"] == ["a0"] for e in held.values())
+    a0 = room.array("a0")
+    for k, (e,) in held.items():
+        p = walk(round(k * 10))
+        d = p[:2] - a0.position[:2]
+        to = np.array([e["x"], e["y"]]) - a0.position[:2]
+        miss = abs(d[0] * to[1] - d[1] * to[0]) / np.linalg.norm(d)
+        assert miss < 0.05  # on the array's bearing to the walker
+        assert math.dist((e["x"], e["y"]), p[:2]) < 0.5
+    sigmas = [e[0]["sigma_m"] for _, e in sorted(held.items())]
+    assert sigmas[-1] > 2 * sigmas[0]  # the range along the bearing is not measured
+    assert all(not e for k, e in entries.items() if k >= 3.6)  # past hold_s: no point, ...
+    assert any(b.array == "a0" and b.track_id == 1 for b in out[-1][2])  # ... a bearing
+    assert all(not any(math.dist((p["x"], p["y"]), lone[:2]) < 1.0 for p in e) for e in entries.values())

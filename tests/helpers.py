@@ -74,6 +74,27 @@ def bind_datagram_socket(address: str) -> socket.socket:
     return sock
 
 
+# --- fusion ----------------------------------------------------------------------------------
+
+
+def array_vector(array, point) -> np.ndarray:
+    """The array-frame unit vector from room-file ``array`` (a loaded ``RoomArray``) to room
+    ``point`` (what its daemon would publish)."""
+    d = np.asarray(point, float) - array.position
+    return array.rotation.T @ (d / np.linalg.norm(d))
+
+
+def tracks_message(array, point, t: float, seq: int, track_id: int = 1) -> dict:
+    """A ``tracks`` payload of ``array`` (a ``RoomArray``) with one track towards room ``point`` at
+    wall time ``t`` (a planar array's elevation folded up, as its daemon reports it)."""
+    from arraydaemon.io import wire
+
+    v = array_vector(array, point)
+    az, el = math.degrees(math.atan2(v[1], v[0])), math.degrees(math.asin(v[2]))
+    entry = wire.track_entry(track_id, az, abs(el), [v[0], v[1], abs(v[2])], 0.9, 1.0, 0.0, 0.0, 0.0, -30.0)
+    return wire.tracks_payload(wire.common(seq, array.profile_name, "f", t - 1000.0, t), "up-down", [entry])
+
+
 # --- arrays ----------------------------------------------------------------------------------
 
 

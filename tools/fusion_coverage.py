@@ -1,4 +1,4 @@
-"""Where fusion's missing coverage comes from, offline (tools/fusion_coverage.py SCENE_DIR...: fusion-benchmark scene directories): each array's tracks (the pipeline in-process,
+"""Where fusion's missing coverage comes from, offline (tools/fusion_coverage.py [--hold=S] SCENE_DIR...: fusion-benchmark scene directories; --hold=S: the tracker's hold_s): each array's tracks (the pipeline in-process,
 SRP-PHAT, cached) fed to the Fuser in capture order; for each active talker-step, why it was or
 was not placed."""
 import sys, json, math, pickle
@@ -14,7 +14,7 @@ from arraydaemon.pipeline import Pipeline
 from arraydaemon.fusion.room import parse_room
 from arraydaemon.fusion.fuser import Fuser, position_entries, MAX_TRACK_SILENCE_S
 from arraydaemon.research.fusion.scenes import position_at
-from arraydaemon.research.fusion.bench import _active
+from arraydaemon.research.fusion.bench import RunRecord, _active, score_run, summarize
 
 TOL = 10.0
 
@@ -36,7 +36,7 @@ def tracks_of(scene, name, prof):
     cache.write_bytes(pickle.dumps(out))
     return out
 
-def run(scene, fuser_kwargs=None, verbose=False):
+def run(scene, fuser_kwargs=None, verbose=False, hold_s=None):
     room_d = yaml.safe_load((scene / "room.yaml").read_text())
     for k, a in enumerate(room_d["arrays"]):
         a["endpoint"] = f"tcp://127.0.0.1:{1 + k}"
@@ -44,18 +44,21 @@ def run(scene, fuser_kwargs=None, verbose=False):
     truth = json.loads((scene / "truth.json").read_text())
     msgs = {a["name"]: tracks_of(scene, a["name"], a["profile"]) for a in room_d["arrays"]}
     fuser = Fuser(room, **(fuser_kwargs or {}))
+    if hold_s is not None:
+        fuser.tracker.config = replace(fuser.tracker.config, hold_s=hold_s)
     names = list(room.names)
     n = min(len(v) for v in msgs.values())
     why = Counter()
     arrays_on = Counter()
-    for k in range(n):
-        for nm in names:
-            fuser.add(nm, msgs[nm][k])
-        st = fuser.step(names)
-        if st is None:
-            continue
+    record = RunRecord(room_d["name"], names, 1000.0)  # scored as the benchmark scores a live run
+    held = []
+    def score(st):
         s = st.t - 1000.0
         pos = position_entries(st)
+        for e in pos:  # positions held on one array's bearing: how far from the nearest talker
+            if e["bearing_only"]:
+                near = min(math.dist((e["x"], e["y"]), position_at(np.array(t["path"]), s)[:2]) for t in truth["talkers"])
+                held.append(near)
         for ti, t in enumerate(truth["talkers"]):
             if not _active(truth, ti, s):
                 continue
@@ -86,14 +89,32 @@ def run(scene, fuser_kwargs=None, verbose=False):
                 why["one array tracks it (a bearing)"] += 1
             else:
                 why["2+ arrays track it, not placed"] += 1
-    return why, arrays_on, len(truth["talkers"]), len(names)
+    for k in range(n):
+        for nm in names:
+            fuser.add(nm, msgs[nm][k])
+        for st in fuser.steps(names):
+            score(st)
+            record.positions.append((st.t, {"wall_time": st.t, "positions": position_entries(st)}))
+
+    return why, arrays_on, len(truth["talkers"]), len(names), score_run(record, truth), held
 
 if __name__ == "__main__":
     tot = Counter()
-    for sc in sys.argv[1:]:
-        why, on, nt, na = run(Path(sc))
+    scores = []
+    held = []
+    hold = [float(a.split("=", 1)[1]) for a in sys.argv[1:] if a.startswith("--hold=")]  # --hold=S: TrackerConfig.hold_s
+    for sc in [a for a in sys.argv[1:] if not a.startswith("--")]:
+        why, on, nt, na, score, h = run(Path(sc), hold_s=hold[0] if hold else None)
+        held += h
         tot += why
+        scores.append(score)
         n = sum(why.values())
         print(Path(sc).name, f"{na} arrays {nt} talkers", {k: f"{100*v/n:.0f}%" for k, v in why.items()}, dict(on))
     n = sum(tot.values())
     print("all", {k: f"{100*v/n:.0f}% ({v})" for k, v in tot.items()})
+    s = summarize(scores)
+    print(f"scored as the benchmark: median floor {s['median_xy_m']:.2f} m, p90 {s['p90_xy_m']:.2f} m, "
+          f"coverage {s['coverage_pct']:.0f} %, ghosts {s['ghost_pct']:.1f} %, id switches {s['id_switches']}")
+    if held:
+        print(f"held on one bearing: {len(held)} positions, {sum(d <= 1.0 for d in held)} within 1 m of a talker, "
+              f"median {np.median(held):.2f} m from the nearest")

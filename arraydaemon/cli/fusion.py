@@ -93,5 +93,5 @@ def cmd_fuse(args) -> int:
                            notify=lambda text: print(f"note: {text}", file=sys.stderr, flush=True))
     finally:
         publisher.close()
-    print(f"fused {service.fuser.steps} steps, published {service.published} positions messages", file=sys.stderr)
+    print(f"fused {service.fuser.fused} steps, published {service.published} positions messages", file=sys.stderr)
     return 0

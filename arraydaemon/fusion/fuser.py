@@ -3,13 +3,15 @@
 Alignment is by capture time. Every daemon stamps each window with ``wall_time``, the UNIX time of
 its last sample, read from its own clock: the arrays' clocks are assumed synchronised (NTP on a
 LAN keeps them within a few milliseconds; PTP within microseconds), and a skew up to the room's
-``max_skew_s`` (default 0.1 s) is tolerated. A fusion step is taken once every array that is up has
-sent a message since the last step, as soon as the last of them arrives, at ``t``, the latest
-``wall_time`` all of them have reached (so
-``positions`` follow the slowest array's ``tracks`` by the fusion's own time only); each array
-contributes its message closest to ``t`` if within ``max_skew_s`` plus one hop, its directions
-turned by their azimuth rate to ``t``. An array that is down (see the service) does not hold the
-others back.
+``max_skew_s`` (default 0.1 s) is tolerated. A fusion step is taken once per common window, in
+capture order: every window of the arrays that are up that all of them have reached is fused, as
+soon as the last of them arrives, however the messages were bunched on the way (a daemon that
+sends three windows at once under load gives three steps, not one). The windows are those of the
+array with the longest hop; an array has reached one when its latest ``wall_time`` is at most half
+its own hop before it. A step at ``t``, that window's ``wall_time`` (so ``positions`` follow the
+slowest array's ``tracks`` by the fusion's own time only), takes each array's message closest to
+``t`` if within ``max_skew_s`` plus one hop, its directions turned by their azimuth rate to ``t``.
+An array that is down (see the service) does not hold the others back.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from arraydaemon.fusion.tracker import PositionTrack, PositionTracker, TrackerCo
 
 MAX_TRACK_SILENCE_S = 0.6  # an array track not heard for longer gives no bearing
 HOP_ALLOWANCE_S = 0.15  # a daemon's hop (0.1 s by default) plus scheduling
-MIN_STEP_S = 0.02  # steps closer than this are merged
+DEFAULT_HOP_S = 0.1  # the daemons' default hop, until their messages show theirs
 SIGMA_Z_UNKNOWN = 1e3
 
 
@@ -42,18 +44,17 @@ class FusionStep:
 
 
 class Fuser:
-    """``add(array, payload)`` for every ``tracks`` message; ``step(up)`` fuses when every array in
-    ``up`` has reached a new time, else returns None."""
+    """``add(array, payload)`` for every ``tracks`` message; ``steps(up)`` fuses every window that
+    every array in ``up`` has reached since the last step, oldest first."""
 
     def __init__(self, room: Room, association: AssociationConfig | None = None,
                  tracker: TrackerConfig | None = None):
         self.room = room
         self.association = association or AssociationConfig(sigma_deg=room.bearing_sigma_deg)
-        self.tracker = PositionTracker(tracker)
-        self.buffers: dict[str, deque] = {name: deque(maxlen=20) for name in room.names}
-        self.fresh: set[str] = set()  # arrays with a message since the last step
+        self.tracker = PositionTracker(tracker or TrackerConfig(bearing_sigma_deg=self.association.sigma_deg))
+        self.buffers: dict[str, deque] = {name: deque(maxlen=64) for name in room.names}  # > the lag waited for
         self.last_t = -math.inf
-        self.steps = 0
+        self.fused = 0  # steps taken
         low, high = room.bounds()
         if room.size is not None:
             low, high = np.zeros(3), room.size.copy()
@@ -64,7 +65,6 @@ class Fuser:
         for b in self.buffers.values():
             b.clear()
         self.tracker.reset()
-        self.fresh.clear()
         self.last_t = -math.inf
 
     def add(self, array: str, payload: dict) -> None:
@@ -72,16 +72,34 @@ class Fuser:
         if buf and payload["wall_time"] < buf[-1]["wall_time"]:
             buf.clear()  # the daemon restarted with an earlier clock: its old windows are gone
         buf.append(payload)
-        self.fresh.add(array)
 
-    def due(self, up) -> float | None:
-        """The time a step would be taken at now (the oldest of the arrays' latest times), or None
-        until every array in ``up`` has sent a message since the last step."""
-        if not up or any(a not in self.fresh for a in up):
-            return None
-        latest = [self.buffers[a][-1]["wall_time"] for a in up]
-        t = min(latest)
-        return t if t > self.last_t + MIN_STEP_S else None
+    def hop(self, name: str) -> float:
+        """An array's hop: the median spacing of its buffered windows (the default hop until two)."""
+        gaps = np.diff([m["wall_time"] for m in self.buffers[name]])
+        gaps = gaps[gaps > 0]
+        return float(np.median(gaps)) if gaps.size else DEFAULT_HOP_S
+
+    def due(self, up) -> list[float]:
+        """The times of the steps due now, oldest first: the windows of the array of ``up`` with the
+        longest hop (the first of them in the room's order, of those within 10 % of it) newer than the last step by more
+        than half its hop, up to the first that some array of ``up`` has not reached yet (its latest
+        window is more than half its own hop before it: its window nearest that time is still to
+        come)."""
+        if not up or any(not self.buffers[a] for a in up):
+            return []
+        hops = {a: self.hop(a) for a in up}
+        longest = max(hops.values())
+        ref = min((a for a in up if hops[a] >= 0.9 * longest), key=self.room.names.index)  # hops as measured differ
+        latest = {a: self.buffers[a][-1]["wall_time"] for a in up}
+        out = []
+        for msg in self.buffers[ref]:
+            t = msg["wall_time"]
+            if t <= self.last_t + 0.5 * hops[ref]:
+                continue
+            if any(latest[a] < t - 0.5 * hops[a] for a in up):
+                break
+            out.append(t)
+        return out
 
     def observations(self, t: float, up) -> tuple[dict, tuple[str, ...]]:
         """Per array track, its room-frame bearing hypotheses at ``t``."""
@@ -108,27 +126,25 @@ class Fuser:
                 obs[(name, int(tr["id"]))] = bearings_of(array, tr["id"], vector, tr["activity"])
         return obs, tuple(used)
 
-    def step(self, up) -> FusionStep | None:
-        t = self.due(up)
-        if t is None:
-            return None
-        return self.fuse_at(t, up)
+    def steps(self, up) -> list[FusionStep]:
+        """Every step due now (see :meth:`due`), in capture order."""
+        return [self.fuse_at(t, up) for t in self.due(up)]
 
     def fuse_at(self, t: float, up) -> FusionStep:
         self.last_t = t
-        self.steps += 1
-        self.fresh.clear()
+        self.fused += 1
         obs, used = self.observations(t, up)
         links = [tr.links for tr in self.tracker.tracks]
         result = associate(obs, self.association, self.low, self.high, links, self.default_z)
-        tracks = self.tracker.step(t, result.fixes)
+        tracks = self.tracker.step(t, result.fixes, result.singles)
         singles = [hyps[0] for hyps in result.singles]
         return FusionStep(t, tracks, singles, used)
 
     def advance(self, t: float) -> FusionStep:
-        """A step at ``t`` with no array up (every array down): the tracker predicts and retires."""
-        self.last_t = max(self.last_t, t)
-        tracks = self.tracker.step(t, [])
+        """A step at ``t`` with no array up (every array down or none heard yet): the tracker, if it
+        has tracks, predicts and retires. The windows after the last step are still fused when they
+        come (daemons that start late, or come back, send their first windows in a burst)."""
+        tracks = self.tracker.step(t, []) if self.tracker.tracks else []
         return FusionStep(t, tracks, [], ())
 
 
@@ -145,7 +161,8 @@ def position_entries(step: FusionStep, high_z: float | None = None) -> list[dict
                     "sigma_m": tr.sigma_xy, "covariance_xy": [float(cov[0, 0]), float(cov[0, 1]), float(cov[1, 1])],
                     "sigma_z_m": float(math.sqrt(tr.z_var)) if z_known else SIGMA_Z_UNKNOWN,
                     "age_s": float(step.t - tr.born), "silent_s": float(max(0.0, step.t - tr.last_fix)),
-                    "fused_arrays": list(tr.arrays), "fused_tracks": [int(i) for i in tr.track_ids]})
+                    "fused_arrays": list(tr.arrays), "fused_tracks": [int(i) for i in tr.track_ids],
+                    "bearing_only": bool(tr.last_held > tr.last_fix)})
     return out
 
 

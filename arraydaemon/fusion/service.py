@@ -6,7 +6,11 @@ without one (or at once when its daemon says ``stopping``), ``waiting`` before i
 reconnects on its own, so an array that comes back is fused again from its next message. Losing
 arrays degrades the map (fewer crossings, more bearings-only entries), never stops it: with every
 array down, ``positions`` still go out once a second with the array states. An array that lags the
-others by more than :data:`LAG_LIMIT_S` is not waited for.
+others (in capture time) by more than :data:`LAG_LIMIT_S`, or that has sent nothing for
+:data:`WAIT_SILENCE_S` while it is still up, is not waited for: a daemon that is behind but sending
+(one of several sharing a busy machine, or catching up after its start) is waited for, since
+fusing without it loses its windows for good; one that stopped sending holds nothing back for
+long.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ log = logging.getLogger("arraydaemon.fuse")
 
 DOWN_AFTER_S = 2.0
 UNREACHABLE_NOTE_S = 3.0
-LAG_LIMIT_S = 0.5  # beyond the room's max_skew_s
+LAG_LIMIT_S = 1.5  # beyond the room's max_skew_s
+WAIT_SILENCE_S = 0.5  # an up array that has sent nothing for this long is not waited for
 IDLE_PUBLISH_S = 1.0
 HEALTH_PERIOD_S = 1.0
 
@@ -117,7 +122,8 @@ class FuseService:
                             f"{link.sub.connection_state()}; fusing without it until it comes")
 
     def _wait_set(self, now: float) -> list[str]:
-        up = [link.name for link in self.links if link.state(now) == "up" and self.fuser.buffers[link.name]]
+        up = [link.name for link in self.links if link.state(now) == "up" and self.fuser.buffers[link.name]
+              and now - link.last_seen <= WAIT_SILENCE_S]
         if not up:
             return up
         newest = max(self.fuser.buffers[n][-1]["wall_time"] for n in up)
@@ -140,7 +146,7 @@ class FuseService:
         ms = sorted(self.fuse_ms[-200:]) or [0.0]
         payload = wire.health_payload(
             wire.common(self.health_seq, self.room.name, "room", now - self.started, time.time()),
-            state=state, uptime_s=now - self.started, windows=self.fuser.steps, overflows=0,
+            state=state, uptime_s=now - self.started, windows=self.fuser.fused, overflows=0,
             dropped_blocks=0 if self.publisher is None else self.publisher.dropped,
             bad_blocks=sum(link.sub.rejected for link in self.links), queue_depth=0,
             stage_ms={"fuse": {"p50": ms[len(ms) // 2], "p99": ms[min(len(ms) - 1, int(len(ms) * 0.99))]}},
@@ -161,16 +167,17 @@ class FuseService:
             now = time.monotonic()
             self._states(now)
             wait = self._wait_set(now)
-            step = None
+            steps = []
             if wait:
                 t0 = time.perf_counter()
-                step = self.fuser.step(wait)
-                if step is not None:
-                    self.fuse_ms.append((time.perf_counter() - t0) * 1e3)
+                steps = self.fuser.steps(wait)  # every window all of them reached, oldest first
+                if steps:
+                    ms = (time.perf_counter() - t0) * 1e3 / len(steps)
+                    self.fuse_ms.extend([ms] * len(steps))
                     del self.fuse_ms[:-1000]
-            elif now >= next_idle:
-                step = self.fuser.advance(time.time())
-            if step is not None:
+            elif now >= next_idle and not any(link.state(now) == "up" for link in self.links):
+                steps = [self.fuser.advance(time.time())]  # only with no array up: a late one's windows still come
+            for step in steps:
                 self._publish(step, now)
                 next_idle = now + IDLE_PUBLISH_S
             if now >= next_health:

@@ -14,7 +14,7 @@ never reused within a run.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -22,6 +22,7 @@ from scipy.optimize import linear_sum_assignment
 from arraydaemon.fusion.geometry import Fix
 
 GATE_CHI2 = 9.21  # chi-square, 2 degrees of freedom, 99 %
+GATE_1D_CHI2 = 6.63  # chi-square, 1 degree of freedom, 99 %
 MAX_GATE_M = 1.5  # and never a jump of more than this from the prediction
 NEAR_M = 0.5  # a fix this close to the prediction is accepted whatever the covariances say
 BIRTH_EXCLUSION_M = 0.6  # no new track this close to a live one (one talker's noisy fix, not a second talker)
@@ -36,6 +37,8 @@ class TrackerConfig:
     max_speed_mps: float = 3.0
     publish_silence_s: float = 0.5  # a track coasting longer is kept (to be found again), not published
     merge_m: float = 0.6  # two tracks this close are one talker: the younger goes
+    hold_s: float = 1.5  # a track one array still follows is held on that array's bearing this long after its last fix
+    bearing_sigma_deg: float = 5.0  # a held bearing's angular noise
 
 
 @dataclass(eq=False)
@@ -51,6 +54,7 @@ class PositionTrack:
     confirmed: bool = False
     z_measured: bool = False  # some fix's elevation gave z
     links: frozenset = frozenset()  # the array tracks of its latest fix
+    last_held: float = -math.inf  # when one array's bearing last held it (no fix)
     arrays: tuple[str, ...] = ()
     track_ids: tuple[int, ...] = ()
     trail: list = field(default_factory=list)
@@ -134,8 +138,36 @@ class PositionTracker:
         self.next_id += 1
         self.tracks.append(tr)
 
-    def step(self, t: float, fixes: list[Fix]) -> list[PositionTrack]:
-        """Predicts to ``t``, assigns and applies ``fixes``, births and retires; the confirmed tracks."""
+    def _hold(self, tr: PositionTrack, bearing, t: float) -> bool:
+        """Updates ``tr`` with one bearing (the point is on its floor line: a 1-D measurement across
+        it, the range along it left to the prediction, so the uncertainty grows along the bearing);
+        False, without a change, when the prediction is behind the array or outside the gate."""
+        d = bearing.direction[:2]
+        norm = float(np.linalg.norm(d))
+        if norm < 1e-3:
+            return False
+        d = d / norm
+        rel = tr.state[:2] - bearing.origin[:2]
+        r = float(rel @ d)
+        if r < 0.2:
+            return False
+        n = np.array([-d[1], d[0]])
+        h = np.array([n[0], n[1], 0.0, 0.0])
+        innovation = -float(n @ rel)  # the line through the origin: n . x = n . origin
+        s = float(h @ tr.cov @ h) + (math.radians(self.config.bearing_sigma_deg) * r) ** 2
+        if innovation * innovation / s > GATE_1D_CHI2 or abs(innovation) > NEAR_M:
+            return False
+        k = tr.cov @ h / s
+        tr.state = tr.state + k * innovation
+        tr.cov = (np.eye(4) - np.outer(k, h)) @ tr.cov
+        tr.last_held = t
+        tr.arrays, tr.track_ids = (bearing.array,), (int(bearing.track_id),)
+        return True
+
+    def step(self, t: float, fixes: list[Fix], singles=()) -> list[PositionTrack]:
+        """Predicts to ``t``, assigns and applies ``fixes``, holds tracks on ``singles`` (per array
+        track seen by one array only, its bearing hypotheses), births and retires; copies of the
+        tracks to publish (confirmed, fixed or held within ``publish_silence_s``)."""
         if self.t is not None and t > self.t:
             self._predict(t - self.t)
         self.t = t if self.t is None else max(self.t, t)
@@ -151,6 +183,17 @@ class PositionTracker:
             fresh = [fx for i, fx in enumerate(fixes) if i not in taken]
         else:
             fresh = list(fixes)
+        if self.config.hold_s > 0 and singles:
+            fixed = {id(tr) for tr in self.tracks if tr.last_fix == t}
+            held: set = set()
+            for tr in self.tracks:
+                if not tr.confirmed or id(tr) in fixed or t - tr.last_fix > self.config.hold_s:
+                    continue
+                for hyps in singles:  # only an array track this position was fused from: the same talker
+                    key = (hyps[0].array, hyps[0].track_id)
+                    if key in tr.links and key not in held and any(self._hold(tr, h, t) for h in hyps):
+                        held.add(key)
+                        break
         for fx in fresh:
             if all(np.linalg.norm(fx.point[:2] - tr.state[:2]) > BIRTH_EXCLUSION_M for tr in self.tracks):
                 self._birth(fx, t)
@@ -166,4 +209,7 @@ class PositionTracker:
         for tr in self.tracks:
             tr.trail.append((t, float(tr.state[0]), float(tr.state[1])))
             del tr.trail[:-50]
-        return [tr for tr in self.tracks if tr.confirmed and t - tr.last_fix <= self.config.publish_silence_s]
+        # copies: the tracks go on changing with the next step, what this step publishes does not
+        return [replace(tr, state=tr.state.copy(), cov=tr.cov.copy(), trail=list(tr.trail)) for tr in self.tracks
+                if tr.confirmed and (t - tr.last_fix <= self.config.publish_silence_s or (
+                    t - tr.last_held <= self.config.publish_silence_s and t - tr.last_fix <= self.config.hold_s))]

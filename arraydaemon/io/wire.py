@@ -77,8 +77,9 @@ Every payload carries these common fields:
 | positions | positions[].sigma_z_m | float | 1-sigma uncertainty of z, metres (1e3 when not measured) |
 | positions | positions[].age_s | float | seconds since the position track began |
 | positions | positions[].silent_s | float | seconds since the last fix from two or more arrays |
-| positions | positions[].fused_arrays | list[str] | the arrays (room-file names) whose tracks made the last fix |
+| positions | positions[].fused_arrays | list[str] | the arrays (room-file names) whose tracks made the last fix; while `bearing_only`, the one array holding it |
 | positions | positions[].fused_tracks | list[int] | those arrays' track ids, in the same order |
+| positions | positions[].bearing_only | bool | true while no two arrays cross on it: one array that was fused into it still follows it, and it is held on that array's bearing (the range along the bearing is the track's, not measured: `sigma_m` grows along it), at most 1.5 s after the last fix (`silent_s`) |
 | positions | bearings | list[map] | array tracks no other array confirms: a direction from that array, no point |
 | positions | bearings[].array | str | the array's room-file name |
 | positions | bearings[].id | int | the array's track id |
@@ -136,7 +137,7 @@ NOISE_ORIGINS = ("model", "online")
 TRACK_FIELDS = ("id", "azimuth_deg", "elevation_deg", "x", "y", "z", "activity", "age_s", "silent_s",
                 "angular_speed_dps", "azimuth_rate_dps", "level_db")
 POSITION_FIELDS = ("id", "x", "y", "z", "z_known", "velocity", "sigma_m", "covariance_xy", "sigma_z_m", "age_s",
-                   "silent_s", "fused_arrays", "fused_tracks")
+                   "silent_s", "fused_arrays", "fused_tracks", "bearing_only")
 BEARING_FIELDS = ("array", "id", "array_position", "azimuth_deg", "elevation_deg", "direction", "ambiguity")
 ARRAY_STATE_FIELDS = ("name", "state", "endpoint", "silent_s")
 ROOM_ARRAY_FIELDS = ("name", "profile", "kind", "ambiguity", "position", "yaw_deg", "pitch_deg", "roll_deg", "endpoint")
@@ -162,7 +163,7 @@ FIELD_TYPES = {
     "noise": "list[map]", "origin": "str",
     "positions": "list[map]", "bearings": "list[map]", "array_states": "list[map]", "z_known": "bool",
     "velocity": "list[float]", "sigma_m": "float", "covariance_xy": "list[float]", "sigma_z_m": "float",
-    "fused_arrays": "list[str]", "fused_tracks": "list[int]", "array_position": "list[float]",
+    "fused_arrays": "list[str]", "fused_tracks": "list[int]", "bearing_only": "bool", "array_position": "list[float]",
     "direction": "list[float]", "name": "str", "endpoint": "str",
     "size": "list[float]", "arrays": "list[map]", "landmarks": "list[map]", "profile": "str",
     "position": "list[float]", "yaw_deg": "float", "pitch_deg": "float", "roll_deg": "float",

@@ -14,6 +14,7 @@ from arraydaemon.fusion.geometry import bearings_of, triangulate
 from arraydaemon.fusion.room import parse_room, rotation
 from arraydaemon.fusion.tracker import PositionTracker
 from arraydaemon.io import wire
+from tests.helpers import array_vector, tracks_message
 
 LINE = "mics: [[-0.05, 0, 0], [0, 0, 0], [0.05, 0, 0], [0.1, 0, 0]]\nname: line4\nsample_rate: 16000\n"
 
@@ -31,12 +32,6 @@ def room_of(poses, tmp_path=None, profiles=None, size=(6.0, 5.0, 2.7)):
 
 
 THREE = [((0.2, 2.5, 1.2), 0.0), ((3.0, 0.2, 1.5), 90.0), ((5.8, 4.0, 1.0), 200.0)]
-
-
-def array_vector(array, point):
-    """The array-frame unit vector from ``array`` to room ``point`` (what its daemon would publish)."""
-    d = np.asarray(point, float) - array.position
-    return array.rotation.T @ (d / np.linalg.norm(d))
 
 
 def noisy(vector, sigma_deg, rng):
@@ -203,13 +198,6 @@ def test_tracker_keeps_one_id_for_a_walker_and_retires_it_after_silence():
     assert [tr.id for tr in tracker.step(111.1, [triangulate(bs, 3.0)])] == [2]  # ids never reused
 
 
-def tracks_message(array, name_k, point, t, seq, track_id=1):
-    v = array_vector(array, point)
-    az, el = math.degrees(math.atan2(v[1], v[0])), math.degrees(math.asin(v[2]))
-    entry = wire.track_entry(track_id, az, abs(el), [v[0], v[1], abs(v[2])], 0.9, 1.0, 0.0, 0.0, 0.0, -30.0)
-    return wire.tracks_payload(wire.common(seq, array.profile_name, "f", t - 1000.0, t), "up-down", [entry])
-
-
 def test_the_fuser_aligns_by_wall_time_and_publishes_valid_positions():
     room = room_of(THREE)
     fuser = Fuser(room)
@@ -219,13 +207,14 @@ def test_the_fuser_aligns_by_wall_time_and_publishes_valid_positions():
     for k in range(10):
         t = 1_700_000_000.0 + 0.1 * k
         for j, a in enumerate(room.arrays):
-            fuser.add(a.name, tracks_message(a, j, p, t + 0.013 * j, k))  # clocks 13 ms apart
-            step = fuser.step(names)
-            if j < len(names) - 1 and k > 0:
-                assert step is None  # waits for the last array of this window
-            elif step is not None:
-                out = step
-    assert out is not None and out.t == pytest.approx(1_700_000_000.9)
+            fuser.add(a.name, tracks_message(a, p, t + 0.013 * j, k))  # clocks 13 ms apart
+            steps = fuser.steps(names)
+            if j < len(names) - 1:
+                assert not steps  # waits for the last array of this window
+            else:
+                assert [s.t for s in steps] == [t]  # one step per window
+                out = steps[0]
+    assert out is not None and out.t == pytest.approx(1_700_000_000.9, abs=1e-6)
     (entry,) = position_entries(out)
     assert math.dist((entry["x"], entry["y"]), p[:2]) < 0.05 and not entry["z_known"]  # level with planar arrays
     assert entry["fused_arrays"] == names and entry["fused_tracks"] == [1, 1, 1]
@@ -240,13 +229,54 @@ def test_the_fuser_aligns_by_wall_time_and_publishes_valid_positions():
     assert wire.receive(wire.encode("positions", payload))[1]["positions"][0]["x"] == entry["x"]
     # a stale or down array is not waited for, and a lone array's track is a bearing
     t = 1_700_000_001.0
-    fuser.add("a0", tracks_message(room.array("a0"), 0, p, t, 11))
-    step = fuser.step(["a0"])
-    assert step is not None and not step.tracks or all(tr.last_fix < t for tr in step.tracks)
+    fuser.add("a0", tracks_message(room.array("a0"), p, t, 11))
+    (step,) = fuser.steps(["a0"])
+    assert not step.tracks or all(tr.last_fix < t for tr in step.tracks)
     (bearing,) = bearing_entries(step, room)
     assert bearing["array"] == "a0" and bearing["id"] == 1
     d = p - room.array("a0").position
     assert bearing["azimuth_deg"] == pytest.approx(math.degrees(math.atan2(d[1], d[0])), abs=1e-6)
+
+
+def test_the_fuser_steps_once_per_common_window_however_the_messages_are_bunched():
+    """Arrays whose windows arrive out of step (a daemon sending several at once, another late):
+    every window all of them reached is fused once, in capture order, with every array's message of
+    that window, as many steps as when they arrive one window at a time."""
+    room = room_of(THREE)
+    names = list(room.names)
+    p = np.array([2.5, 2.0, 1.6])
+    t0 = 1_700_000_000.0
+    windows = 30
+    skew = {"a0": 0.0, "a1": 0.013, "a2": -0.021}  # clocks apart by up to 34 ms
+    msgs = {a.name: [tracks_message(a, p, t0 + 0.1 * k + skew[a.name], k) for k in range(windows)]
+            for a in room.arrays}
+    # a0 in bursts of 3, a1 one at a time, a2 in bursts of 4 that lag behind
+    bursts = {"a0": 3, "a1": 1, "a2": 4}
+    fuser = Fuser(room)
+    sent = {n: 0 for n in names}
+    steps = []
+    for tick in range(windows + 4):
+        for n in names:
+            if tick % bursts[n] == bursts[n] - 1 or tick >= windows:
+                for m in msgs[n][sent[n]:min(tick + 1, windows)]:
+                    fuser.add(n, m)
+                sent[n] = min(tick + 1, windows)
+            steps.extend((s, position_entries(s)) for s in fuser.steps(names))
+    times = [s.t for s, _ in steps]
+    assert len(times) == windows
+    np.testing.assert_allclose(times, [t0 + 0.1 * k for k in range(windows)], atol=1e-6)  # a0's windows
+    assert all(s.contributing == tuple(names) for s, _ in steps)
+    assert fuser.fused == windows
+    # the same messages one window at a time give the same steps and the same positions
+    one = Fuser(room)
+    ref = []
+    for k in range(windows):
+        for n in names:
+            one.add(n, msgs[n][k])
+        ref.extend((s, position_entries(s)) for s in one.steps(names))
+    assert [s.t for s, _ in ref] == times
+    assert [e for _, e in ref] == [e for _, e in steps]
+    assert sum(len(e) for _, e in steps) >= windows - 2  # the talker placed from the second step on
 
 
 def test_rotation_round_trip_on_tilted_arrays():
@@ -255,3 +285,62 @@ def test_rotation_round_trip_on_tilted_arrays():
                                    "position": [1, 1, 2], "yaw_deg": 123, "pitch_deg": 20, "roll_deg": -15}]})
     np.testing.assert_allclose(room.arrays[0].rotation, r)
     np.testing.assert_allclose(room.arrays[0].mirror_normal, r @ [0, 0, 1], atol=1e-9)
+
+
+def test_an_idle_step_before_the_daemons_are_heard_does_not_skip_their_first_windows():
+    """fuse publishes once a second while no array is up; daemons that start late send their first
+    windows in a burst, older than that idle step: they are fused all the same."""
+    room = room_of(THREE)
+    names = list(room.names)
+    p = np.array([2.5, 2.0, 1.6])
+    t0 = 1_700_000_000.0
+    fuser = Fuser(room)
+    assert fuser.advance(t0 + 2.0).tracks == []  # nothing heard yet, at wall time t0 + 2 s
+    for k in range(15):
+        for a in room.arrays:
+            fuser.add(a.name, tracks_message(a, p, t0 + 0.1 * k, k))
+    steps = fuser.steps(names)
+    np.testing.assert_allclose([s.t for s in steps], [t0 + 0.1 * k for k in range(15)], atol=1e-6)
+    assert [tr.id for tr in steps[-1].tracks] == [1]
+
+
+def test_a_fused_talker_one_array_still_follows_is_held_on_its_bearing_for_a_short_while_only():
+    """Three arrays place a walker; then two lose it: the one that still tracks it holds the
+    position on its bearing (flagged bearing_only, on that bearing, its uncertainty growing along
+    it) for at most hold_s after the last fix, then it is a bearing only. A talker that array alone
+    ever heard is never a point."""
+    room = room_of(THREE)
+    names = list(room.names)
+    t0 = 1_700_000_000.0
+    fuser = Fuser(room)
+    walk = lambda k: np.array([1.5 + 0.05 * k, 2.0 + 0.02 * k, 1.6])
+    lone = np.array([4.5, 4.2, 1.6])  # heard by a0 only, from the start
+    out = []
+    for k in range(60):
+        t = t0 + 0.1 * k
+        for a in room.arrays:
+            msg = tracks_message(a, walk(k), t, k)
+            if a.name == "a0":
+                msg["tracks"].append(tracks_message(a, lone, t, k, track_id=2)["tracks"][0])
+            elif k >= 20:
+                msg["tracks"] = []  # a1 and a2 lose the walker after 2 s
+            fuser.add(a.name, msg)
+        for step in fuser.steps(names):
+            out.append((round(step.t - t0, 1), position_entries(step), step.bearings))
+    entries = {k: e for k, e, _ in out}
+    assert all(len(e) == 1 and not e[0]["bearing_only"] for k, e in entries.items() if 0.5 <= k < 2.0)
+    held = {k: e for k, e in entries.items() if 2.0 <= k <= 3.4}
+    assert all(len(e) == 1 and e[0]["bearing_only"] and e[0]["fused_arrays"] == ["a0"] for e in held.values())
+    a0 = room.array("a0")
+    for k, (e,) in held.items():
+        p = walk(round(k * 10))
+        d = p[:2] - a0.position[:2]
+        to = np.array([e["x"], e["y"]]) - a0.position[:2]
+        miss = abs(d[0] * to[1] - d[1] * to[0]) / np.linalg.norm(d)
+        assert miss < 0.05  # on the array's bearing to the walker
+        assert math.dist((e["x"], e["y"]), p[:2]) < 0.5
+    sigmas = [e[0]["sigma_m"] for _, e in sorted(held.items())]
+    assert sigmas[-1] > 2 * sigmas[0]  # the range along the bearing is not measured
+    assert all(not e for k, e in entries.items() if k >= 3.6)  # past hold_s: no point, ...
+    assert any(b.array == "a0" and b.track_id == 1 for b in out[-1][2])  # ... a bearing
+    assert all(not any(math.dist((p["x"], p["y"]), lone[:2]) < 1.0 for p in e) for e in entries.values())

@@ -106,3 +106,77 @@ def test_fuse_degrades_when_a_daemon_dies_and_takes_it_back(scene, tmp_path):
             assert np.mean(with_victim) > 0.5, phase
     ids = {e["id"] for s, arrival, p in got for e in p["positions"] if arrival > 1.0}
     assert len(ids) <= 2, f"ids {ids}: one talker"
+
+
+def test_fuse_steps_once_per_window_when_the_arrays_send_them_in_bursts(tmp_path):
+    """Three publishers on real ZeroMQ TCP sockets send one talker's ``tracks`` out of step (one in
+    bursts of three windows, one window by window, one in bursts of four): the real fuse process
+    publishes one ``positions`` message per window, in capture order, each fused from all three."""
+    from arraydaemon.fusion.room import parse_room
+    from arraydaemon.io.publisher import ZmqPublisher
+    from tests.helpers import tracks_message
+
+    data = {"name": "bursts", "size": [6.0, 5.0, 2.7], "arrays": [
+        {"name": f"a{k}", "profile": "respeaker_4mic_hat", "endpoint": f"tcp://127.0.0.1:{free_port()}",
+         "position": list(pos), "yaw_deg": yaw}
+        for k, (pos, yaw) in enumerate([((0.2, 2.5, 1.2), 0.0), ((3.0, 0.2, 1.5), 90.0), ((5.8, 4.0, 1.0), 200.0)])]}
+    room = parse_room(data, "<test>")
+    path = tmp_path / "room.yaml"
+    path.write_text(yaml.safe_dump(data))
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    pubs = [ZmqPublisher(a.endpoint) for a in room.arrays]
+    fuse = subprocess.Popen([*ARRAYDAEMON, "fuse", str(path), "--endpoint", endpoint], cwd=REPO_ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    sub = Subscriber(endpoint, ["positions"])
+    talker = np.array([2.5, 2.0, 1.6])
+    t0 = time.time()
+    got = []
+    sent = [0, 0, 0]
+    bursts = [3, 1, 4]
+    first_burst = None
+    try:
+        k = 0
+        deadline = time.monotonic() + 40.0
+        while time.monotonic() < deadline:
+            if first_burst is None:  # window by window until fuse has all three up
+                for pub, a in zip(pubs, room.arrays):
+                    pub.send("tracks", tracks_message(a, talker, t0 + 0.1 * k, k))
+                sent = [k + 1] * 3
+                if any(all(s["state"] == "up" for s in p["array_states"]) for p in got):
+                    first_burst = k + 1
+            else:
+                for j, (pub, a) in enumerate(zip(pubs, room.arrays)):
+                    if (k - first_burst) % bursts[j] == bursts[j] - 1:
+                        for w in range(sent[j], k + 1):
+                            pub.send("tracks", tracks_message(a, talker, t0 + 0.1 * w, w))
+                        sent[j] = k + 1
+                if k >= first_burst + 36:
+                    break
+            k += 1
+            until = time.monotonic() + 0.1
+            while time.monotonic() < until:
+                got.extend(payload for _, payload in sub.receive(until))
+        assert first_burst is not None, "fuse never had the three arrays up"
+        until = time.monotonic() + 1.0
+        while time.monotonic() < until:
+            got.extend(payload for _, payload in sub.receive(until))
+    finally:
+        sub.close()
+        fuse.send_signal(signal.SIGTERM)
+        fuse.wait(timeout=20)
+        for pub in pubs:
+            pub.close()
+    assert fuse.returncode == 0, fuse.stderr.read()
+    # the windows every array had sent: up to the last burst of the four-window array
+    last = first_burst + 36
+    common = min(sent)
+    window = lambda p: t0 + 0.1 * first_burst - 1e-6 <= p["wall_time"] <= t0 + 0.1 * (common - 1) + 1e-6
+    times = [p["wall_time"] for p in got if window(p)]  # not the idle messages once the publishers stop
+    want = [t0 + 0.1 * w for w in range(first_burst, common)]
+    assert common >= last - 4
+    np.testing.assert_allclose(times[:len(want)], want, atol=1e-6)
+    assert len(times) == len(want), (len(times), len(want))
+    fused = [p for p in got if window(p)]
+    assert all(len(p["positions"]) == 1 and sorted(p["positions"][0]["fused_arrays"]) == ["a0", "a1", "a2"]
+               for p in fused)
+    assert all(math.dist((p["positions"][0]["x"], p["positions"][0]["y"]), talker[:2]) < 0.05 for p in fused)

@@ -18,7 +18,7 @@ def positions_message(t: float, entries, bearings=()) -> dict:
     base = wire.common(int(t * 10), "office", "room", t, 1.7e9 + t)
     ps = [{"id": i, "x": x, "y": y, "z": 1.3, "z_known": False, "velocity": [vx, 0.0, 0.0], "sigma_m": 0.2,
            "covariance_xy": [0.04, 0.0, 0.04], "sigma_z_m": 1e3, "age_s": t, "silent_s": 0.0,
-           "fused_arrays": ["a", "b"], "fused_tracks": [1, 2]} for i, x, y, vx in entries]
+           "fused_arrays": ["a", "b"], "fused_tracks": [1, 2], "bearing_only": False} for i, x, y, vx in entries]
     bs = [{"array": a, "id": i, "array_position": [0.1, 2.0, 1.2], "azimuth_deg": az, "elevation_deg": 0.0,
            "direction": [1.0, 0.0, 0.0], "ambiguity": "up-down"} for a, i, az in bearings]
     payload = wire.positions_payload(base, ps, bs, [])

@@ -232,7 +232,8 @@
       el.shownAt = now;
       const speed = Math.hypot(p.velocity[0], p.velocity[1]);
       setText(el.querySelector(".where"), `(${p.x.toFixed(2)}, ${p.y.toFixed(2)}) m ±${p.sigma_m.toFixed(2)}` +
-        `${speed >= 0.2 ? ` · ${speed.toFixed(1)} m/s` : ""} · ${p.fused_arrays.join(" + ")}`);
+        `${speed >= 0.2 ? ` · ${speed.toFixed(1)} m/s` : ""} · ` +
+        (p.bearing_only ? `held on ${p.fused_arrays[0]}'s bearing` : p.fused_arrays.join(" + ")));
     }
     setHidden("positions-empty", ids.length > 0);
   }

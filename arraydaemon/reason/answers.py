@@ -224,8 +224,8 @@ def _moved(q: Question, memory: SceneMemory, subjects: list[SourceRecord]) -> st
 def _started(q: Question, memory: SceneMemory, subjects: list[SourceRecord]) -> str:
     now = memory.now_t
     # a track that took over a retired one's direction is the same talker: it started when that one did
-    start = {r.id: memory.talker_start(r) for r in memory.sources.values()}
-    heard = sorted([r for r in memory.sources.values() if memory.successor(r) is None
+    start, continued = memory.talker_starts(), memory.successors()
+    heard = sorted([r for r in memory.sources.values() if r.id not in continued
                     and ((r.gone_t if r.gone_t is not None else now) - start[r.id] >= BRIEF_S or r.id == q.source_id)],
                    key=lambda r: start[r.id])
     if not heard:
@@ -254,10 +254,11 @@ def _started(q: Question, memory: SceneMemory, subjects: list[SourceRecord]) -> 
 def _stopped(q: Question, memory: SceneMemory, target: SourceRecord | None) -> str:
     now = memory.now_t
     # someone who talked, not a track confirmed for a moment (BRIEF_S); the most recent first
+    start, continued = memory.talker_starts(), memory.successors()
     gone = [target] if target is not None and target.gone_t is not None else [] if target else \
-        [r for r in memory.gone() if r.heard_s(now) >= BRIEF_S and memory.successor(r) is None]
+        [r for r in memory.gone() if r.heard_s(now) >= BRIEF_S and r.id not in continued]
     silent = [r for r in ([target] if target else memory.present()) if r.gone_t is None and r.silent_s >= 1.0
-              and (target is not None or now - memory.talker_start(r) >= BRIEF_S)]
+              and (target is not None or now - start[r.id] >= BRIEF_S)]
     if target is not None and not gone:
         if silent:
             return f"Yes: #{target.id} has been silent for {target.silent_s:.1f} s; it was at {fmt_az(target.azimuth_deg)}."

@@ -348,11 +348,24 @@ class SceneMemory:
                     return p
             return None
 
-    def talker_start(self, r: SourceRecord) -> float:
-        """Stream time ``r``'s talker was first heard: its own first detection, or that of the retired
-        tracks it took over from."""
+    def successors(self) -> dict[int, SourceRecord]:
+        """:meth:`successor` of every retired source that has one, by the retired one's id (each
+        formed once: a question reads them for every source)."""
         with self._lock:
-            return min([r.first_t] + [g.first_t for g in self.gone() if self.successor(g) is r])
+            return {g.id: nxt for g in self.gone() if (nxt := self.successor(g)) is not None}
+
+    def talker_starts(self) -> dict[int, float]:
+        """Stream time each source's talker was first heard, by id: its own first detection, or that
+        of the retired tracks it took over from."""
+        with self._lock:
+            start = {r.id: r.first_t for r in self.sources.values()}
+            for gid, nxt in self.successors().items():
+                start[nxt.id] = min(start[nxt.id], start[gid])
+            return start
+
+    def talker_start(self, r: SourceRecord) -> float:
+        """:meth:`talker_starts` of ``r``."""
+        return self.talker_starts()[r.id]
 
     def doa_sources(self) -> list[dict]:
         """The latest window's raw detections (used when no tracks topic is heard)."""
@@ -399,14 +412,16 @@ class SceneMemory:
         ``talker_t``: when its talker was first heard, ``continued_by``: the present source that took over
         a retired one's direction)."""
         with self._lock:
+            starts, successors = self.talker_starts(), self.successors()
+
             def entry(r: SourceRecord) -> dict:
                 return {"id": r.id, "azimuth_deg": round(r.azimuth_deg, 1), "elevation_deg": round(r.elevation_deg, 1),
                         "vector": [round(v, 4) for v in r.vector], "first_t": round(r.first_t, 2),
                         "first_azimuth_deg": round(r.history[0][1], 1), "silent_s": round(r.silent_s, 2),
                         "moving": r.is_moving(), "moved_deg": round(r.moved_deg(), 1),
                         "gone_t": None if r.gone_t is None else round(r.gone_t, 2),
-                        "talker_t": round(self.talker_start(r), 2),
-                        "continued_by": None if (nxt := self.successor(r)) is None else nxt.id}
+                        "talker_t": round(starts[r.id], 2),
+                        "continued_by": successors[r.id].id if r.id in successors else None}
             def place(r: PlaceRecord) -> dict:
                 return {"id": r.id, "x": round(r.xy[0], 3), "y": round(r.xy[1], 3), "z": round(r.z, 3),
                         "first_t": round(r.first_t, 2), "speed_mps": round(r.speed_mps, 2),

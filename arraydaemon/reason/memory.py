@@ -144,6 +144,7 @@ class PlaceRecord:
     z_known: bool = False
     silent_s: float = 0.0
     arrays: tuple[str, ...] = ()
+    bearing_only: bool = False  # held on one array's bearing since the last fix (fuse's ``bearing_only``)
     gone_t: float | None = None
 
     @property
@@ -281,6 +282,7 @@ class SceneMemory:
             rec.velocity = (float(velocity[0]), float(velocity[1])) if len(velocity) >= 2 else (0.0, 0.0)
             rec.sigma_m, rec.z_known, rec.silent_s = float(p["sigma_m"]), bool(p["z_known"]), float(p["silent_s"])
             rec.arrays = tuple(str(a) for a in p["fused_arrays"])
+            rec.bearing_only = bool(p.get("bearing_only", False))
         for rec in self.places.values():
             if rec.id not in listed and rec.gone_t is None:
                 rec.gone_t = t
@@ -425,7 +427,7 @@ class SceneMemory:
             def place(r: PlaceRecord) -> dict:
                 return {"id": r.id, "x": round(r.xy[0], 3), "y": round(r.xy[1], 3), "z": round(r.z, 3),
                         "first_t": round(r.first_t, 2), "speed_mps": round(r.speed_mps, 2),
-                        "arrays": list(r.arrays), "gone_t": None if r.gone_t is None else round(r.gone_t, 2)}
+                        "arrays": list(r.arrays), "bearing_only": r.bearing_only, "gone_t": None if r.gone_t is None else round(r.gone_t, 2)}
             out = {"t": self.now_t, "kind": self.view.kind, "ambiguity": self.ambiguity,
                    "present": [entry(r) for r in self.present()], "gone": [entry(r) for r in self.gone()]}
             if self.have_places:
@@ -488,10 +490,15 @@ class SceneMemory:
         for m in self.landmarks():
             lines.append(f"- landmark {m['name']} at ({m['position'][0]:.2f}, {m['position'][1]:.2f})")
         places = self.present_places()
-        lines.append(f"talkers placed now (two or more arrays agree): {len(places)}")
+        held = sum(r.bearing_only for r in places)
+        lines.append(f"talkers placed now: {len(places)} (two or more arrays agree on {len(places) - held}"
+                     + (f"; {held} held on one array's bearing since their last fix, range not measured)" if held
+                        else ")"))
         for r in places:
             lines.append(f"- position #{r.id}: ({r.xy[0]:.2f}, {r.xy[1]:.2f}) m, +-{r.sigma_m:.2f} m, speed "
-                         f"{r.speed_mps:.1f} m/s, since t={r.first_t:.1f} s, from arrays {', '.join(r.arrays)}")
+                         f"{r.speed_mps:.1f} m/s, since t={r.first_t:.1f} s, "
+                         + (f"held on array {r.arrays[0] if r.arrays else '?'}'s bearing for {r.silent_s:.1f} s "
+                            "(range not measured)" if r.bearing_only else f"from arrays {', '.join(r.arrays)}"))
         for b in self.bearings:
             lines.append(f"- heard by array {b['array']} only (track #{b['id']}): room azimuth {b['azimuth_deg']:+.0f} "
                          "deg from that array, no distance")

@@ -1,7 +1,8 @@
 """Answers with places: the built-in answerer when ``reason`` listens to ``arraydaemon fuse``.
 
 Fuse's ``positions`` give each talker two or more arrays agree on a point in the room frame (x, y
-on the floor, z up, metres) and its ``room`` topic the room's named landmarks (the room file's
+on the floor, z up, metres; for at most 1.5 s after the last such fix a position may be held on one
+array's bearing, ``bearing_only``, and the answers say so) and its ``room`` topic the room's named landmarks (the room file's
 ``landmarks``: a door, a table). So these answers speak in metres and landmarks:
 
 - a question naming a landmark ("Who is near the door?", "Where is the talker near the table?",
@@ -57,8 +58,13 @@ def floor_distance(a, b) -> float:
     return math.hypot(a[0] - b[0], a[1] - b[1])
 
 
+def _held(r: PlaceRecord) -> str:
+    """What a position held on one array's bearing (fuse's ``bearing_only``) is: not a two-array fix."""
+    return f" (held on {r.arrays[0]}'s bearing, range not measured)" if r.bearing_only and r.arrays else ""
+
+
 def _at(r: PlaceRecord) -> str:
-    return f"#{r.id} at ({r.xy[0]:.1f}, {r.xy[1]:.1f}) m"
+    return f"#{r.id} at ({r.xy[0]:.1f}, {r.xy[1]:.1f}) m{_held(r)}"
 
 
 def _and(items: list[str]) -> str:
@@ -134,7 +140,7 @@ def answer_places(q: Question, memory: SceneMemory) -> str:
                 "array; " + _and([_at(r) + _nearest_landmark(r, memory) for r in places]) + "." +
                 (" Name a landmark (" + ", ".join(m["name"] for m in memory.landmarks()) + ") to ask who is nearest it."
                  if memory.landmarks() else ""))
-    return "; ".join(f"#{r.id} is at ({r.xy[0]:.2f}, {r.xy[1]:.2f}) m (±{r.sigma_m:.2f} m){_nearest_landmark(r, memory)}"
+    return "; ".join(f"#{r.id} is at ({r.xy[0]:.2f}, {r.xy[1]:.2f}) m (±{r.sigma_m:.2f} m){_held(r)}{_nearest_landmark(r, memory)}"
                      f", {'walking' if _is_moving(r) else 'standing'}, placed for {now - r.first_t:.1f} s"
                      for r in places) + "." + _single_note(memory)
 

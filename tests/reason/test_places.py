@@ -13,12 +13,14 @@ from arraydaemon.reason.memory import SceneMemory
 from arraydaemon.research.reasoning import truth
 
 
-def positions_message(t: float, entries, bearings=()) -> dict:
-    """``(id, x, y, vx)`` entries at fuse time ``t``; ``bearings``: ``(array, id, azimuth)``."""
+def positions_message(t: float, entries, bearings=(), held=()) -> dict:
+    """``(id, x, y, vx)`` entries at fuse time ``t``; ``bearings``: ``(array, id, azimuth)``; ``held``: the ids
+    held on array a's bearing (``bearing_only``)."""
     base = wire.common(int(t * 10), "office", "room", t, 1.7e9 + t)
     ps = [{"id": i, "x": x, "y": y, "z": 1.3, "z_known": False, "velocity": [vx, 0.0, 0.0], "sigma_m": 0.2,
            "covariance_xy": [0.04, 0.0, 0.04], "sigma_z_m": 1e3, "age_s": t, "silent_s": 0.0,
-           "fused_arrays": ["a", "b"], "fused_tracks": [1, 2], "bearing_only": False} for i, x, y, vx in entries]
+           "fused_arrays": ["a"] if i in held else ["a", "b"], "fused_tracks": [1, 2], "bearing_only": i in held}
+          for i, x, y, vx in entries]
     bs = [{"array": a, "id": i, "array_position": [0.1, 2.0, 1.2], "azimuth_deg": az, "elevation_deg": 0.0,
            "direction": [1.0, 0.0, 0.0], "ambiguity": "up-down"} for a, i, az in bearings]
     payload = wire.positions_payload(base, ps, bs, [])
@@ -66,6 +68,20 @@ def test_a_bearing_only_talker_is_counted_apart_and_never_placed(office):
     got = answer("How many talkers are there?", office)
     assert got.endswith("1 more direction heard by one array only (a): a bearing, no place."), got
     assert truth.said_count(got) == 2
+
+
+def test_a_position_held_on_one_bearing_says_so_in_answers_text_and_snapshot():
+    m = SceneMemory()
+    m.update("room", ROOM)
+    for k in range(1, 20):
+        m.update("positions", positions_message(0.1 * k, [(1, 0.8, 2.4, 0.0), (2, 4.0, 1.0, 0.0)], held={2} if k > 15 else ()))
+    got = answer("How many people are in the room?", m)
+    assert "#2 at (4.0, 1.0) m (held on a's bearing, range not measured)" in got and "#1 at (0.8, 2.4) m," in got, got
+    assert truth.said_count(got) == 2
+    text = m.scene_text()
+    assert "talkers placed now: 2 (two or more arrays agree on 1; 1 held on one array's bearing" in text, text
+    assert "held on array a's bearing" in text and "from arrays a, b" in text
+    assert [p["bearing_only"] for p in m.snapshot()["places"]] == [False, True]
 
 
 def test_a_talker_who_is_no_longer_placed_stopped_and_the_scene_text_has_the_room():

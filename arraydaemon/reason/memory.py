@@ -282,7 +282,7 @@ class SceneMemory:
             rec.velocity = (float(velocity[0]), float(velocity[1])) if len(velocity) >= 2 else (0.0, 0.0)
             rec.sigma_m, rec.z_known, rec.silent_s = float(p["sigma_m"]), bool(p["z_known"]), float(p["silent_s"])
             rec.arrays = tuple(str(a) for a in p["fused_arrays"])
-            rec.bearing_only = bool(p.get("bearing_only", False))
+            rec.bearing_only = bool(p["bearing_only"])
         for rec in self.places.values():
             if rec.id not in listed and rec.gone_t is None:
                 rec.gone_t = t

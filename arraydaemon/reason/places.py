@@ -2,8 +2,8 @@
 
 Fuse's ``positions`` give each talker two or more arrays agree on a point in the room frame (x, y
 on the floor, z up, metres; for at most 1.5 s after the last such fix a position may be held on one
-array's bearing, ``bearing_only``, and the answers say so) and its ``room`` topic the room's named landmarks (the room file's
-``landmarks``: a door, a table). So these answers speak in metres and landmarks:
+array's bearing, ``bearing_only``, and the answers say so) and its ``room`` topic the room's named
+landmarks (the room file's ``landmarks``: a door, a table). So these answers speak in metres and landmarks:
 
 - a question naming a landmark ("Who is near the door?", "Where is the talker near the table?",
   "Is anyone near the window?") gets the talker nearest to it first, with its position and its
